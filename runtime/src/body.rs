@@ -1,0 +1,159 @@
+//! The response body of a stream, and of the plain responses around it.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+
+use crate::emitter::{Chunk, Shared};
+use crate::frame;
+
+/// The body of every response tidings sends: an event stream, or a small complete body
+/// (errors).
+pub struct ResponseBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Stream(Box<EventBody>),
+}
+
+impl ResponseBody {
+    pub(crate) fn full(bytes: impl Into<Bytes>) -> Self {
+        ResponseBody {
+            kind: Kind::Full(Some(bytes.into())),
+        }
+    }
+
+    pub(crate) fn empty() -> Self {
+        ResponseBody {
+            kind: Kind::Full(None),
+        }
+    }
+
+    pub(crate) fn stream(body: EventBody) -> Self {
+        ResponseBody {
+            kind: Kind::Stream(Box::new(body)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Full(bytes) => f.debug_tuple("Full").field(bytes).finish(),
+            Kind::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(body) => body.poll_next(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.kind, Kind::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            // No content-length: an event stream has no end known in advance.
+            Kind::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// The receiving half of a stream: frames from the emitters, heartbeats while idle.
+pub(crate) struct EventBody {
+    rx: mpsc::UnboundedReceiver<Chunk>,
+    shared: Arc<Shared>,
+    preamble: Option<Bytes>,
+    heartbeat: Option<Heartbeat>,
+}
+
+struct Heartbeat {
+    every: Duration,
+    last_sent: Instant,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl EventBody {
+    pub(crate) fn new(
+        rx: mpsc::UnboundedReceiver<Chunk>,
+        shared: Arc<Shared>,
+        retry: Option<Duration>,
+        heartbeat: Option<Duration>,
+    ) -> Self {
+        let now = Instant::now();
+        EventBody {
+            rx,
+            shared,
+            preamble: retry.map(|r| frame::retry(r.as_millis())),
+            heartbeat: heartbeat.map(|every| Heartbeat {
+                every,
+                last_sent: now,
+                timer: Box::pin(tokio::time::sleep_until(now + every)),
+            }),
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(preamble) = self.preamble.take() {
+            return Poll::Ready(Some(preamble));
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(chunk)) => {
+                self.shared.room.add_permits(chunk.permits as usize);
+                if let Some(heartbeat) = &mut self.heartbeat {
+                    // Cheaper than resetting the timer on every frame: the timer checks this
+                    // when it fires and sleeps again if there was traffic meanwhile.
+                    heartbeat.last_sent = Instant::now();
+                }
+                return Poll::Ready(Some(chunk.bytes));
+            }
+            // Every emitter is gone: the handler finished.
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        let Some(heartbeat) = &mut self.heartbeat else {
+            return Poll::Pending;
+        };
+        loop {
+            ready!(heartbeat.timer.as_mut().poll(cx));
+            let due = heartbeat.last_sent + heartbeat.every;
+            if due <= Instant::now() {
+                heartbeat.last_sent = Instant::now();
+                let next = heartbeat.last_sent + heartbeat.every;
+                heartbeat.timer.as_mut().reset(next);
+                return Poll::Ready(Some(Bytes::from_static(frame::HEARTBEAT)));
+            }
+            heartbeat.timer.as_mut().reset(due);
+        }
+    }
+}
+
+impl Drop for EventBody {
+    fn drop(&mut self) {
+        // The connection let go of the body: the client is gone (or the response finished).
+        self.shared.closed.cancel();
+        self.shared.room.close();
+    }
+}

@@ -1,0 +1,279 @@
+//! The typed sending half of a stream.
+//!
+//! Each stream owns a byte budget (`Serve::buffer_bytes`): an event's frame takes its size
+//! from the budget until the connection has handed the frame to the socket. [`Emitter::emit`]
+//! waits for room, so a client that reads slowly slows its own handler and nothing else;
+//! [`Emitter::try_emit`] fails instead of waiting.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tidings::{event_stream, Emitter};
+//!
+//! #[event_stream]
+//! enum Ticks {
+//!     Tick { n: u64 },
+//! }
+//!
+//! async fn ticks(events: Emitter<Ticks>) -> tidings::Result<()> {
+//!     let mut n = 0;
+//!     // `is_closed` turns true when the client leaves or the server shuts down.
+//!     while !events.is_closed() {
+//!         events.emit(Ticks::Tick { n }).await?;
+//!         n += 1;
+//!         tokio::select! {
+//!             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+//!             _ = events.closed() => break,
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::event::EventSet;
+use crate::frame::{self, FrameError};
+use crate::validate::Violations;
+
+/// One frame on its way to the socket, with the budget it holds.
+pub(crate) struct Chunk {
+    pub(crate) bytes: Bytes,
+    pub(crate) permits: u32,
+}
+
+/// State shared by the emitters of one stream and its response body.
+pub(crate) struct Shared {
+    /// Cancelled when the client is gone or the server shuts down.
+    pub(crate) closed: CancellationToken,
+    /// Free bytes of the stream's buffer.
+    pub(crate) room: Semaphore,
+    pub(crate) capacity: u32,
+    pub(crate) last_event_id: Option<String>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        closed: CancellationToken,
+        capacity: usize,
+        last_event_id: Option<String>,
+    ) -> Self {
+        let capacity = u32::try_from(capacity.max(1)).unwrap_or(u32::MAX);
+        Shared {
+            closed,
+            room: Semaphore::new(capacity as usize),
+            capacity,
+            last_event_id,
+        }
+    }
+
+    /// A frame larger than the whole buffer takes all of it, so it still goes out alone.
+    fn permits_for(&self, bytes: &Bytes) -> u32 {
+        u32::try_from(bytes.len())
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.capacity)
+    }
+}
+
+/// Sends the events of one stream. Handed to an `#[event_stream]` handler.
+///
+/// Cloning an emitter is cheap; the stream ends when the handler has returned and every clone
+/// is dropped.
+pub struct Emitter<E> {
+    tx: mpsc::UnboundedSender<Chunk>,
+    shared: Arc<Shared>,
+    _events: PhantomData<fn(E)>,
+}
+
+impl<E> Clone for Emitter<E> {
+    fn clone(&self) -> Self {
+        Emitter {
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+            _events: PhantomData,
+        }
+    }
+}
+
+impl<E> fmt::Debug for Emitter<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("closed", &self.is_closed())
+            .field("last_event_id", &self.shared.last_event_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: EventSet> Emitter<E> {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Chunk>, shared: Arc<Shared>) -> Self {
+        Emitter {
+            tx,
+            shared,
+            _events: PhantomData,
+        }
+    }
+
+    /// Validates, serializes and sends one event, waiting while the stream's buffer is full.
+    ///
+    /// Fails with [`EmitError::Invalid`] (nothing is sent) when a field breaks its
+    /// `#[validate]` rules, and with [`EmitError::Closed`] once the client is gone.
+    pub async fn emit(&self, event: E) -> Result<(), EmitError> {
+        let bytes = self.encode(&event, None)?;
+        self.send(bytes).await
+    }
+
+    /// Like [`emit`](Self::emit), with an `id:` line. Browsers send the last id they saw back
+    /// in `Last-Event-ID` when they reconnect. The id must not contain CR, LF or NUL.
+    pub async fn emit_with_id(&self, id: impl fmt::Display, event: E) -> Result<(), EmitError> {
+        let bytes = self.encode(&event, Some(&id))?;
+        self.send(bytes).await
+    }
+
+    /// Sends one event if the buffer has room now, and fails with [`EmitError::Full`] if not.
+    pub fn try_emit(&self, event: E) -> Result<(), EmitError> {
+        let bytes = self.encode(&event, None)?;
+        let permits = self.shared.permits_for(&bytes);
+        match self.shared.room.try_acquire_many(permits) {
+            Ok(permit) => permit.forget(),
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(EmitError::Full),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(EmitError::Closed),
+        }
+        self.push(bytes, permits)
+    }
+
+    /// Sends a comment (ignored by clients; useful to debug with `curl -N`). Each line of
+    /// `text` becomes one comment line.
+    pub async fn comment(&self, text: &str) -> Result<(), EmitError> {
+        self.send(frame::comment(text)).await
+    }
+
+    fn encode(&self, event: &E, id: Option<&dyn fmt::Display>) -> Result<Bytes, EmitError> {
+        if self.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        event.validate().map_err(|violations| EmitError::Invalid {
+            event: event.name(),
+            violations,
+        })?;
+        frame::event(event, id).map_err(|error| match error {
+            FrameError::Serialize(source) => EmitError::Serialize {
+                event: event.name(),
+                source,
+            },
+            FrameError::InvalidId => EmitError::InvalidId,
+        })
+    }
+}
+
+impl<E> Emitter<E> {
+    /// Whether the client is gone or the server is shutting down. Once true, every emit fails.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.is_cancelled()
+    }
+
+    /// Resolves when the client is gone or the server is shutting down.
+    ///
+    /// A client that closes its connection is noticed even while nothing is being sent.
+    pub fn closed(&self) -> WaitForCancellationFuture<'_> {
+        self.shared.closed.cancelled()
+    }
+
+    /// A token that is cancelled with the stream, for tasks the handler spawns. Cancelling it
+    /// yourself does not end the stream.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.shared.closed.child_token()
+    }
+
+    /// The id of the last event the client saw, from the `Last-Event-ID` header or, for
+    /// EventSource polyfills that cannot set headers, the `lastEventId` query parameter.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.shared.last_event_id.as_deref()
+    }
+
+    async fn send(&self, bytes: Bytes) -> Result<(), EmitError> {
+        let permits = self.shared.permits_for(&bytes);
+        match self.shared.room.try_acquire_many(permits) {
+            Ok(permit) => permit.forget(),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(EmitError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                tokio::select! {
+                    biased;
+                    _ = self.shared.closed.cancelled() => return Err(EmitError::Closed),
+                    permit = self.shared.room.acquire_many(permits) => match permit {
+                        Ok(permit) => permit.forget(),
+                        Err(_) => return Err(EmitError::Closed),
+                    },
+                }
+            }
+        }
+        self.push(bytes, permits)
+    }
+
+    fn push(&self, bytes: Bytes, permits: u32) -> Result<(), EmitError> {
+        self.tx
+            .send(Chunk { bytes, permits })
+            .map_err(|_| EmitError::Closed)
+    }
+
+    /// Sends a frame past the budget: the one `error` event of a failed handler.
+    pub(crate) fn push_unbudgeted(&self, bytes: Bytes) {
+        let _ = self.tx.send(Chunk { bytes, permits: 0 });
+    }
+}
+
+/// Why an event was not sent.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The client is gone or the server is shutting down.
+    Closed,
+    /// The buffer is full ([`Emitter::try_emit`] only).
+    Full,
+    /// A field broke its `#[validate]` rules; nothing was sent.
+    Invalid {
+        /// The event name.
+        event: &'static str,
+        /// Every broken rule, with the field path.
+        violations: Violations,
+    },
+    /// serde could not serialize the event (e.g. a map with non-string keys).
+    Serialize {
+        /// The event name.
+        event: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// The id given to `emit_with_id` contains CR, LF or NUL.
+    InvalidId,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmitError::Closed => f.write_str("the stream is closed"),
+            EmitError::Full => f.write_str("the stream's buffer is full"),
+            EmitError::Invalid { event, violations } => {
+                write!(f, "invalid `{event}` event: {violations}")
+            }
+            EmitError::Serialize { event, source } => {
+                write!(f, "cannot serialize `{event}` event: {source}")
+            }
+            EmitError::InvalidId => f.write_str("an event id must not contain CR, LF or NUL"),
+        }
+    }
+}
+
+impl std::error::Error for EmitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EmitError::Invalid { violations, .. } => Some(violations),
+            EmitError::Serialize { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

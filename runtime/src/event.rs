@@ -1,0 +1,171 @@
+//! The event set of a stream: what `#[event_stream]` generates for an enum.
+//!
+//! ```
+//! use tidings::{event_stream, EventSet};
+//!
+//! /// Events of a long-running job.
+//! #[event_stream]
+//! #[derive(Debug, PartialEq)]
+//! enum Job {
+//!     /// Progress in percent.
+//!     Progress {
+//!         #[validate(range(max = 100))]
+//!         percent: u8,
+//!     },
+//!     /// One log line, sent as plain text.
+//!     #[event(text)]
+//!     Log(String),
+//!     #[event(rename = "done")]
+//!     Finished,
+//! }
+//!
+//! assert_eq!(Job::NAMES, ["progress", "log", "done"]);
+//! assert_eq!(Job::Progress { percent: 4 }.name(), "progress");
+//! assert_eq!(serde_json::to_string(&Job::Progress { percent: 4 }).unwrap(), r#"{"percent":4}"#);
+//! assert_eq!(Job::decode("done", "null").unwrap(), Job::Finished);
+//! assert!(Job::Progress { percent: 101 }.validate().is_err());
+//! ```
+//!
+//! Wire shape: a unit variant's data is `null`, a newtype variant's is its value, a struct
+//! variant's is an object of its fields. The enum's `Serialize` impl produces exactly that data
+//! (the macro derives it with `#[serde(untagged)]`), so field attributes of serde and schemars
+//! (`rename`, `skip_serializing_if`, `with`, descriptions) keep their usual meaning.
+//! `#[event(text)]` on a newtype variant of a string type sends the text as is, one `data:`
+//! line per line, instead of as a JSON string.
+
+use std::fmt;
+
+use schemars::{Schema, SchemaGenerator};
+use serde::Serialize;
+
+use crate::validate::Validate;
+
+/// The name of the event that ends a failed stream; no event set may use it.
+pub const ERROR_EVENT: &str = "error";
+
+/// The events of one stream. Implemented by `#[event_stream]` on an enum; not by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event set",
+    label = "`Emitter<{Self}>` needs an enum marked `#[event_stream]`",
+    note = "add `#[tidings::event_stream]` to the enum `{Self}`"
+)]
+pub trait EventSet: Serialize + Validate + Sized + Send + 'static {
+    /// Every event name, in declaration order.
+    const NAMES: &'static [&'static str];
+
+    /// The event name of this value, as written after `event:`.
+    fn name(&self) -> &'static str;
+
+    /// `Some` for variants marked `#[event(text)]`: the data is sent as plain text lines.
+    fn text(&self) -> Option<&str> {
+        None
+    }
+
+    /// Decodes a received event back into the enum. `data` is the event's data with its
+    /// lines joined by `\n`, as an SSE parser dispatches it.
+    fn decode(name: &str, data: &str) -> Result<Self, DecodeError>;
+
+    /// The JSON Schema of each event's data, in declaration order.
+    fn event_schemas(generator: &mut SchemaGenerator) -> Vec<EventSchema>;
+}
+
+/// The schema of one event, for documentation and client generation.
+#[derive(Debug, Clone)]
+pub struct EventSchema {
+    /// The event name.
+    pub name: &'static str,
+    /// The variant's doc comment, if any.
+    pub description: Option<&'static str>,
+    /// Whether the data is plain text (`#[event(text)]`) rather than JSON.
+    pub text: bool,
+    /// The JSON Schema of the data.
+    pub data: Schema,
+}
+
+/// Why a received event could not be decoded.
+#[derive(Debug)]
+pub enum DecodeError {
+    /// The event name is not one of the set's.
+    UnknownEvent(String),
+    /// The data is not valid for the event.
+    Data {
+        /// The event name.
+        event: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+impl DecodeError {
+    #[doc(hidden)]
+    pub fn unknown(name: &str) -> Self {
+        DecodeError::UnknownEvent(name.to_owned())
+    }
+
+    #[doc(hidden)]
+    pub fn data(event: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| DecodeError::Data { event, source }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnknownEvent(name) => write!(f, "unknown event `{name}`"),
+            DecodeError::Data { event, source } => {
+                write!(f, "invalid data for event `{event}`: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::UnknownEvent(_) => None,
+            DecodeError::Data { source, .. } => Some(source),
+        }
+    }
+}
+
+/// Helpers for generated code.
+#[doc(hidden)]
+pub mod support {
+    use super::*;
+
+    /// The data of a unit variant: `null` (or nothing at all).
+    pub fn decode_unit(event: &'static str, data: &str) -> Result<(), DecodeError> {
+        if data.trim().is_empty() {
+            return Ok(());
+        }
+        serde_json::from_str::<()>(data).map_err(DecodeError::data(event))
+    }
+
+    pub fn null_schema() -> Schema {
+        schemars::json_schema!({ "type": "null" })
+    }
+
+    /// Adds the variant's doc comment to the data schema, unless schemars already did.
+    pub fn describe(mut schema: Schema, description: Option<&'static str>) -> Schema {
+        if let Some(text) = description
+            && schema.get("description").is_none()
+        {
+            schema.insert("description".into(), text.into());
+        }
+        schema
+    }
+
+    pub fn schema(
+        name: &'static str,
+        description: Option<&'static str>,
+        text: bool,
+        data: Schema,
+    ) -> EventSchema {
+        EventSchema {
+            name,
+            description,
+            text,
+            data: describe(data, description),
+        }
+    }
+}

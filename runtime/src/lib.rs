@@ -1,0 +1,94 @@
+//! Typed Server-Sent Events.
+//!
+//! Declare the events of a stream once, as an enum; write one `async fn`; serve it.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tidings::{event_stream, Emitter, Router};
+//!
+//! /// What the clock says.
+//! #[event_stream]
+//! enum Clock {
+//!     /// The time, in milliseconds since the Unix epoch.
+//!     Tick { unix_ms: u64 },
+//! }
+//!
+//! /// The time, every second.
+//! #[event_stream(path = "/clock")]
+//! async fn clock(events: Emitter<Clock>) -> tidings::Result<()> {
+//!     while !events.is_closed() {
+//!         let unix_ms = std::time::SystemTime::now()
+//!             .duration_since(std::time::UNIX_EPOCH)?
+//!             .as_millis() as u64;
+//!         events.emit(Clock::Tick { unix_ms }).await?;
+//!         tokio::time::sleep(Duration::from_secs(1)).await;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! tidings::serve(Router::new().route(clock)).bind("127.0.0.1:8080").await
+//! # }
+//! ```
+//!
+//! - [`event`]: what `#[event_stream]` generates for the enum, and the wire shape.
+//! - [`validate`]: `#[validate(...)]` field rules.
+//! - [`emitter`]: sending events, backpressure, closing.
+//! - [`extract`]: handler arguments (`Path`, `Query`, your own).
+//! - [`router`], [`server`]: routing and the hyper server.
+
+#![warn(missing_docs)]
+
+mod body;
+pub mod emitter;
+pub mod endpoint;
+mod error;
+pub mod event;
+pub mod extract;
+mod frame;
+mod path_params;
+pub mod rejection;
+pub mod router;
+#[path = "serve.rs"]
+pub mod server;
+mod stream;
+pub mod validate;
+
+pub use body::ResponseBody;
+pub use emitter::{EmitError, Emitter};
+pub use endpoint::Endpoint;
+pub use error::{Error, IntoStreamResult, Result};
+pub use event::{DecodeError, EventSchema, EventSet};
+pub use extract::{FromRequest, Path, Query, RequestContext};
+pub use rejection::Rejection;
+pub use router::{RouteInfo, Router, RouterError, RouterService};
+pub use server::{Serve, serve};
+pub use validate::{Validate, Violation, Violations};
+
+/// Marks an enum as the event set of a stream, or an `async fn` as a streaming endpoint.
+///
+/// See the [`event`] module for enums and the [`endpoint`] module for functions.
+pub use tidings_macros::event_stream;
+
+/// Derives [`Validate`] for a struct from its `#[validate(...)]` field rules.
+pub use tidings_macros::Validate;
+
+/// What generated code names. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::endpoint::{BoxFuture, StreamTask};
+    pub use crate::event::support;
+    pub use crate::validate::{FieldPath, check};
+    pub use http::Method;
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+    pub use std::sync::LazyLock;
+
+    /// Runs one extractor, converting its rejection.
+    pub async fn extract<T: crate::FromRequest>(
+        cx: &mut crate::RequestContext,
+    ) -> Result<T, crate::Rejection> {
+        T::from_request(cx).await.map_err(Into::into)
+    }
+}

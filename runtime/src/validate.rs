@@ -1,0 +1,498 @@
+//! Field rules: the runtime half of `#[validate(...)]`.
+//!
+//! The rules written on the fields of an `#[event_stream]` enum (or of a struct with
+//! `#[derive(Validate)]`) are checked on every emit, and appear in the JSON Schema of the event
+//! as the matching keywords:
+//!
+//! | rule | applies to | schema keywords |
+//! |---|---|---|
+//! | `range(min = a, max = b)` | numbers | `minimum`, `maximum` |
+//! | `length(min = a, max = b)` | strings (in chars), collections | `minLength`/`maxLength`, `minItems`/`maxItems` |
+//! | `pattern = "regex"` | strings | `pattern` |
+//! | `custom = path::to::fn` | anything: `fn(&T) -> Result<(), E>`, `E: Display` | none |
+//! | `nested` | types that implement [`Validate`] | those of the type |
+//!
+//! `Option` fields are checked only when they are `Some`.
+//!
+//! ```
+//! use tidings::Validate;
+//!
+//! #[derive(Validate)]
+//! struct Point {
+//!     #[validate(range(min = -90.0, max = 90.0))]
+//!     lat: f64,
+//!     #[validate(length(min = 1, max = 16))]
+//!     label: String,
+//! }
+//!
+//! let err = Point { lat: 91.0, label: String::new() }.validate().unwrap_err();
+//! assert_eq!(err.len(), 2);
+//! assert_eq!(err.to_string(), "lat: must be at most 90 (range); label: must be at least 1 long (length)");
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+/// A type whose values can be checked against rules.
+///
+/// Implemented by `#[derive(Validate)]` and by `#[event_stream]` enums.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no validation rules",
+    label = "`nested` needs a type that implements `tidings::Validate`",
+    note = "add `#[derive(tidings::Validate)]` to `{Self}`, or remove `nested`"
+)]
+pub trait Validate {
+    /// Checks `self`, reporting every broken rule under `at`.
+    fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations);
+
+    /// Checks `self` and returns every broken rule.
+    fn validate(&self) -> Result<(), Violations> {
+        let mut report = Violations::default();
+        self.validate_at(&FieldPath::Root, &mut report);
+        report.into_result()
+    }
+}
+
+impl<T: Validate + ?Sized> Validate for &T {
+    fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations) {
+        (**self).validate_at(at, report)
+    }
+}
+
+impl<T: Validate + ?Sized> Validate for Box<T> {
+    fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations) {
+        (**self).validate_at(at, report)
+    }
+}
+
+impl<T: Validate + ?Sized> Validate for Arc<T> {
+    fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations) {
+        (**self).validate_at(at, report)
+    }
+}
+
+impl<T: Validate> Validate for Option<T> {
+    fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations) {
+        if let Some(value) = self {
+            value.validate_at(at, report)
+        }
+    }
+}
+
+impl<T: Validate> Validate for [T] {
+    fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations) {
+        for (index, item) in self.iter().enumerate() {
+            item.validate_at(&at.index(index), report)
+        }
+    }
+}
+
+impl<T: Validate> Validate for Vec<T> {
+    fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations) {
+        self.as_slice().validate_at(at, report)
+    }
+}
+
+/// Where a value sits inside the checked value, built on the stack while checking; it becomes
+/// a string (`items[2].name`) only when a rule fails.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldPath<'a> {
+    /// The checked value itself.
+    Root,
+    /// A named field of the value at the parent path.
+    Field(&'a FieldPath<'a>, &'static str),
+    /// An element of the sequence at the parent path.
+    Index(&'a FieldPath<'a>, usize),
+}
+
+impl<'a> FieldPath<'a> {
+    /// The path of the field `name` under this one.
+    pub fn field(&'a self, name: &'static str) -> FieldPath<'a> {
+        FieldPath::Field(self, name)
+    }
+
+    /// The path of element `index` under this one.
+    pub fn index(&'a self, index: usize) -> FieldPath<'a> {
+        FieldPath::Index(self, index)
+    }
+}
+
+impl fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldPath::Root => Ok(()),
+            FieldPath::Field(FieldPath::Root, name) => f.write_str(name),
+            FieldPath::Field(parent, name) => write!(f, "{parent}.{name}"),
+            FieldPath::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Path of the field, e.g. `items[2].name`; empty for the value itself.
+    pub path: String,
+    /// The rule: `range`, `length`, `pattern`, `custom` or `nested`.
+    pub rule: &'static str,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        write!(f, "{} ({})", self.message, self.rule)
+    }
+}
+
+/// Every rule a value broke.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations {
+    list: Vec<Violation>,
+}
+
+impl Violations {
+    /// Records a broken rule.
+    pub fn push(&mut self, at: &FieldPath<'_>, rule: &'static str, message: impl fmt::Display) {
+        self.list.push(Violation {
+            path: at.to_string(),
+            rule,
+            message: message.to_string(),
+        });
+    }
+
+    /// The broken rules, in the order they were found.
+    pub fn iter(&self) -> std::slice::Iter<'_, Violation> {
+        self.list.iter()
+    }
+
+    /// How many rules were broken.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether no rule was broken.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// `Ok` when no rule was broken.
+    pub fn into_result(self) -> Result<(), Violations> {
+        if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+}
+
+impl<'a> IntoIterator for &'a Violations {
+    type Item = &'a Violation;
+    type IntoIter = std::slice::Iter<'a, Violation>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, violation) in self.list.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{violation}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Violations {}
+
+/// A value `range(...)` can check.
+#[diagnostic::on_unimplemented(
+    message = "`range` cannot check a `{Self}`",
+    label = "`range` applies to numbers",
+    note = "`range(min = .., max = ..)` checks integers, floats and `Option`s of them"
+)]
+pub trait RangeValue {
+    /// The number type the bounds are written in.
+    type Number: PartialOrd + fmt::Display;
+    /// The number to check, if any (`None` skips the rule).
+    fn range_value(&self) -> Option<&Self::Number>;
+}
+
+macro_rules! range_numbers {
+    ($($ty:ty)*) => {$(
+        impl RangeValue for $ty {
+            type Number = $ty;
+            fn range_value(&self) -> Option<&$ty> { Some(self) }
+        }
+    )*};
+}
+range_numbers!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64);
+
+impl<T: RangeValue> RangeValue for Option<T> {
+    type Number = T::Number;
+    fn range_value(&self) -> Option<&T::Number> {
+        self.as_ref().and_then(T::range_value)
+    }
+}
+
+impl<T: RangeValue + ?Sized> RangeValue for &T {
+    type Number = T::Number;
+    fn range_value(&self) -> Option<&T::Number> {
+        (**self).range_value()
+    }
+}
+
+/// A value `length(...)` can check.
+#[diagnostic::on_unimplemented(
+    message = "`length` cannot check a `{Self}`",
+    label = "`length` applies to strings and collections",
+    note = "`length(min = .., max = ..)` counts the chars of a string or the items of a collection"
+)]
+pub trait LengthValue {
+    /// The length to check, if any (`None` skips the rule).
+    fn length_value(&self) -> Option<usize>;
+}
+
+impl LengthValue for str {
+    fn length_value(&self) -> Option<usize> {
+        // JSON Schema's minLength/maxLength count code points.
+        Some(self.chars().count())
+    }
+}
+
+impl LengthValue for String {
+    fn length_value(&self) -> Option<usize> {
+        self.as_str().length_value()
+    }
+}
+
+impl LengthValue for std::borrow::Cow<'_, str> {
+    fn length_value(&self) -> Option<usize> {
+        (**self).length_value()
+    }
+}
+
+macro_rules! length_collections {
+    ($($ty:ident<$($p:ident),*>)*) => {$(
+        impl<$($p),*> LengthValue for $ty<$($p),*> {
+            fn length_value(&self) -> Option<usize> { Some(self.len()) }
+        }
+    )*};
+}
+length_collections!(Vec<T> VecDeque<T> BTreeSet<T> HashSet<T, S> BTreeMap<K, V> HashMap<K, V, S>);
+
+impl<T> LengthValue for [T] {
+    fn length_value(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+impl<T: LengthValue> LengthValue for Option<T> {
+    fn length_value(&self) -> Option<usize> {
+        self.as_ref().and_then(T::length_value)
+    }
+}
+
+impl<T: LengthValue + ?Sized> LengthValue for &T {
+    fn length_value(&self) -> Option<usize> {
+        (**self).length_value()
+    }
+}
+
+impl<T: LengthValue + ?Sized> LengthValue for Box<T> {
+    fn length_value(&self) -> Option<usize> {
+        (**self).length_value()
+    }
+}
+
+impl<T: LengthValue + ?Sized> LengthValue for Arc<T> {
+    fn length_value(&self) -> Option<usize> {
+        (**self).length_value()
+    }
+}
+
+/// A value `pattern = "..."` can check.
+#[diagnostic::on_unimplemented(
+    message = "`pattern` cannot check a `{Self}`",
+    label = "`pattern` applies to strings",
+    note = "`pattern = \"regex\"` checks `String`, `&str`, `Cow<str>` and `Option`s of them"
+)]
+pub trait PatternValue {
+    /// The text to check, if any (`None` skips the rule).
+    fn pattern_value(&self) -> Option<&str>;
+}
+
+impl PatternValue for str {
+    fn pattern_value(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl PatternValue for String {
+    fn pattern_value(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl PatternValue for std::borrow::Cow<'_, str> {
+    fn pattern_value(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl<T: PatternValue> PatternValue for Option<T> {
+    fn pattern_value(&self) -> Option<&str> {
+        self.as_ref().and_then(T::pattern_value)
+    }
+}
+
+impl<T: PatternValue + ?Sized> PatternValue for &T {
+    fn pattern_value(&self) -> Option<&str> {
+        (**self).pattern_value()
+    }
+}
+
+impl<T: PatternValue + ?Sized> PatternValue for Box<T> {
+    fn pattern_value(&self) -> Option<&str> {
+        (**self).pattern_value()
+    }
+}
+
+impl<T: PatternValue + ?Sized> PatternValue for Arc<T> {
+    fn pattern_value(&self) -> Option<&str> {
+        (**self).pattern_value()
+    }
+}
+
+/// The checks that generated code calls, one per rule.
+#[doc(hidden)]
+pub mod check {
+    use super::*;
+
+    pub fn range<T: RangeValue + ?Sized>(
+        value: &T,
+        min: Option<T::Number>,
+        max: Option<T::Number>,
+        at: &FieldPath<'_>,
+        report: &mut Violations,
+    ) {
+        let Some(number) = value.range_value() else {
+            return;
+        };
+        if let Some(min) = min
+            && !(*number >= min)
+        {
+            report.push(at, "range", format_args!("must be at least {min}"));
+        }
+        if let Some(max) = max
+            && !(*number <= max)
+        {
+            report.push(at, "range", format_args!("must be at most {max}"));
+        }
+    }
+
+    pub fn length<T: LengthValue + ?Sized>(
+        value: &T,
+        min: Option<usize>,
+        max: Option<usize>,
+        at: &FieldPath<'_>,
+        report: &mut Violations,
+    ) {
+        let Some(length) = value.length_value() else {
+            return;
+        };
+        if let Some(min) = min
+            && length < min
+        {
+            report.push(at, "length", format_args!("must be at least {min} long"));
+        }
+        if let Some(max) = max
+            && length > max
+        {
+            report.push(at, "length", format_args!("must be at most {max} long"));
+        }
+    }
+
+    pub fn pattern<T: PatternValue + ?Sized>(
+        value: &T,
+        regex: &regex::Regex,
+        at: &FieldPath<'_>,
+        report: &mut Violations,
+    ) {
+        if let Some(text) = value.pattern_value()
+            && !regex.is_match(text)
+        {
+            report.push(
+                at,
+                "pattern",
+                format_args!("must match the pattern `{}`", regex.as_str()),
+            );
+        }
+    }
+
+    pub fn custom<T: ?Sized, E: fmt::Display>(
+        value: &T,
+        rule: impl FnOnce(&T) -> Result<(), E>,
+        at: &FieldPath<'_>,
+        report: &mut Violations,
+    ) {
+        if let Err(error) = rule(value) {
+            report.push(at, "custom", error);
+        }
+    }
+
+    pub fn nested<T: Validate + ?Sized>(value: &T, at: &FieldPath<'_>, report: &mut Violations) {
+        value.validate_at(at, report)
+    }
+
+    /// Compiles a pattern that the macro already checked at compile time.
+    pub fn compile_pattern(pattern: &str) -> regex::Regex {
+        match regex::Regex::new(pattern) {
+            Ok(regex) => regex,
+            // The macro parsed the pattern with regex-syntax; only size limits can fail here.
+            // A regex that matches nothing keeps the rule failing closed instead of panicking.
+            Err(error) => {
+                tracing::error!(%pattern, %error, "validation pattern rejected at run time");
+                regex::Regex::new(r"[^\s\S]").expect("a constant regex")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_render_like_accessors() {
+        let root = FieldPath::Root;
+        let items = root.field("items");
+        let second = items.index(2);
+        let name = second.field("name");
+        assert_eq!(name.to_string(), "items[2].name");
+    }
+
+    #[test]
+    fn rules_skip_none_and_report_bounds() {
+        let mut report = Violations::default();
+        let at = FieldPath::Root;
+        check::range(&Some(5u8), Some(6), None, &at, &mut report);
+        check::range(&None::<u8>, Some(6), None, &at, &mut report);
+        check::range(&f64::NAN, Some(0.0), Some(1.0), &at, &mut report);
+        check::length("héllo", None, Some(4), &at, &mut report);
+        check::length(&vec![1, 2], Some(2), Some(2), &at, &mut report);
+        let messages: Vec<_> = report.iter().map(|v| v.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "must be at least 6",
+                "must be at least 0",
+                "must be at most 1",
+                "must be at most 4 long"
+            ]
+        );
+    }
+}
