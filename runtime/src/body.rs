@@ -32,12 +32,6 @@ impl ResponseBody {
         }
     }
 
-    pub(crate) fn empty() -> Self {
-        ResponseBody {
-            kind: Kind::Full(None),
-        }
-    }
-
     pub(crate) fn stream(body: EventBody) -> Self {
         ResponseBody {
             kind: Kind::Stream(Box::new(body)),

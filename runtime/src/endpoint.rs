@@ -33,7 +33,10 @@ pub trait Endpoint: Send + Sync + 'static {
     const DESCRIPTION: Option<&'static str>;
 
     /// Runs the extractors; on success, returns the handler, ready to take its emitter.
-    fn start(&self, cx: RequestContext) -> BoxFuture<'static, Result<StreamTask<Self::Event>, Rejection>>;
+    fn start(
+        &self,
+        cx: RequestContext,
+    ) -> BoxFuture<'static, Result<StreamTask<Self::Event>, Rejection>>;
 }
 
 type RunFn<E> = Box<dyn FnOnce(Emitter<E>) -> BoxFuture<'static, Result<()>> + Send>;

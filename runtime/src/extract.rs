@@ -120,14 +120,16 @@ impl<T: DeserializeOwned + Send> FromRequest for Path<T> {
     type Rejection = Rejection;
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
-        T::deserialize(Params(&cx.params)).map(Path).map_err(|error| {
-            Rejection::bad_request("invalid path parameters").error(
-                "path",
-                "",
-                "type",
-                error.to_string(),
-            )
-        })
+        T::deserialize(Params(&cx.params))
+            .map(Path)
+            .map_err(|error| {
+                Rejection::bad_request("invalid path parameters").error(
+                    "path",
+                    "",
+                    "type",
+                    error.to_string(),
+                )
+            })
     }
 }
 

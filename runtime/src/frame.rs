@@ -49,7 +49,10 @@ pub(crate) fn event<E: EventSet>(
 /// The `error` event sent when a handler fails after the stream started.
 pub(crate) fn error_event(message: &str) -> Bytes {
     let data = serde_json::json!({ "message": message });
-    Bytes::from(format!("event: {}\ndata: {data}\n\n", crate::event::ERROR_EVENT))
+    Bytes::from(format!(
+        "event: {}\ndata: {data}\n\n",
+        crate::event::ERROR_EVENT
+    ))
 }
 
 /// A comment frame; each line of `text` becomes one `:` line.
@@ -92,7 +95,11 @@ fn put_lines(out: &mut BytesMut, prefix: &[u8], text: &str) {
         if end == rest.len() {
             return;
         }
-        let skip = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        let skip = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
         rest = &rest[end + skip..];
     }
 }
@@ -109,7 +116,10 @@ mod tests {
 
     #[test]
     fn every_line_ending_starts_a_new_line() {
-        assert_eq!(lines(b"data: ", "a\rb\nc\r\nd"), "data: a\ndata: b\ndata: c\ndata: d\n");
+        assert_eq!(
+            lines(b"data: ", "a\rb\nc\r\nd"),
+            "data: a\ndata: b\ndata: c\ndata: d\n"
+        );
         assert_eq!(lines(b"data: ", ""), "data: \n");
         assert_eq!(lines(b"data: ", "a\n"), "data: a\ndata: \n");
         assert_eq!(lines(b"data: ", "\r\n\r"), "data: \ndata: \ndata: \n");

@@ -56,7 +56,11 @@ impl<'de> de::Deserializer<'de> for Params<'de> {
         visitor.visit_seq(SeqDeserializer::new(self.0.iter().map(|(_, v)| Value(v))))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, PathError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, PathError> {
         if len != self.0.len() {
             return Err(PathError(format!(
                 "expected {len} path parameters, the route has {}",
@@ -169,7 +173,10 @@ mod tests {
     use serde::Deserialize;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -188,7 +195,10 @@ mod tests {
         }
         assert_eq!(
             Key::deserialize(Params(&two)).unwrap(),
-            Key { user: "ann".into(), id: 7 }
+            Key {
+                user: "ann".into(),
+                id: 7
+            }
         );
         let bad = params(&[("id", "x")]);
         assert_eq!(

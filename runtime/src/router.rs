@@ -131,13 +131,19 @@ impl Router {
             };
             let methods = &mut paths[index].1;
             if methods.iter().any(|(m, _)| *m == method) {
-                return Err(RouterError(format!("route `{method} {path}` is defined twice")));
+                return Err(RouterError(format!(
+                    "route `{method} {path}` is defined twice"
+                )));
             }
             methods.push((method, route.endpoint));
         }
         let mut matcher = matchit::Router::new();
         for (path, methods) in paths {
-            let allow = methods.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+            let allow = methods
+                .iter()
+                .map(|(m, _)| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             let allow = HeaderValue::from_str(&allow).expect("method names are valid header text");
             matcher
                 .insert(path.clone(), Methods { methods, allow })

@@ -84,7 +84,10 @@ impl Serve {
     }
 
     /// Shuts down gracefully when `signal` completes.
-    pub fn with_graceful_shutdown(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
+    pub fn with_graceful_shutdown(
+        mut self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
         self.shutdown = Some(Box::pin(signal));
         self
     }
@@ -113,7 +116,9 @@ impl Serve {
         let service = RouterService::new(table, runtime.clone());
         let builder = auto::Builder::new(TokioExecutor::new());
         let connections = GracefulShutdown::new();
-        let mut shutdown = self.shutdown.unwrap_or_else(|| Box::pin(std::future::pending()));
+        let mut shutdown = self
+            .shutdown
+            .unwrap_or_else(|| Box::pin(std::future::pending()));
 
         loop {
             let (stream, peer) = tokio::select! {
@@ -153,7 +158,10 @@ impl Serve {
             connections.shutdown().await;
             runtime.handlers.wait().await;
         };
-        if tokio::time::timeout(self.grace_period, drained).await.is_err() {
+        if tokio::time::timeout(self.grace_period, drained)
+            .await
+            .is_err()
+        {
             tracing::warn!("grace period over: dropping the streams still open");
         }
         runtime.hard_stop.cancel();

@@ -1,0 +1,352 @@
+//! Code generation for event enums and `#[derive(Validate)]`. Everything generated names the
+//! runtime through `::tidings::__private`, so users need no other dependency.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::ast::{EventEnum, Field, Rule, Style, ValidateStruct, Variant};
+
+pub fn event_enum(input: &EventEnum) -> TokenStream {
+    let ident = &input.item.ident;
+    let item = strip_helper_attrs(input.item.clone());
+    let names = input.variants.iter().map(|v| &v.name);
+    let name_arms = input.variants.iter().map(|v| {
+        let pattern = variant_pattern(ident, v);
+        let name = &v.name;
+        quote!(#pattern => #name,)
+    });
+    let text_fn = text_fn(input);
+    let mirrors = input.variants.iter().filter_map(mirror_struct);
+    let decode_arms = input.variants.iter().map(|v| decode_arm(ident, v));
+    let schemas = input.variants.iter().map(event_schema);
+    let validate_body = validate_variants(ident, &input.variants);
+    quote! {
+        #[derive(::tidings::__private::serde::Serialize)]
+        #[serde(crate = "::tidings::__private::serde", untagged)]
+        #item
+
+        const _: () = {
+            #(#mirrors)*
+
+            #[automatically_derived]
+            impl ::tidings::EventSet for #ident {
+                const NAMES: &'static [&'static str] = &[#(#names),*];
+
+                fn name(&self) -> &'static str {
+                    match self {
+                        #(#name_arms)*
+                    }
+                }
+
+                #text_fn
+
+                fn decode(
+                    name: &str,
+                    data: &str,
+                ) -> ::core::result::Result<Self, ::tidings::DecodeError> {
+                    match name {
+                        #(#decode_arms)*
+                        _ => ::core::result::Result::Err(::tidings::DecodeError::unknown(name)),
+                    }
+                }
+
+                fn event_schemas(
+                    generator: &mut ::tidings::__private::schemars::SchemaGenerator,
+                ) -> ::std::vec::Vec<::tidings::EventSchema> {
+                    ::std::vec![#(#schemas),*]
+                }
+            }
+
+            #[automatically_derived]
+            impl ::tidings::Validate for #ident {
+                fn validate_at(
+                    &self,
+                    __at: &::tidings::__private::FieldPath<'_>,
+                    __report: &mut ::tidings::Violations,
+                ) {
+                    #validate_body
+                }
+            }
+        };
+    }
+}
+
+/// Removes `#[event]` from variants and `#[validate]` from fields: they are ours, not
+/// attributes the compiler knows.
+pub fn strip_helper_attrs(mut item: syn::ItemEnum) -> syn::ItemEnum {
+    for variant in &mut item.variants {
+        variant
+            .attrs
+            .retain(|a| !a.path().is_ident("event") && !a.path().is_ident("validate"));
+        for field in variant.fields.iter_mut() {
+            field.attrs.retain(|a| !a.path().is_ident("validate"));
+        }
+    }
+    item
+}
+
+fn variant_pattern(ident: &syn::Ident, variant: &Variant) -> TokenStream {
+    let v = &variant.ident;
+    match variant.style {
+        Style::Unit => quote!(#ident::#v),
+        Style::Newtype | Style::Tuple => quote!(#ident::#v(..)),
+        Style::Struct => quote!(#ident::#v { .. }),
+    }
+}
+
+fn text_fn(input: &EventEnum) -> TokenStream {
+    let ident = &input.item.ident;
+    let arms: Vec<_> = input
+        .variants
+        .iter()
+        .filter(|v| v.text.is_some() && v.style == Style::Newtype)
+        .map(|v| {
+            let variant = &v.ident;
+            quote!(#ident::#variant(text) => ::core::option::Option::Some(::core::convert::AsRef::<str>::as_ref(text)),)
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        fn text(&self) -> ::core::option::Option<&str> {
+            #[allow(unreachable_patterns)]
+            match self {
+                #(#arms)*
+                _ => ::core::option::Option::None,
+            }
+        }
+    }
+}
+
+fn mirror_ident(variant: &Variant) -> syn::Ident {
+    format_ident!("__{}Data", variant.ident)
+}
+
+/// A struct with the variant's fields and their serde/schemars attributes, deriving
+/// `Deserialize` and `JsonSchema`: decoding and schemas then follow serde's own rules.
+fn mirror_struct(variant: &Variant) -> Option<TokenStream> {
+    let mirror = mirror_ident(variant);
+    let fields = variant.fields.iter().map(|field| {
+        let attrs = &field.mirror_attrs;
+        let schema_rules = field.rules.iter().filter_map(schema_rule);
+        let ty = &field.ty;
+        match &field.member {
+            syn::Member::Named(name) => quote!(#(#attrs)* #(#schema_rules)* #name: #ty),
+            syn::Member::Unnamed(_) => quote!(#(#attrs)* #(#schema_rules)* #ty),
+        }
+    });
+    let rename_all = variant.field_rename.map(|rule| {
+        let rule = rule.as_str();
+        quote!(#[serde(rename_all = #rule)])
+    });
+    let body = match variant.style {
+        Style::Unit | Style::Tuple => return None,
+        Style::Newtype => quote!((#(#fields),*);),
+        Style::Struct => quote!({ #(#fields),* }),
+    };
+    Some(quote! {
+        #[derive(::tidings::__private::serde::Deserialize, ::tidings::__private::schemars::JsonSchema)]
+        #[serde(crate = "::tidings::__private::serde")]
+        #[schemars(crate = "::tidings::__private::schemars")]
+        #rename_all
+        struct #mirror #body
+    })
+}
+
+/// The schemars attribute that puts a rule's keywords into the schema.
+fn schema_rule(rule: &Rule) -> Option<TokenStream> {
+    let bounds = |min: &Option<syn::Expr>, max: &Option<syn::Expr>| {
+        let min = min.as_ref().map(|min| quote!(min = #min));
+        let max = max.as_ref().map(|max| quote!(max = #max));
+        let bounds = min.into_iter().chain(max);
+        quote!(#(#bounds),*)
+    };
+    match rule {
+        Rule::Range { min, max, .. } => {
+            let bounds = bounds(min, max);
+            Some(quote!(#[schemars(range(#bounds))]))
+        }
+        Rule::Length { min, max, .. } => {
+            let bounds = bounds(min, max);
+            Some(quote!(#[schemars(length(#bounds))]))
+        }
+        Rule::Pattern { regex, .. } => Some(quote!(#[schemars(regex(pattern = #regex))])),
+        Rule::Custom { .. } | Rule::Nested { .. } => None,
+    }
+}
+
+fn decode_arm(ident: &syn::Ident, variant: &Variant) -> TokenStream {
+    let name = &variant.name;
+    let v = &variant.ident;
+    let mirror = mirror_ident(variant);
+    let parse = quote! {
+        let data: #mirror = ::tidings::__private::serde_json::from_str(data)
+            .map_err(::tidings::DecodeError::data(#name))?;
+    };
+    let value = match variant.style {
+        Style::Unit => quote! {
+            ::tidings::__private::support::decode_unit(#name, data)?;
+            #ident::#v
+        },
+        Style::Newtype if variant.text.is_some() => quote! {
+            #ident::#v(::core::convert::From::from(::std::string::String::from(data)))
+        },
+        Style::Newtype => quote! {
+            #parse
+            #ident::#v(data.0)
+        },
+        Style::Struct => {
+            let members = variant.fields.iter().map(|f| &f.member);
+            let members2 = members.clone();
+            quote! {
+                #parse
+                #ident::#v { #(#members: data.#members2),* }
+            }
+        }
+        Style::Tuple => quote!(::core::unreachable!()),
+    };
+    quote!(#name => ::core::result::Result::Ok({ #value }),)
+}
+
+fn event_schema(variant: &Variant) -> TokenStream {
+    let name = &variant.name;
+    let description = match &variant.docs {
+        Some(docs) => quote!(::core::option::Option::Some(#docs)),
+        None => quote!(::core::option::Option::None),
+    };
+    let text = variant.text.is_some();
+    let data = match variant.style {
+        Style::Unit | Style::Tuple => quote!(::tidings::__private::support::null_schema()),
+        Style::Newtype | Style::Struct => {
+            let mirror = mirror_ident(variant);
+            quote!(<#mirror as ::tidings::__private::schemars::JsonSchema>::json_schema(generator))
+        }
+    };
+    quote!(::tidings::__private::support::schema(#name, #description, #text, #data))
+}
+
+fn validate_variants(ident: &syn::Ident, variants: &[Variant]) -> TokenStream {
+    let arms: Vec<_> = variants
+        .iter()
+        .filter(|v| v.fields.iter().any(|f| !f.rules.is_empty()))
+        .map(|variant| {
+            let v = &variant.ident;
+            let bindings: Vec<_> = (0..variant.fields.len())
+                .map(|i| format_ident!("__f{}", i))
+                .collect();
+            let pattern = match variant.style {
+                Style::Struct => {
+                    let members = variant.fields.iter().map(|f| &f.member);
+                    quote!(#ident::#v { #(#members: #bindings),* })
+                }
+                _ => quote!(#ident::#v(#(#bindings),*)),
+            };
+            let checks = variant
+                .fields
+                .iter()
+                .zip(&bindings)
+                .map(|(field, binding)| {
+                    // A newtype's value is the event data itself: its path is the root.
+                    let at = match variant.style {
+                        Style::Newtype => quote!(__at),
+                        _ => field_path(field),
+                    };
+                    field_checks(field, binding, &at)
+                });
+            quote! {
+                #pattern => {
+                    #(#checks)*
+                }
+            }
+        })
+        .collect();
+    if arms.is_empty() {
+        return quote!(let _ = (__at, __report););
+    }
+    let rest = (arms.len() < variants.len()).then(|| quote!(_ => {}));
+    quote! {
+        #[allow(unused_variables)]
+        match self {
+            #(#arms)*
+            #rest
+        }
+    }
+}
+
+fn field_path(field: &Field) -> TokenStream {
+    let name = &field.json_name;
+    quote!(&__at.field(#name))
+}
+
+/// The checks of one field's rules. `value` is a reference to the field.
+fn field_checks(field: &Field, value: &syn::Ident, at: &TokenStream) -> TokenStream {
+    let checks = field.rules.iter().map(|rule| {
+        let span = rule.span();
+        // The value carries the rule's span, so a rule on the wrong type is reported there.
+        let value = syn::Ident::new(&value.to_string(), span);
+        let check = quote!(::tidings::__private::check);
+        match rule {
+            Rule::Range { min, max, .. } => {
+                let (min, max) = (option(min), option(max));
+                quote_spanned!(span=> #check::range(#value, #min, #max, #at, __report);)
+            }
+            Rule::Length { min, max, .. } => {
+                let (min, max) = (option(min), option(max));
+                quote_spanned!(span=> #check::length(#value, #min, #max, #at, __report);)
+            }
+            Rule::Pattern { regex, .. } => quote_spanned! {span=>
+                {
+                    static PATTERN: ::tidings::__private::LazyLock<::tidings::__private::Regex> =
+                        ::tidings::__private::LazyLock::new(|| #check::compile_pattern(#regex));
+                    #check::pattern(#value, &PATTERN, #at, __report);
+                }
+            },
+            Rule::Custom { function, .. } => {
+                quote_spanned!(span=> #check::custom(#value, #function, #at, __report);)
+            }
+            Rule::Nested { .. } => quote_spanned!(span=> #check::nested(#value, #at, __report);),
+        }
+    });
+    quote!(#(#checks)*)
+}
+
+fn option(value: &Option<syn::Expr>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+pub fn validate_struct(input: &ValidateStruct) -> TokenStream {
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let checks = input
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.rules.is_empty())
+        .map(|(i, field)| {
+            let binding = format_ident!("__f{}", i, span = Span::call_site());
+            let member = &field.member;
+            let at = field_path(field);
+            let checks = field_checks(field, &binding, &at);
+            quote! {
+                let #binding = &self.#member;
+                #checks
+            }
+        });
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::tidings::Validate for #ident #ty_generics #where_clause {
+            #[allow(unused_variables)]
+            fn validate_at(
+                &self,
+                __at: &::tidings::__private::FieldPath<'_>,
+                __report: &mut ::tidings::Violations,
+            ) {
+                #(#checks)*
+            }
+        }
+    }
+}
