@@ -1,5 +1,8 @@
-//! Code generation for endpoints: the `async fn` becomes a unit struct of the same name that
-//! implements `tidings::Endpoint`; the function itself moves inside `Endpoint::start`.
+//! Code generation for endpoints. The `async fn` becomes a struct of the same name that
+//! implements `tidings::Endpoint`, and a function of the same name that returns it, so that
+//! `Router::route(clock)` reads naturally. The struct has braces on purpose: a unit or tuple
+//! struct named `clock` would capture every `clock` pattern binding in the module. The user's
+//! function itself moves, unchanged, inside `Endpoint::start`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -35,14 +38,14 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
     let mut call_args = Vec::new();
     for (index, arg) in input.args.iter().enumerate() {
         if arg.emitter_of.is_some() {
-            call_args.push(quote!(events));
+            call_args.push(quote!(__events));
             continue;
         }
-        let value = format_ident!("arg{}", index);
+        let value = format_ident!("__arg{}", index);
         let ty = &arg.ty;
         // Spanned at the argument's type, so "not an extractor" points there.
         extractions.push(quote_spanned! {ty.span()=>
-            let #value = ::tidings::__private::extract::<#ty>(&mut cx).await?;
+            let #value = ::tidings::__private::extract::<#ty>(&mut __cx).await?;
         });
         call_args.push(quote!(#value));
     }
@@ -51,14 +54,24 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         syn::ReturnType::Type(_, ty) => ty.span(),
     };
     let task = quote_spanned! {output_span=>
-        ::tidings::__private::StreamTask::new(move |events| #ident(#(#call_args),*))
+        ::tidings::__private::StreamTask::new(move |__events| #ident(#(#call_args),*))
     };
 
     quote! {
-        #(#doc_attrs)*
+        /// The endpoint type of the function of the same name; `Router::route` takes the
+        /// function.
         #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, Default)]
-        #vis struct #ident;
+        #[derive(Clone, Copy, Debug)]
+        #vis struct #ident {
+            _private: (),
+        }
+
+        #(#doc_attrs)*
+        ///
+        /// An `#[event_stream]` endpoint: register it with `Router::route`.
+        #vis fn #ident() -> #ident {
+            #ident { _private: () }
+        }
 
         #[automatically_derived]
         impl ::tidings::Endpoint for #ident {
@@ -71,7 +84,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
             #[allow(unused_mut)]
             fn start(
                 &self,
-                mut cx: ::tidings::RequestContext,
+                mut __cx: ::tidings::RequestContext,
             ) -> ::tidings::__private::BoxFuture<
                 'static,
                 ::core::result::Result<::tidings::__private::StreamTask<#event>, ::tidings::Rejection>,
@@ -80,7 +93,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
 
                 ::std::boxed::Box::pin(async move {
                     #(#extractions)*
-                    let _ = &mut cx;
+                    let _ = &mut __cx;
                     ::core::result::Result::Ok(#task)
                 })
             }

@@ -41,17 +41,17 @@ pub fn event_enum(input: &EventEnum) -> TokenStream {
                 #text_fn
 
                 fn decode(
-                    name: &str,
-                    data: &str,
+                    __name: &str,
+                    __data: &str,
                 ) -> ::core::result::Result<Self, ::tidings::DecodeError> {
-                    match name {
+                    match __name {
                         #(#decode_arms)*
-                        _ => ::core::result::Result::Err(::tidings::DecodeError::unknown(name)),
+                        _ => ::core::result::Result::Err(::tidings::DecodeError::unknown(__name)),
                     }
                 }
 
                 fn event_schemas(
-                    generator: &mut ::tidings::__private::schemars::SchemaGenerator,
+                    __generator: &mut ::tidings::__private::schemars::SchemaGenerator,
                 ) -> ::std::vec::Vec<::tidings::EventSchema> {
                     ::std::vec![#(#schemas),*]
                 }
@@ -102,7 +102,7 @@ fn text_fn(input: &EventEnum) -> TokenStream {
         .filter(|v| v.text.is_some() && v.style == Style::Newtype)
         .map(|v| {
             let variant = &v.ident;
-            quote!(#ident::#variant(text) => ::core::option::Option::Some(::core::convert::AsRef::<str>::as_ref(text)),)
+            quote!(#ident::#variant(__text) => ::core::option::Option::Some(::core::convert::AsRef::<str>::as_ref(__text)),)
         })
         .collect();
     if arms.is_empty() {
@@ -150,6 +150,7 @@ fn mirror_struct(variant: &Variant) -> Option<TokenStream> {
         #[serde(crate = "::tidings::__private::serde")]
         #[schemars(crate = "::tidings::__private::schemars")]
         #rename_all
+        #[allow(dead_code)]
         struct #mirror #body
     })
 }
@@ -181,27 +182,27 @@ fn decode_arm(ident: &syn::Ident, variant: &Variant) -> TokenStream {
     let v = &variant.ident;
     let mirror = mirror_ident(variant);
     let parse = quote! {
-        let data: #mirror = ::tidings::__private::serde_json::from_str(data)
+        let __value: #mirror = ::tidings::__private::serde_json::from_str(__data)
             .map_err(::tidings::DecodeError::data(#name))?;
     };
     let value = match variant.style {
         Style::Unit => quote! {
-            ::tidings::__private::support::decode_unit(#name, data)?;
+            ::tidings::__private::support::decode_unit(#name, __data)?;
             #ident::#v
         },
         Style::Newtype if variant.text.is_some() => quote! {
-            #ident::#v(::core::convert::From::from(::std::string::String::from(data)))
+            #ident::#v(::core::convert::From::from(::std::string::String::from(__data)))
         },
         Style::Newtype => quote! {
             #parse
-            #ident::#v(data.0)
+            #ident::#v(__value.0)
         },
         Style::Struct => {
             let members = variant.fields.iter().map(|f| &f.member);
             let members2 = members.clone();
             quote! {
                 #parse
-                #ident::#v { #(#members: data.#members2),* }
+                #ident::#v { #(#members: __value.#members2),* }
             }
         }
         Style::Tuple => quote!(::core::unreachable!()),
@@ -220,7 +221,7 @@ fn event_schema(variant: &Variant) -> TokenStream {
         Style::Unit | Style::Tuple => quote!(::tidings::__private::support::null_schema()),
         Style::Newtype | Style::Struct => {
             let mirror = mirror_ident(variant);
-            quote!(<#mirror as ::tidings::__private::schemars::JsonSchema>::json_schema(generator))
+            quote!(<#mirror as ::tidings::__private::schemars::JsonSchema>::json_schema(__generator))
         }
     };
     quote!(::tidings::__private::support::schema(#name, #description, #text, #data))

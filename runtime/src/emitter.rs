@@ -121,7 +121,8 @@ impl<E: EventSet> Emitter<E> {
     /// Validates, serializes and sends one event, waiting while the stream's buffer is full.
     ///
     /// Fails with [`EmitError::Invalid`] (nothing is sent) when a field breaks its
-    /// `#[validate]` rules, and with [`EmitError::Closed`] once the client is gone.
+    /// `#[validate]` rules, and with [`EmitError::Closed`] once the client is gone. A wait for
+    /// room ends as soon as the client is gone.
     pub async fn emit(&self, event: E) -> Result<(), EmitError> {
         let bytes = self.encode(&event, None)?;
         self.send(bytes).await
@@ -153,7 +154,7 @@ impl<E: EventSet> Emitter<E> {
     }
 
     fn encode(&self, event: &E, id: Option<&dyn fmt::Display>) -> Result<Bytes, EmitError> {
-        if self.is_closed() {
+        if self.shared.room.is_closed() {
             return Err(EmitError::Closed);
         }
         event.validate().map_err(|violations| EmitError::Invalid {
@@ -171,12 +172,17 @@ impl<E: EventSet> Emitter<E> {
 }
 
 impl<E> Emitter<E> {
-    /// Whether the client is gone or the server is shutting down. Once true, every emit fails.
+    /// Whether the stream should wind down: the client is gone or the server is shutting down.
+    ///
+    /// During a graceful shutdown, emits still work until the client is gone or the grace
+    /// period ends, so a handler can send a last event; once the client is gone every emit
+    /// fails with [`EmitError::Closed`].
     pub fn is_closed(&self) -> bool {
         self.shared.closed.is_cancelled()
     }
 
-    /// Resolves when the client is gone or the server is shutting down.
+    /// Resolves when the client is gone or the server is shutting down (see
+    /// [`is_closed`](Self::is_closed)).
     ///
     /// A client that closes its connection is noticed even while nothing is being sent.
     pub fn closed(&self) -> WaitForCancellationFuture<'_> {
@@ -200,14 +206,11 @@ impl<E> Emitter<E> {
         match self.shared.room.try_acquire_many(permits) {
             Ok(permit) => permit.forget(),
             Err(tokio::sync::TryAcquireError::Closed) => return Err(EmitError::Closed),
+            // The semaphore is closed when the client is gone, which wakes this wait.
             Err(tokio::sync::TryAcquireError::NoPermits) => {
-                tokio::select! {
-                    biased;
-                    _ = self.shared.closed.cancelled() => return Err(EmitError::Closed),
-                    permit = self.shared.room.acquire_many(permits) => match permit {
-                        Ok(permit) => permit.forget(),
-                        Err(_) => return Err(EmitError::Closed),
-                    },
+                match self.shared.room.acquire_many(permits).await {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => return Err(EmitError::Closed),
                 }
             }
         }
@@ -230,7 +233,7 @@ impl<E> Emitter<E> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EmitError {
-    /// The client is gone or the server is shutting down.
+    /// The client is gone (or the server stopped after its grace period).
     Closed,
     /// The buffer is full ([`Emitter::try_emit`] only).
     Full,

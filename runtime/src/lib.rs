@@ -61,7 +61,7 @@ pub use error::{Error, IntoStreamResult, Result};
 pub use event::{DecodeError, EventSchema, EventSet};
 pub use extract::{FromRequest, Path, Query, RequestContext};
 pub use rejection::Rejection;
-pub use router::{RouteInfo, Router, RouterError, RouterService};
+pub use router::{IntoEndpoint, RouteInfo, Router, RouterError, RouterService};
 pub use server::{Serve, serve};
 pub use validate::{Validate, Violation, Violations};
 

@@ -79,8 +79,13 @@ impl Router {
         Router::default()
     }
 
-    /// Adds an endpoint made by `#[event_stream(path = ...)]`.
-    pub fn route<T: Endpoint>(mut self, endpoint: T) -> Self {
+    /// Adds an endpoint: the name of an `async fn` marked `#[event_stream(path = ...)]`.
+    pub fn route(mut self, endpoint: impl IntoEndpoint) -> Self {
+        self.push(endpoint.into_endpoint());
+        self
+    }
+
+    fn push<T: Endpoint>(&mut self, endpoint: T) {
         self.routes.push(Route {
             info: RouteInfo {
                 method: T::METHOD,
@@ -92,7 +97,6 @@ impl Router {
             },
             endpoint: Arc::new(endpoint),
         });
-        self
     }
 
     /// Adds every route of `other` under `prefix` (e.g. `"/v1"`). A route `/` of `other`
@@ -158,6 +162,31 @@ impl fmt::Debug for Router {
         f.debug_list()
             .entries(self.routes().map(|r| format!("{} {}", r.method, r.path)))
             .finish()
+    }
+}
+
+/// What [`Router::route`] takes: the function `#[event_stream(path = ...)]` generates in
+/// place of the `async fn`, which returns the endpoint.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an endpoint",
+    label = "`route` takes an `async fn` marked `#[event_stream(path = \"...\")]`",
+    note = "pass the function's name, e.g. `Router::new().route(clock)`"
+)]
+pub trait IntoEndpoint {
+    /// The endpoint.
+    type Endpoint: Endpoint;
+    /// Builds it.
+    fn into_endpoint(self) -> Self::Endpoint;
+}
+
+impl<F, T> IntoEndpoint for F
+where
+    F: FnOnce() -> T,
+    T: Endpoint,
+{
+    type Endpoint = T;
+    fn into_endpoint(self) -> T {
+        self()
     }
 }
 

@@ -1,0 +1,283 @@
+//! Helpers for the integration tests: a server on an ephemeral loopback port, and clients that
+//! speak raw HTTP/1.1 or HTTP/2 over real sockets.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tidings::{Router, Serve};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long any single wait in a test may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A tidings server on 127.0.0.1 and an ephemeral port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Serves `router` with default options.
+    pub async fn start(router: Router) -> TestServer {
+        TestServer::start_with(router, |serve| serve).await
+    }
+
+    /// Serves `router`, letting the test configure the server.
+    pub async fn start_with(router: Router, configure: impl FnOnce(Serve) -> Serve) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let serve = configure(tidings::serve(router)).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        let task = tokio::spawn(serve.run(listener));
+        TestServer {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Starts a graceful shutdown and returns the server's result once it has stopped.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("server stopped in time")
+            .expect("server task did not panic")
+    }
+
+    /// Starts a graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().expect("server still running")
+    }
+
+    /// Opens a raw HTTP/1.1 request.
+    pub async fn get(&self, path: &str) -> RawResponse {
+        RawResponse::send(self.addr, "GET", path, &[]).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// An HTTP/1.1 response read straight off a TCP socket.
+pub struct RawResponse {
+    pub stream: TcpStream,
+    pub status: u16,
+    /// Header names lowercased, in order.
+    pub headers: Vec<(String, String)>,
+    /// Bytes read past the head: the start of the body, still chunk-encoded.
+    buffer: BytesMut,
+    /// Decoded body bytes not yet consumed.
+    body: BytesMut,
+    chunked: bool,
+    /// Body bytes still to come, for a response with `content-length`.
+    remaining: Option<usize>,
+    ended: bool,
+}
+
+impl RawResponse {
+    /// Sends one request with `Connection: close` semantics left to the server.
+    pub async fn send(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> RawResponse {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        RawResponse::read_head(stream).await
+    }
+
+    /// Reads a response head from a stream on which a request was written.
+    pub async fn read_head(mut stream: TcpStream) -> RawResponse {
+        let mut buffer = BytesMut::new();
+        let head_end = loop {
+            if let Some(at) = find(&buffer, b"\r\n\r\n") {
+                break at;
+            }
+            let n = tokio::time::timeout(PATIENCE, stream.read_buf(&mut buffer))
+                .await
+                .expect("response head in time")
+                .unwrap();
+            assert!(n > 0, "connection closed before the response head");
+        };
+        let head = String::from_utf8(buffer.split_to(head_end + 4).to_vec()).unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (name, value) = l.split_once(':').unwrap();
+                (name.to_ascii_lowercase(), value.trim().to_owned())
+            })
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        let remaining = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .map(|(_, v)| v.parse().expect("numeric content-length"));
+        RawResponse {
+            stream,
+            status,
+            headers,
+            buffer,
+            body: BytesMut::new(),
+            chunked,
+            remaining,
+            ended: false,
+        }
+    }
+
+    /// The value of a header, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Reads more body bytes; false at the end of the body.
+    async fn fill(&mut self) -> bool {
+        loop {
+            if self.ended {
+                return false;
+            }
+            if let Some(remaining) = &mut self.remaining {
+                if *remaining == 0 {
+                    self.ended = true;
+                    return false;
+                }
+                if !self.buffer.is_empty() {
+                    let take = self.buffer.len().min(*remaining);
+                    *remaining -= take;
+                    self.body.extend_from_slice(&self.buffer.split_to(take));
+                    return true;
+                }
+            } else if !self.chunked {
+                if !self.buffer.is_empty() {
+                    self.body.extend_from_slice(&self.buffer.split());
+                    return true;
+                }
+            } else if let Some(line_end) = find(&self.buffer, b"\r\n") {
+                let size_line = std::str::from_utf8(&self.buffer[..line_end]).unwrap();
+                let size = usize::from_str_radix(size_line.trim(), 16).expect("chunk size");
+                if self.buffer.len() >= line_end + 2 + size + 2 {
+                    let _ = self.buffer.split_to(line_end + 2);
+                    let chunk = self.buffer.split_to(size);
+                    let _ = self.buffer.split_to(2);
+                    if size == 0 {
+                        self.ended = true;
+                        return false;
+                    }
+                    self.body.extend_from_slice(&chunk);
+                    return true;
+                }
+            }
+            let n = self.stream.read_buf(&mut self.buffer).await.unwrap_or(0);
+            if n == 0 {
+                self.ended = true;
+                return false;
+            }
+        }
+    }
+
+    /// The next frame (up to and including its blank line), or `None` at the end of the body.
+    pub async fn next_frame(&mut self) -> Option<String> {
+        loop {
+            if let Some(at) = find(&self.body, b"\n\n") {
+                let frame = self.body.split_to(at + 2);
+                return Some(String::from_utf8(frame.to_vec()).expect("UTF-8 frame"));
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    /// Like [`next_frame`](Self::next_frame), failing the test after [`PATIENCE`].
+    pub async fn frame(&mut self) -> String {
+        tokio::time::timeout(PATIENCE, self.next_frame())
+            .await
+            .expect("a frame in time")
+            .expect("a frame before the end of the stream")
+    }
+
+    /// The next frame that is not a heartbeat or other comment.
+    pub async fn event(&mut self) -> String {
+        loop {
+            let frame = self.frame().await;
+            if !frame.starts_with(':') {
+                return frame;
+            }
+        }
+    }
+
+    /// Reads the rest of the body, failing the test after [`PATIENCE`].
+    pub async fn rest(&mut self) -> String {
+        tokio::time::timeout(PATIENCE, async { while self.fill().await {} })
+            .await
+            .expect("the body ended in time");
+        String::from_utf8(self.body.split().to_vec()).unwrap()
+    }
+
+    /// Whether the body has ended (the terminating chunk or EOF was seen).
+    pub async fn ends(&mut self) -> bool {
+        self.rest().await;
+        self.ended
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// An HTTP/2 (h2c, prior knowledge) request through hyper's client.
+pub async fn h2_get(addr: SocketAddr, path: &str) -> http::Response<hyper::body::Incoming> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    sender.send_request(request).await.expect("h2 response")
+}
