@@ -1,2 +1,5 @@
-//! Runnable examples of tidings: see `examples/*/main.rs`, run with
-//! `cargo run --example NAME` from the workspace root.
+//! Runnable examples of tidings. Each example's routes live in a module here, so that the tests
+//! serve exactly what `cargo run --example NAME` serves.
+
+#[path = "clock/app.rs"]
+pub mod clock;

@@ -221,3 +221,40 @@ async fn the_grace_period_bounds_the_shutdown() {
     // The connection was dropped with the handler.
     response.rest().await;
 }
+
+static SPAWNED_SAW_CANCEL: std::sync::Mutex<Option<mpsc::UnboundedSender<()>>> =
+    std::sync::Mutex::new(None);
+
+#[event_stream(path = "/spawn")]
+async fn spawns(events: Emitter<Status>) -> tidings::Result<()> {
+    let token = events.cancellation_token();
+    let sender = SPAWNED_SAW_CANCEL.lock().unwrap().clone();
+    // Work that outlives nothing: it stops when the stream is closed.
+    tokio::spawn(async move {
+        token.cancelled().await;
+        if let Some(sender) = sender {
+            let _ = sender.send(());
+        }
+    });
+    events.emit(Status::Step { n: 0 }).await?;
+    events.closed().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn spawned_tasks_hold_a_token_that_is_cancelled_with_the_stream() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    *SPAWNED_SAW_CANCEL.lock().unwrap() = Some(tx);
+    let server = TestServer::start(Router::new().route(spawns)).await;
+    let mut response = server.get("/spawn").await;
+    response.event().await;
+    assert!(
+        rx.try_recv().is_err(),
+        "not cancelled while the client is there"
+    );
+    drop(response);
+    tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -5,60 +5,10 @@
 //! curl -N 'http://127.0.0.1:8080/clock?interval_ms=500'
 //! ```
 //!
-//! `ADDR` sets the address to listen on (default `127.0.0.1:8080`).
+//! `ADDR` sets the address to listen on (default `127.0.0.1:8080`). The routes live in
+//! `examples/clock/app.rs`, so that the tests can serve the very same app.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use serde::Deserialize;
-use tidings::{Emitter, Query, Router, Validate, event_stream};
-
-/// What the clock says.
-#[event_stream]
-#[derive(Debug, Clone)]
-pub enum Clock {
-    /// The current time, every `interval_ms`.
-    Tick {
-        /// Ticks since the stream started, from 0.
-        seq: u64,
-        /// Milliseconds since the Unix epoch.
-        unix_ms: u64,
-    },
-    /// A new minute began.
-    Minute {
-        /// Minutes since the Unix epoch.
-        #[validate(range(min = 1))]
-        unix_minutes: u64,
-    },
-}
-
-/// Query string of `/clock`.
-#[derive(Debug, Deserialize, Validate)]
-pub struct ClockQuery {
-    /// Milliseconds between ticks (default 1000).
-    #[validate(range(min = 10, max = 60_000))]
-    interval_ms: Option<u64>,
-}
-
-/// The time, every `interval_ms`, and a `minute` event when the minute changes.
-#[event_stream(path = "/clock")]
-async fn clock(Query(query): Query<ClockQuery>, events: Emitter<Clock>) -> tidings::Result<()> {
-    let mut ticks = tokio::time::interval(Duration::from_millis(query.interval_ms.unwrap_or(1000)));
-    let mut last_minute = None;
-    for seq in 0.. {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = events.closed() => break,
-        }
-        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-        events.emit(Clock::Tick { seq, unix_ms }).await?;
-        let unix_minutes = unix_ms / 60_000;
-        if last_minute.is_some_and(|last| last != unix_minutes) {
-            events.emit(Clock::Minute { unix_minutes }).await?;
-        }
-        last_minute = Some(unix_minutes);
-    }
-    Ok(())
-}
+use tidings_examples::clock;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -73,8 +23,7 @@ async fn main() -> std::io::Result<()> {
         "clock listening on http://{}/clock (try: curl -N 'http://{0}/clock?interval_ms=500')",
         listener.local_addr()?
     );
-    let app = Router::new().route(clock);
-    tidings::serve(app)
+    tidings::serve(clock::app())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

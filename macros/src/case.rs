@@ -2,6 +2,8 @@
 
 use heck::{ToKebabCase, ToLowerCamelCase, ToShoutyKebabCase, ToShoutySnakeCase, ToSnakeCase};
 
+// The variants are named after the conventions they apply, as serde names them.
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RenameRule {
     LowerCase,

@@ -53,8 +53,12 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         syn::ReturnType::Default => item.sig.ident.span(),
         syn::ReturnType::Type(_, ty) => ty.span(),
     };
-    let task = quote_spanned! {output_span=>
-        ::tidings::__private::StreamTask::new(move |__events| #ident(#(#call_args),*))
+    let task = if extractions.is_empty() {
+        quote_spanned!(output_span=> ::tidings::__private::StreamTask::new(#ident))
+    } else {
+        quote_spanned! {output_span=>
+            ::tidings::__private::StreamTask::new(move |__events| #ident(#(#call_args),*))
+        }
     };
 
     quote! {

@@ -289,11 +289,11 @@ fn field_checks(field: &Field, value: &syn::Ident, at: &TokenStream) -> TokenStr
         let check = quote!(::tidings::__private::check);
         match rule {
             Rule::Range { min, max, .. } => {
-                let (min, max) = (option(min), option(max));
+                let (min, max) = (option(min, span), option(max, span));
                 quote_spanned!(span=> #check::range(#value, #min, #max, #at, __report);)
             }
             Rule::Length { min, max, .. } => {
-                let (min, max) = (option(min), option(max));
+                let (min, max) = (option(min, span), option(max, span));
                 quote_spanned!(span=> #check::length(#value, #min, #max, #at, __report);)
             }
             Rule::Pattern { regex, .. } => quote_spanned! {span=>
@@ -312,10 +312,10 @@ fn field_checks(field: &Field, value: &syn::Ident, at: &TokenStream) -> TokenStr
     quote!(#(#checks)*)
 }
 
-fn option(value: &Option<syn::Expr>) -> TokenStream {
+fn option(value: &Option<syn::Expr>, span: Span) -> TokenStream {
     match value {
-        Some(value) => quote!(::core::option::Option::Some(#value)),
-        None => quote!(::core::option::Option::None),
+        Some(value) => quote_spanned!(span=> ::core::option::Option::Some(#value)),
+        None => quote_spanned!(span=> ::core::option::Option::None),
     }
 }
 

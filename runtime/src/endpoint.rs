@@ -20,6 +20,11 @@ use crate::rejection::Rejection;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A streaming route. Implemented by `#[event_stream(path = ...)]` on an `async fn`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an endpoint",
+    label = "`route` takes an `async fn` marked `#[event_stream(path = \"...\")]`",
+    note = "pass the function's name, e.g. `Router::new().route(clock)`"
+)]
 pub trait Endpoint: Send + Sync + 'static {
     /// The events of the stream: the `E` of the handler's `Emitter<E>`.
     type Event: EventSet;

@@ -90,7 +90,7 @@ fn put_lines(out: &mut BytesMut, prefix: &[u8], text: &str) {
     loop {
         let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
         out.put_slice(prefix);
-        out.put_slice(rest[..end].as_bytes());
+        out.put_slice(&rest.as_bytes()[..end]);
         out.put_u8(b'\n');
         if end == rest.len() {
             return;

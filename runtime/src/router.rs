@@ -120,7 +120,7 @@ impl Router {
 
     /// Builds the matcher; fails on conflicting or malformed routes.
     pub(crate) fn build(self) -> Result<RouteTable, RouterError> {
-        let mut paths: Vec<(String, Vec<(Method, Arc<dyn ErasedEndpoint>)>)> = Vec::new();
+        let mut paths: Vec<(String, MethodTable)> = Vec::new();
         for route in self.routes {
             let RouteInfo { method, path, .. } = route.info;
             if !path.starts_with('/') {
@@ -202,8 +202,10 @@ impl fmt::Display for RouterError {
 
 impl std::error::Error for RouterError {}
 
+type MethodTable = Vec<(Method, Arc<dyn ErasedEndpoint>)>;
+
 struct Methods {
-    methods: Vec<(Method, Arc<dyn ErasedEndpoint>)>,
+    methods: MethodTable,
     allow: HeaderValue,
 }
 

@@ -371,6 +371,7 @@ impl<T: PatternValue + ?Sized> PatternValue for Arc<T> {
 #[doc(hidden)]
 pub mod check {
     use super::*;
+    use std::cmp::Ordering;
 
     pub fn range<T: RangeValue + ?Sized>(
         value: &T,
@@ -382,13 +383,20 @@ pub mod check {
         let Some(number) = value.range_value() else {
             return;
         };
+        // A NaN compares as neither: it fails both bounds.
         if let Some(min) = min
-            && !(*number >= min)
+            && !matches!(
+                number.partial_cmp(&min),
+                Some(Ordering::Greater | Ordering::Equal)
+            )
         {
             report.push(at, "range", format_args!("must be at least {min}"));
         }
         if let Some(max) = max
-            && !(*number <= max)
+            && !matches!(
+                number.partial_cmp(&max),
+                Some(Ordering::Less | Ordering::Equal)
+            )
         {
             report.push(at, "range", format_args!("must be at most {max}"));
         }

@@ -1,0 +1,59 @@
+//! The quick start: a clock that streams the time. Run it with `cargo run --example clock`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tidings::{Emitter, Query, Router, Validate, event_stream};
+
+/// What the clock says.
+#[event_stream]
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// The current time, every `interval_ms`.
+    Tick {
+        /// Ticks since the stream started, from 0.
+        seq: u64,
+        /// Milliseconds since the Unix epoch.
+        unix_ms: u64,
+    },
+    /// A new minute began.
+    Minute {
+        /// Minutes since the Unix epoch.
+        #[validate(range(min = 1))]
+        unix_minutes: u64,
+    },
+}
+
+/// Query string of `/clock`.
+#[derive(Debug, Deserialize, Validate)]
+pub struct ClockQuery {
+    /// Milliseconds between ticks (default 1000).
+    #[validate(range(min = 10, max = 60_000))]
+    interval_ms: Option<u64>,
+}
+
+/// The time, every `interval_ms`, and a `minute` event when the minute changes.
+#[event_stream(path = "/clock")]
+pub async fn clock(Query(query): Query<ClockQuery>, events: Emitter<Clock>) -> tidings::Result<()> {
+    let mut ticks = tokio::time::interval(Duration::from_millis(query.interval_ms.unwrap_or(1000)));
+    let mut last_minute = None;
+    for seq in 0.. {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = events.closed() => break,
+        }
+        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+        events.emit(Clock::Tick { seq, unix_ms }).await?;
+        let unix_minutes = unix_ms / 60_000;
+        if last_minute.is_some_and(|last| last != unix_minutes) {
+            events.emit(Clock::Minute { unix_minutes }).await?;
+        }
+        last_minute = Some(unix_minutes);
+    }
+    Ok(())
+}
+
+/// The clock's routes: `GET /clock`.
+pub fn app() -> Router {
+    Router::new().route(clock)
+}

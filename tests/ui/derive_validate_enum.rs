@@ -1,0 +1,6 @@
+#[derive(tidings::Validate)]
+enum NotAStruct {
+    A,
+}
+
+fn main() {}

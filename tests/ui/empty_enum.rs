@@ -1,0 +1,6 @@
+use tidings::event_stream;
+
+#[event_stream]
+enum Nothing {}
+
+fn main() {}
