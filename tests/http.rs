@@ -30,6 +30,16 @@ async fn job(Path((user, id)): Path<(String, u32)>, events: Emitter<Echo>) -> ti
     Ok(())
 }
 
+#[event_stream(path = "/single/{id}")]
+async fn single(Path(id): Path<u64>, events: Emitter<Echo>) -> tidings::Result<()> {
+    events
+        .emit(Echo::Seen {
+            text: (id * 2).to_string(),
+        })
+        .await?;
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct ItemPath {
     id: u64,
@@ -85,6 +95,7 @@ fn app() -> Router {
         .route(hello)
         .route(job)
         .route(item)
+        .route(single)
         .route(search)
         .route(resume)
         .route(post_hello)

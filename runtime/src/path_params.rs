@@ -28,6 +28,28 @@ impl de::Error for PathError {
 /// All parameters of a match, in path order.
 pub(crate) struct Params<'a>(pub(crate) &'a [(String, String)]);
 
+impl<'de> Params<'de> {
+    /// The only parameter, for a `Path<T>` whose `T` is one value.
+    fn single(&self) -> Result<Value<'de>, PathError> {
+        match self.0 {
+            [(_, value)] => Ok(Value(value)),
+            params => Err(PathError(format!(
+                "expected 1 path parameter, the route has {}",
+                params.len()
+            ))),
+        }
+    }
+}
+
+/// Deserializer methods of `Params` that hand the only parameter to `Value`.
+macro_rules! single_value {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+            self.single()?.$method(visitor)
+        }
+    )*};
+}
+
 impl<'de> de::Deserializer<'de> for Params<'de> {
     type Error = PathError;
 
@@ -36,6 +58,22 @@ impl<'de> de::Deserializer<'de> for Params<'de> {
             [(_, value)] => Value(value).deserialize_any(visitor),
             _ => self.deserialize_map(visitor),
         }
+    }
+
+    single_value! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_string deserialize_option
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, PathError> {
+        self.single()?.deserialize_enum(name, variants, visitor)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
@@ -88,8 +126,7 @@ impl<'de> de::Deserializer<'de> for Params<'de> {
     }
 
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct enum identifier ignored_any
+        bytes byte_buf unit unit_struct identifier ignored_any
     }
 }
 
