@@ -1,7 +1,7 @@
 //! The event set of a stream: what `#[event_stream]` generates for an enum.
 //!
 //! ```
-//! use tidings::{event_stream, EventSet};
+//! use tidings::{event_stream, EventSet, Validate};
 //!
 //! /// Events of a long-running job.
 //! #[event_stream]
