@@ -5,9 +5,12 @@
 //! # use tidings::Router;
 //! # async fn run(app: Router) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // Send on `stop` (or use `tokio::signal::ctrl_c()`) to shut down.
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! # drop(stop);
 //! tidings::serve(app)
 //!     .heartbeat(Some(Duration::from_secs(10)))
-//!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.ok(); })
+//!     .with_graceful_shutdown(async { stopped.await.ok(); })
 //!     .run(listener)
 //!     .await
 //! # }
