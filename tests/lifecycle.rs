@@ -13,17 +13,23 @@ enum Status {
     Bye,
 }
 
-/// Tells the test when `closed()` resolved, measured from the first event.
-static CLOSED: std::sync::Mutex<Option<mpsc::UnboundedSender<Instant>>> =
+/// Tells the test when `closed()` resolved, and whether an emit after that failed with
+/// `Closed`.
+static CLOSED: std::sync::Mutex<Option<mpsc::UnboundedSender<(Instant, bool)>>> =
     std::sync::Mutex::new(None);
 
 #[event_stream(path = "/wait")]
 async fn wait(events: Emitter<Status>) -> tidings::Result<()> {
     events.emit(Status::Step { n: 0 }).await?;
     events.closed().await;
+    let noticed = Instant::now();
+    let refused = matches!(
+        events.emit(Status::Bye).await,
+        Err(tidings::EmitError::Closed)
+    );
     let sender = CLOSED.lock().unwrap().clone();
     if let Some(sender) = sender {
-        let _ = sender.send(Instant::now());
+        let _ = sender.send((noticed, refused));
     }
     Ok(())
 }
@@ -54,7 +60,7 @@ async fn a_client_that_leaves_is_noticed_while_nothing_is_sent() {
             drop(response);
             left
         };
-        let noticed = tokio::time::timeout(PATIENCE, rx.recv())
+        let (noticed, refused) = tokio::time::timeout(PATIENCE, rx.recv())
             .await
             .unwrap()
             .unwrap();
@@ -62,6 +68,10 @@ async fn a_client_that_leaves_is_noticed_while_nothing_is_sent() {
         assert!(
             delay < Duration::from_secs(1),
             "http2={http2}: closed() after {delay:?}"
+        );
+        assert!(
+            refused,
+            "http2={http2}: an emit after the client left fails with Closed"
         );
     }
 }
