@@ -39,7 +39,7 @@ async fn a_client_that_leaves_is_noticed_while_nothing_is_sent() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     *CLOSED.lock().unwrap() = Some(tx);
     // Heartbeats off: only the closed socket can tell the server.
-    let server = TestServer::start_with(Router::new().route(wait), |s| s.heartbeat(None)).await;
+    let server = TestServer::start(Router::new().route(wait).heartbeat(None)).await;
 
     for http2 in [false, true] {
         let left = if http2 {

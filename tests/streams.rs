@@ -163,10 +163,8 @@ async fn ids_are_written_and_line_breaks_in_ids_refused() {
 
 #[tokio::test]
 async fn retry_is_sent_first() {
-    let server = TestServer::start_with(Router::new().route(ids), |serve| {
-        serve.retry(Duration::from_millis(1500))
-    })
-    .await;
+    let server =
+        TestServer::start(Router::new().route(ids).retry(Duration::from_millis(1500))).await;
     let mut response = server.get("/ids").await;
     assert_eq!(response.frame().await, "retry: 1500\n\n");
     assert_eq!(response.frame().await, "id: 7\nevent: done\ndata: null\n\n");
@@ -174,9 +172,11 @@ async fn retry_is_sent_first() {
 
 #[tokio::test]
 async fn heartbeats_on_idle_streams() {
-    let server = TestServer::start_with(Router::new().route(idle), |serve| {
-        serve.heartbeat(Some(Duration::from_millis(200)))
-    })
+    let server = TestServer::start(
+        Router::new()
+            .route(idle)
+            .heartbeat(Some(Duration::from_millis(200))),
+    )
     .await;
     let mut response = server.get("/idle").await;
     let started = Instant::now();
@@ -192,8 +192,7 @@ async fn heartbeats_on_idle_streams() {
 
 #[tokio::test]
 async fn heartbeats_can_be_turned_off() {
-    let server =
-        TestServer::start_with(Router::new().route(idle), |serve| serve.heartbeat(None)).await;
+    let server = TestServer::start(Router::new().route(idle).heartbeat(None)).await;
     let mut response = server.get("/idle").await;
     let nothing = tokio::time::timeout(Duration::from_millis(700), response.next_frame()).await;
     assert!(
@@ -238,10 +237,7 @@ async fn bulk(events: Emitter<Bulk>) -> tidings::Result<()> {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_makes_emit_wait() {
-    let server = TestServer::start_with(Router::new().route(bulk), |serve| {
-        serve.buffer_bytes(64 * 1024)
-    })
-    .await;
+    let server = TestServer::start(Router::new().route(bulk).buffer_bytes(64 * 1024)).await;
     let mut response = server.get("/bulk").await;
     // Do not read: the kernel's socket buffers fill, then the stream's buffer, then emit waits.
     let mut last = usize::MAX;

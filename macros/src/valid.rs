@@ -179,6 +179,32 @@ pub fn endpoint(input: &EndpointFn, errors: &mut Errors) {
             }
         }
     }
+    let method = input
+        .method
+        .as_ref()
+        .map_or("GET".to_owned(), |m| m.value());
+    let bodies: Vec<_> = input
+        .args
+        .iter()
+        .filter(|a| is_body_extractor(&a.ty))
+        .collect();
+    for arg in &bodies {
+        if method == "GET" || method == "DELETE" {
+            errors.push(
+                arg.ty.span(),
+                format_args!(
+                    "a {method} request has no body to read: use `method = \"POST\"` for a \
+                     stream answered to a posted `Json` body"
+                ),
+            );
+        }
+    }
+    for arg in bodies.iter().skip(1) {
+        errors.push(
+            arg.ty.span(),
+            "the request body can be read once: keep one `Json` argument",
+        );
+    }
     match &input.path {
         None => errors.push(
             proc_macro2::Span::call_site(),
@@ -198,6 +224,11 @@ pub fn endpoint(input: &EndpointFn, errors: &mut Errors) {
             format_args!("unsupported method: use one of {}", METHODS.join(", ")),
         );
     }
+}
+
+/// `Json<T>` (with any path prefix): the extractor that reads the request body.
+fn is_body_extractor(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Json"))
 }
 
 /// Checks a route pattern: a leading `/`, and `{name}` or a final `{*name}` parameters.

@@ -26,7 +26,8 @@ enum Kind {
 }
 
 impl ResponseBody {
-    pub(crate) fn full(bytes: impl Into<Bytes>) -> Self {
+    /// A complete body.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
         ResponseBody {
             kind: Kind::Full(Some(bytes.into())),
         }
@@ -35,6 +36,33 @@ impl ResponseBody {
     pub(crate) fn stream(body: EventBody) -> Self {
         ResponseBody {
             kind: Kind::Stream(Box::new(body)),
+        }
+    }
+}
+
+impl From<String> for ResponseBody {
+    fn from(text: String) -> Self {
+        ResponseBody::full(text)
+    }
+}
+
+impl From<Bytes> for ResponseBody {
+    fn from(bytes: Bytes) -> Self {
+        ResponseBody::full(bytes)
+    }
+}
+
+impl From<&'static str> for ResponseBody {
+    fn from(text: &'static str) -> Self {
+        ResponseBody::full(text)
+    }
+}
+
+/// An empty body (tower-http's CORS layer answers preflights with it).
+impl Default for ResponseBody {
+    fn default() -> Self {
+        ResponseBody {
+            kind: Kind::Full(None),
         }
     }
 }

@@ -27,24 +27,64 @@
 
 use std::future::Future;
 
+use bytes::Bytes;
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Method, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
 use serde::de::DeserializeOwned;
 
 use crate::path_params::Params;
 use crate::rejection::Rejection;
 use crate::validate::Validate;
 
-/// What extractors see of a request: its head and the matched path parameters.
-#[derive(Debug)]
+/// An error of any kind, boxed: what a request body may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A request body, whatever server or framework it came from.
+pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// What extractors see of a request: its head, the matched path parameters, and the body
+/// until an extractor takes it.
 pub struct RequestContext {
     parts: Parts,
     params: Vec<(String, String)>,
+    body: Option<RequestBody>,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("parts", &self.parts)
+            .field("params", &self.params)
+            .field("body_taken", &self.body.is_none())
+            .finish()
+    }
 }
 
 impl RequestContext {
-    pub(crate) fn new(parts: Parts, params: Vec<(String, String)>) -> Self {
-        RequestContext { parts, params }
+    pub(crate) fn new(
+        parts: Parts,
+        params: Vec<(String, String)>,
+        body: RequestBody,
+        body_limit: usize,
+    ) -> Self {
+        RequestContext {
+            parts,
+            params,
+            body: Some(body),
+            body_limit,
+        }
+    }
+
+    /// Takes the request body; `None` if an extractor already took it.
+    pub fn take_body(&mut self) -> Option<RequestBody> {
+        self.body.take()
+    }
+
+    /// The most bytes a body extractor reads (`Router::body_limit`, default 1 MiB).
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
     }
 
     /// The request method.
@@ -133,9 +173,18 @@ impl<T: DeserializeOwned + Send> FromRequest for Path<T> {
     }
 }
 
-/// The query string, deserialized with serde (`serde_html_form`: repeated keys fill a `Vec`,
-/// missing `Option`s are `None`) and then checked against the type's `#[validate]` rules.
-/// Any failure answers `400` with every problem listed.
+/// The query string, deserialized with serde and then checked against the type's
+/// `#[validate]` rules. Any failure answers `400` with every problem listed.
+///
+/// The format is `application/x-www-form-urlencoded`, read by `serde_html_form`:
+///
+/// - `?n=5&name=a%20b`: numbers and strings parse from their text; `+` is a space.
+/// - A missing key is `None` for an `Option` field, the default for `#[serde(default)]`, and
+///   an error otherwise; an empty value (`?n=`) is an error for a number.
+/// - `?tag=a&tag=b` fills a `Vec<String>` field: repeat the key, no brackets.
+/// - A unit-variant enum parses from the variant's serde name (`?order=newest`).
+/// - `true`/`false` for booleans; unknown keys are ignored unless the type says
+///   `#[serde(deny_unknown_fields)]`.
 ///
 /// ```
 /// use serde::Deserialize;
@@ -167,5 +216,49 @@ impl<T: DeserializeOwned + Validate + Send> FromRequest for Query<T> {
             Rejection::bad_request("invalid query string").violations("query", &violations)
         })?;
         Ok(Query(value))
+    }
+}
+
+/// One typed header, parsed by the [`headers`] crate (e.g. `Header<headers::UserAgent>`).
+/// A missing or malformed header answers `400`; take `Option<Header<T>>` when the header is
+/// optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header<T>(pub T);
+
+fn decode_header<T: headers::Header>(cx: &RequestContext) -> Result<Option<T>, Rejection> {
+    let mut values = cx.headers().get_all(T::name()).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(None);
+    }
+    T::decode(&mut values).map(Some).map_err(|_| {
+        Rejection::bad_request("invalid header").error(
+            "header",
+            T::name().as_str(),
+            "type",
+            format!("`{}` is malformed", T::name()),
+        )
+    })
+}
+
+impl<T: headers::Header + Send> FromRequest for Header<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        decode_header(cx)?.map(Header).ok_or_else(|| {
+            Rejection::bad_request("missing header").error(
+                "header",
+                T::name().as_str(),
+                "required",
+                format!("`{}` is required", T::name()),
+            )
+        })
+    }
+}
+
+impl<T: headers::Header + Send> FromRequest for Option<Header<T>> {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        Ok(decode_header(cx)?.map(Header))
     }
 }

@@ -47,8 +47,8 @@ pub(crate) fn event<E: EventSet>(
 }
 
 /// The `error` event sent when a handler fails after the stream started.
-pub(crate) fn error_event(message: &str) -> Bytes {
-    let data = serde_json::json!({ "message": message });
+pub(crate) fn error_event(data: &serde_json::Value) -> Bytes {
+    // A `Value` prints as compact JSON: one line.
     Bytes::from(format!(
         "event: {}\ndata: {data}\n\n",
         crate::event::ERROR_EVENT
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(&comment("x\ny")[..], b": x\n: y\n\n");
         assert_eq!(&retry(1500)[..], b"retry: 1500\n\n");
         assert_eq!(
-            &error_event("no \"luck\"\n")[..],
+            &error_event(&serde_json::json!({ "message": "no \"luck\"\n" }))[..],
             b"event: error\ndata: {\"message\":\"no \\\"luck\\\"\\n\"}\n\n"
         );
     }

@@ -34,7 +34,9 @@
 //! - [`event`]: what `#[event_stream]` generates for the enum, and the wire shape.
 //! - [`validate`]: `#[validate(...)]` field rules.
 //! - [`emitter`]: sending events, backpressure, closing.
-//! - [`extract`]: handler arguments (`Path`, `Query`, your own).
+//! - [`extract`], [`json`]: handler arguments (`Path`, `Query`, `Header`, `Json`, your own).
+//! - [`middleware`]: what runs before every route of a router; `State`, `Extension`.
+//! - [`error_handler`]: how failures become responses and `error` events.
 //! - [`router`], [`server`]: routing and the hyper server.
 
 #![warn(missing_docs)]
@@ -43,9 +45,12 @@ mod body;
 pub mod emitter;
 pub mod endpoint;
 mod error;
+pub mod error_handler;
 pub mod event;
 pub mod extract;
 mod frame;
+pub mod json;
+pub mod middleware;
 mod path_params;
 pub mod rejection;
 pub mod router;
@@ -58,12 +63,18 @@ pub use body::ResponseBody;
 pub use emitter::{EmitError, Emitter};
 pub use endpoint::Endpoint;
 pub use error::{Error, IntoStreamResult, Result};
+pub use error_handler::{ErrorHandler, ProblemDetails, RequestInfo};
 pub use event::{DecodeError, EventSchema, EventSet};
-pub use extract::{FromRequest, Path, Query, RequestContext};
-pub use rejection::Rejection;
+pub use extract::{BoxError, FromRequest, Header, Path, Query, RequestBody, RequestContext};
+pub use json::Json;
+pub use middleware::{Extension, Middleware, State};
+pub use rejection::{Problem, ProblemItem, Rejection};
 pub use router::{IntoEndpoint, RouteInfo, Router, RouterError, RouterService};
 pub use server::{Serve, serve};
 pub use validate::{Validate, Violation, Violations};
+
+/// `headers`, for [`Header<T>`]: typed headers such as `headers::Authorization`.
+pub use headers;
 
 /// Marks an enum as the event set of a stream, or an `async fn` as a streaming endpoint.
 ///

@@ -11,6 +11,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
@@ -21,34 +22,51 @@ use crate::validate::Violations;
 
 /// A refusal to start a stream: status, headers and an `application/problem+json` body.
 ///
-/// Extractors reject with it; a spec-following `EventSource` does not retry a non-200 answer.
+/// Extractors and middleware reject with it; a spec-following `EventSource` does not retry a
+/// non-200 answer. The [`ErrorHandler`](crate::ErrorHandler) turns it into the response.
+///
+/// The detail and the problem list of a `5xx` rejection are hidden from the client (they are
+/// logged) unless [`expose`](Rejection::expose) says otherwise.
 #[derive(Debug, Clone)]
 pub struct Rejection {
     status: StatusCode,
     headers: HeaderMap,
     problem: Problem,
+    exposed: bool,
+    source: Option<Arc<crate::Error>>,
 }
 
-/// The body of a rejection (RFC 9457).
+/// The body of a rejection (RFC 9457 problem details).
 #[derive(Debug, Clone, Serialize)]
-struct Problem {
+#[non_exhaustive]
+pub struct Problem {
+    /// A URI naming the kind of problem; `about:blank` means "see the status".
     #[serde(rename = "type")]
-    kind: Cow<'static, str>,
-    title: Cow<'static, str>,
-    status: u16,
+    pub kind: Cow<'static, str>,
+    /// A short summary; the status's reason phrase by default.
+    pub title: Cow<'static, str>,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong with this request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
+    pub detail: Option<String>,
+    /// Every problem found, not just the first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ProblemItem>,
+    pub errors: Vec<ProblemItem>,
 }
 
 /// One problem with the request: where, which field, which rule.
 #[derive(Debug, Clone, Serialize)]
-struct ProblemItem {
-    location: &'static str,
-    path: String,
-    rule: Cow<'static, str>,
-    message: String,
+#[non_exhaustive]
+pub struct ProblemItem {
+    /// `path`, `query`, `header` or `body`.
+    pub location: &'static str,
+    /// The field, e.g. `items[2].name`; empty for the whole input.
+    pub path: String,
+    /// The rule: `range`, `length`, `pattern`, `custom`, `type` (wrong shape), `required`...
+    pub rule: Cow<'static, str>,
+    /// What is wrong, for people.
+    pub message: String,
 }
 
 impl Rejection {
@@ -64,7 +82,43 @@ impl Rejection {
                 detail: None,
                 errors: Vec::new(),
             },
+            exposed: false,
+            source: None,
         }
+    }
+
+    /// `500 Internal Server Error` caused by `error`. The client sees the error's message only
+    /// when it is [`Error::public`](crate::Error::public); the log gets all of it.
+    pub fn internal(error: impl Into<crate::Error>) -> Self {
+        let error = error.into();
+        let mut rejection = Rejection::new(StatusCode::INTERNAL_SERVER_ERROR);
+        if error.is_public() {
+            rejection.problem.detail = Some(error.client_message().to_owned());
+            rejection.exposed = true;
+        }
+        rejection.source = Some(Arc::new(error));
+        rejection
+    }
+
+    /// Shows the detail and problem list of a `5xx` rejection to the client.
+    pub fn expose(mut self) -> Self {
+        self.exposed = true;
+        self
+    }
+
+    /// Whether the client sees the detail and problem list: always for `4xx`.
+    pub fn is_exposed(&self) -> bool {
+        self.exposed || !self.status.is_server_error()
+    }
+
+    /// The error behind a `5xx` rejection, for the log.
+    pub fn source(&self) -> Option<&crate::Error> {
+        self.source.as_deref()
+    }
+
+    /// The problem details, as they stand before hiding.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
     }
 
     /// `400 Bad Request` with a detail.
@@ -130,10 +184,16 @@ impl Rejection {
         &self.headers
     }
 
-    /// The response this rejection becomes.
+    /// The response this rejection becomes under the default [`ErrorHandler`](crate::ErrorHandler):
+    /// `application/problem+json`, with the details of an unexposed `5xx` left out.
     pub fn into_response(self) -> Response<ResponseBody> {
+        let mut problem = self.problem;
+        if !(self.exposed || !self.status.is_server_error()) {
+            problem.detail = None;
+            problem.errors.clear();
+        }
         // Serializing a struct of strings and numbers into JSON cannot fail.
-        let body = serde_json::to_vec(&self.problem).unwrap_or_default();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = Response::new(ResponseBody::full(body));
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;

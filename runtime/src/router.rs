@@ -20,34 +20,69 @@
 //!
 //! Paths are matched by [`matchit`]: `{name}` matches one segment, `{*name}` the rest of the
 //! path. A path that matches no route answers `404`; a path that matches with another method
-//! answers `405` with an `Allow` header. Route conflicts are reported when the router is
-//! served, as an error, never a panic.
+//! answers `405` with an `Allow` header; a request whose `Accept` header excludes
+//! `text/event-stream` answers `406` (no `Accept`, `*/*` and `text/*` are fine). Route
+//! conflicts are reported when the router is served, as an error, never a panic.
+//!
+//! Besides routes, a router carries what applies to all of them: [`middleware`](Router::middleware)
+//! (outer routers' first, when nested), [state](Router::with_state), the
+//! [error policy](Router::error_handler), the body limit and the stream settings. Settings
+//! are read from the router that is served; a nested router brings its routes, middleware
+//! and state.
 
 use std::convert::Infallible;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use http::header::{ALLOW, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::header::{ACCEPT, ALLOW, HeaderValue};
+use http::{Extensions, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use schemars::SchemaGenerator;
 
 use crate::body::ResponseBody;
 use crate::endpoint::{BoxFuture, Endpoint};
+use crate::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_rejection};
 use crate::event::{EventSchema, EventSet};
-use crate::extract::RequestContext;
+use crate::extract::{BoxError, FromRequest, RequestContext};
+use crate::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
 use crate::rejection::Rejection;
-use crate::stream::{ErasedEndpoint, StreamRuntime};
+use crate::stream::{ErasedEndpoint, StreamOptions, StreamRuntime};
 
-/// A set of streaming routes.
-#[derive(Default, Clone)]
+/// A set of streaming routes, and what applies to all of them.
+#[derive(Clone)]
 pub struct Router {
     routes: Vec<Route>,
+    middleware: Vec<Arc<dyn ErasedMiddleware>>,
+    state: Extensions,
+    options: StreamOptions,
+    body_limit: usize,
+    error_handler: Arc<dyn ErrorHandler>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            routes: Vec::new(),
+            middleware: Vec::new(),
+            state: Extensions::new(),
+            options: StreamOptions::default(),
+            body_limit: 1024 * 1024,
+            error_handler: Arc::new(ProblemDetails),
+        }
+    }
 }
 
 #[derive(Clone)]
 struct Route {
     info: RouteInfo,
     endpoint: Arc<dyn ErasedEndpoint>,
+    /// Middleware of the routers this route was nested from, outermost first.
+    middleware: Vec<Arc<dyn ErasedMiddleware>>,
 }
 
 /// What a route is, for documentation and clients.
@@ -96,11 +131,12 @@ impl Router {
                 event_schemas: <T::Event as EventSet>::event_schemas,
             },
             endpoint: Arc::new(endpoint),
+            middleware: Vec::new(),
         });
     }
 
-    /// Adds every route of `other` under `prefix` (e.g. `"/v1"`). A route `/` of `other`
-    /// becomes `prefix` itself.
+    /// Adds every route of `other` under `prefix` (e.g. `"/v1"`), with `other`'s middleware
+    /// and state. A route `/` of `other` becomes `prefix` itself.
     pub fn nest(mut self, prefix: &str, other: Router) -> Self {
         let prefix = prefix.trim_end_matches('/');
         for mut route in other.routes {
@@ -108,9 +144,86 @@ impl Router {
                 "/" if !prefix.is_empty() => prefix.to_owned(),
                 path => format!("{prefix}{path}"),
             };
+            let mut middleware = other.middleware.clone();
+            middleware.append(&mut route.middleware);
+            route.middleware = middleware;
             self.routes.push(route);
         }
+        // This router's own state wins over a nested one's of the same type.
+        let mut state = other.state;
+        state.extend(std::mem::take(&mut self.state));
+        self.state = state;
         self
+    }
+
+    /// Runs `middleware` before the extractors of every route of this router, including routes
+    /// nested into it, whether added before or after this call.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Runs the extractor `T` before every route of this router (e.g. authentication) and keeps
+    /// its value for handlers, which take it as [`Extension<T>`](crate::Extension).
+    pub fn require<T>(self) -> Self
+    where
+        T: FromRequest + Clone + Sync + 'static,
+    {
+        self.middleware(Require::<T>::new())
+    }
+
+    /// Shares `state` with every handler and extractor, as [`State<T>`](crate::State).
+    /// Several states of different types can be added.
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.state.insert(StateValue(state));
+        self
+    }
+
+    /// Replaces the error policy (default: [`ProblemDetails`]).
+    pub fn error_handler(mut self, handler: impl ErrorHandler) -> Self {
+        self.error_handler = Arc::new(handler);
+        self
+    }
+
+    /// The most bytes a body extractor such as [`Json`](crate::Json) reads (default 1 MiB);
+    /// larger bodies answer `413`.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Sends a comment on a stream idle this long (default 15 s), so that proxies keep the
+    /// connection and the server notices dead peers. `None` turns heartbeats off.
+    pub fn heartbeat(mut self, every: Option<Duration>) -> Self {
+        self.options.heartbeat = every;
+        self
+    }
+
+    /// Sends `retry: <ms>` first on every stream: how long clients wait before reconnecting.
+    pub fn retry(mut self, after: Duration) -> Self {
+        self.options.retry = Some(after);
+        self
+    }
+
+    /// The bytes of frames a stream may have waiting for its client (default 64 KiB). When
+    /// they are used up, `emit` waits and `try_emit` fails.
+    pub fn buffer_bytes(mut self, bytes: usize) -> Self {
+        self.options.buffer_bytes = bytes;
+        self
+    }
+
+    /// Builds the router into a `tower::Service` (and `hyper::service::Service`), e.g. to
+    /// mount it into an axum application with `nest_service`. Fails on conflicting routes.
+    ///
+    /// Served this way, streams end when their clients leave or their handlers return; the
+    /// graceful shutdown of [`serve`](crate::serve) is not involved.
+    pub fn into_service(self) -> Result<RouterService, RouterError> {
+        let runtime = StreamRuntime::new(self.options.clone(), self.error_handler.clone());
+        let table = self.build()?;
+        Ok(RouterService {
+            table: Arc::new(table),
+            runtime: Arc::new(runtime),
+        })
     }
 
     /// Every route, in the order they were added.
@@ -119,10 +232,16 @@ impl Router {
     }
 
     /// Builds the matcher; fails on conflicting or malformed routes.
-    pub(crate) fn build(self) -> Result<RouteTable, RouterError> {
+    fn build(self) -> Result<RouteTable, RouterError> {
         let mut paths: Vec<(String, MethodTable)> = Vec::new();
         for route in self.routes {
             let RouteInfo { method, path, .. } = route.info;
+            let mut middleware = self.middleware.clone();
+            middleware.extend(route.middleware);
+            let entry = RouteEntry {
+                endpoint: route.endpoint,
+                middleware: middleware.into(),
+            };
             if !path.starts_with('/') {
                 return Err(RouterError(format!("route `{path}` must start with `/`")));
             }
@@ -139,7 +258,7 @@ impl Router {
                     "route `{method} {path}` is defined twice"
                 )));
             }
-            methods.push((method, route.endpoint));
+            methods.push((method, entry));
         }
         let mut matcher = matchit::Router::new();
         for (path, methods) in paths {
@@ -153,7 +272,11 @@ impl Router {
                 .insert(path.clone(), Methods { methods, allow })
                 .map_err(|error| RouterError(format!("route `{path}`: {error}")))?;
         }
-        Ok(RouteTable { matcher })
+        Ok(RouteTable {
+            matcher,
+            state: self.state,
+            body_limit: self.body_limit,
+        })
     }
 }
 
@@ -202,15 +325,22 @@ impl fmt::Display for RouterError {
 
 impl std::error::Error for RouterError {}
 
-type MethodTable = Vec<(Method, Arc<dyn ErasedEndpoint>)>;
+type MethodTable = Vec<(Method, RouteEntry)>;
+
+struct RouteEntry {
+    endpoint: Arc<dyn ErasedEndpoint>,
+    middleware: Arc<[Arc<dyn ErasedMiddleware>]>,
+}
 
 struct Methods {
     methods: MethodTable,
     allow: HeaderValue,
 }
 
-pub(crate) struct RouteTable {
+struct RouteTable {
     matcher: matchit::Router<Methods>,
+    state: Extensions,
+    body_limit: usize,
 }
 
 /// A built router that answers requests: a [`hyper::service::Service`].
@@ -227,51 +357,139 @@ impl fmt::Debug for RouterService {
 }
 
 impl RouterService {
-    pub(crate) fn new(table: RouteTable, runtime: Arc<StreamRuntime>) -> Self {
-        RouterService {
-            table: Arc::new(table),
-            runtime,
-        }
+    pub(crate) fn runtime(&self) -> &Arc<StreamRuntime> {
+        &self.runtime
     }
 
-    /// Answers one request. The request body is not read.
-    pub fn call<B>(&self, request: Request<B>) -> BoxFuture<'static, Response<ResponseBody>> {
-        let (parts, _body) = request.into_parts();
-        let matched = match self.table.matcher.at(parts.uri.path()) {
-            Ok(matched) => matched,
-            Err(_) => return ready(Rejection::new(StatusCode::NOT_FOUND).into_response()),
+    /// Answers one request: routing, middleware and extractors, then the stream.
+    pub fn call<B>(&self, request: Request<B>) -> BoxFuture<'static, Response<ResponseBody>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let info = RequestInfo {
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
         };
+        let runtime = self.runtime.clone();
+        let (endpoint, middleware, cx) = match self.route(request) {
+            Ok(routed) => routed,
+            Err(rejection) => {
+                return Box::pin(std::future::ready(reject(&runtime, rejection, &info)));
+            }
+        };
+        Box::pin(async move {
+            let start = async {
+                let mut cx = cx;
+                for middleware in middleware.iter() {
+                    middleware.run(&mut cx).await?;
+                }
+                endpoint.call(cx, runtime.clone(), info.clone()).await
+            };
+            match AssertUnwindSafe(start).catch_unwind().await {
+                Ok(Ok(response)) => response,
+                Ok(Err(rejection)) => reject(&runtime, rejection, &info),
+                Err(panic) => {
+                    let message = crate::stream::panic_message(&*panic).to_owned();
+                    let rejection = Rejection::internal(crate::Error::msg(format!(
+                        "panicked before the stream started: {message}"
+                    )));
+                    reject(&runtime, rejection, &info)
+                }
+            }
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn route<B>(
+        &self,
+        request: Request<B>,
+    ) -> Result<
+        (
+            Arc<dyn ErasedEndpoint>,
+            Arc<[Arc<dyn ErasedMiddleware>]>,
+            RequestContext,
+        ),
+        Rejection,
+    >
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, body) = request.into_parts();
+        let matched = self
+            .table
+            .matcher
+            .at(parts.uri.path())
+            .map_err(|_| Rejection::new(StatusCode::NOT_FOUND))?;
         let methods = matched.value;
-        let Some((_, endpoint)) = methods.methods.iter().find(|(m, _)| *m == parts.method) else {
-            let rejection = Rejection::new(StatusCode::METHOD_NOT_ALLOWED)
+        let Some((_, entry)) = methods.methods.iter().find(|(m, _)| *m == parts.method) else {
+            return Err(Rejection::new(StatusCode::METHOD_NOT_ALLOWED)
                 .detail(format!("{} is not allowed here", parts.method))
-                .header(ALLOW, methods.allow.clone());
-            return ready(rejection.into_response());
+                .header(ALLOW, methods.allow.clone()));
         };
+        if !accepts_event_stream(&parts.headers) {
+            return Err(Rejection::new(StatusCode::NOT_ACCEPTABLE)
+                .detail("this endpoint answers `text/event-stream`, which `Accept` excludes"));
+        }
         let mut params = Vec::with_capacity(matched.params.len());
         for (name, raw) in matched.params.iter() {
-            match percent_encoding::percent_decode_str(raw).decode_utf8() {
-                Ok(value) => params.push((name.to_owned(), value.into_owned())),
-                Err(_) => {
-                    let rejection = Rejection::bad_request("invalid path parameters").error(
+            let value = percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .map_err(|_| {
+                    Rejection::bad_request("invalid path parameters").error(
                         "path",
                         name,
                         "utf8",
                         "is not valid UTF-8 once percent-decoded",
-                    );
-                    return ready(rejection.into_response());
-                }
-            }
+                    )
+                })?;
+            params.push((name.to_owned(), value.into_owned()));
         }
-        endpoint.call(RequestContext::new(parts, params), self.runtime.clone())
+        parts.extensions.extend(self.table.state.clone());
+        let body = body.map_err(Into::into).boxed_unsync();
+        let cx = RequestContext::new(parts, params, body, self.table.body_limit);
+        Ok((entry.endpoint.clone(), entry.middleware.clone(), cx))
     }
 }
 
-fn ready(response: Response<ResponseBody>) -> BoxFuture<'static, Response<ResponseBody>> {
-    Box::pin(std::future::ready(response))
+fn reject(
+    runtime: &StreamRuntime,
+    rejection: Rejection,
+    info: &RequestInfo,
+) -> Response<ResponseBody> {
+    log_rejection(&rejection, info);
+    runtime.error_handler.rejection(rejection, info)
 }
 
-impl<B> hyper::service::Service<Request<B>> for RouterService {
+/// Whether `Accept` (absent, or any of its ranges) allows `text/event-stream`.
+fn accepts_event_stream(headers: &http::HeaderMap) -> bool {
+    let mut values = headers.get_all(ACCEPT).iter().peekable();
+    if values.peek().is_none() {
+        return true;
+    }
+    values
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut params = range.split(';');
+            let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = params.any(|param| {
+                param
+                    .trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            !refused && matches!(media.as_str(), "text/event-stream" | "text/*" | "*/*")
+        })
+}
+
+impl<B> hyper::service::Service<Request<B>> for RouterService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     type Response = Response<ResponseBody>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
@@ -279,5 +497,49 @@ impl<B> hyper::service::Service<Request<B>> for RouterService {
     fn call(&self, request: Request<B>) -> Self::Future {
         let response = RouterService::call(self, request);
         Box::pin(async move { Ok(response.await) })
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for RouterService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let response = RouterService::call(self, request);
+        Box::pin(async move { Ok(response.await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_event_stream;
+    use http::HeaderMap;
+
+    fn accepts(value: Option<&str>) -> bool {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = value {
+            headers.insert(http::header::ACCEPT, value.parse().unwrap());
+        }
+        accepts_event_stream(&headers)
+    }
+
+    #[test]
+    fn accept_ranges() {
+        assert!(accepts(None));
+        assert!(accepts(Some("text/event-stream")));
+        assert!(accepts(Some("application/json, */*;q=0.5")));
+        assert!(accepts(Some("TEXT/*")));
+        assert!(!accepts(Some("application/json")));
+        assert!(!accepts(Some("text/event-stream;q=0")));
+        assert!(!accepts(Some("text/event-stream; q=0.000")));
     }
 }

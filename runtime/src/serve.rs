@@ -8,8 +8,8 @@
 //! // Send on `stop` (or use `tokio::signal::ctrl_c()`) to shut down.
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! # drop(stop);
-//! tidings::serve(app)
-//!     .heartbeat(Some(Duration::from_secs(10)))
+//! tidings::serve(app.heartbeat(Some(Duration::from_secs(10))))
+//!     .grace_period(Duration::from_secs(5))
 //!     .with_graceful_shutdown(async { stopped.await.ok(); })
 //!     .run(listener)
 //!     .await
@@ -24,68 +24,51 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, ToSocketAddrs};
+use tower_layer::{Identity, Layer, Stack};
 
 use crate::endpoint::BoxFuture;
+use crate::extract::BoxError;
 use crate::router::{Router, RouterService};
-use crate::stream::{StreamOptions, StreamRuntime};
 
 /// Starts configuring a server for `router`. Run it with [`Serve::run`] or [`Serve::bind`].
 pub fn serve(router: Router) -> Serve {
     Serve {
         router,
-        options: StreamOptions::default(),
+        layer: Identity::new(),
         shutdown: None,
         grace_period: Duration::from_secs(10),
     }
 }
 
-/// A server being configured.
+/// A server being configured. `L` is the stack of tower layers around the router.
 #[must_use = "a server does nothing until `.run(listener)` or `.bind(addr)` is awaited"]
-pub struct Serve {
+pub struct Serve<L = Identity> {
     router: Router,
-    options: StreamOptions,
+    layer: L,
     shutdown: Option<BoxFuture<'static, ()>>,
     grace_period: Duration,
 }
 
-impl fmt::Debug for Serve {
+impl<L> fmt::Debug for Serve<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve")
             .field("router", &self.router)
-            .field("options", &self.options)
             .field("grace_period", &self.grace_period)
             .finish_non_exhaustive()
     }
 }
 
-impl Serve {
-    /// Sends a comment on a stream idle this long (default 15 s), so that proxies keep the
-    /// connection and the server notices dead peers. `None` turns heartbeats off.
-    pub fn heartbeat(mut self, every: Option<Duration>) -> Self {
-        self.options.heartbeat = every;
-        self
-    }
-
-    /// Sends `retry: <ms>` first on every stream: how long clients wait before reconnecting.
-    pub fn retry(mut self, after: Duration) -> Self {
-        self.options.retry = Some(after);
-        self
-    }
-
-    /// The bytes of frames a stream may have waiting for its client (default 64 KiB). When
-    /// they are used up, `emit` waits and `try_emit` fails.
-    pub fn buffer_bytes(mut self, bytes: usize) -> Self {
-        self.options.buffer_bytes = bytes;
-        self
-    }
-
+impl<L> Serve<L> {
     /// Shuts down gracefully when `signal` completes.
     pub fn with_graceful_shutdown(
         mut self,
@@ -101,6 +84,31 @@ impl Serve {
         self
     }
 
+    /// Wraps the router in a tower layer, e.g. tower-http's `CorsLayer` or `TraceLayer`.
+    /// Layers added later wrap the earlier ones.
+    pub fn layer<N>(self, layer: N) -> Serve<Stack<N, L>> {
+        Serve {
+            router: self.router,
+            layer: Stack::new(layer, self.layer),
+            shutdown: self.shutdown,
+            grace_period: self.grace_period,
+        }
+    }
+}
+
+impl<L, S, B> Serve<L>
+where
+    L: Layer<RouterService, Service = S>,
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     /// Binds `addr` and serves until the shutdown signal.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let listener = TcpListener::bind(addr).await?;
@@ -111,12 +119,12 @@ impl Serve {
     ///
     /// Fails at once, with [`io::ErrorKind::InvalidInput`], when the router's routes conflict.
     pub async fn run(self, listener: TcpListener) -> io::Result<()> {
-        let table = self
+        let router_service = self
             .router
-            .build()
+            .into_service()
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-        let runtime = Arc::new(StreamRuntime::new(self.options));
-        let service = RouterService::new(table, runtime.clone());
+        let runtime = router_service.runtime().clone();
+        let service = TowerToHyperService::new(self.layer.layer(router_service));
         let builder = auto::Builder::new(TokioExecutor::new());
         let connections = GracefulShutdown::new();
         let mut shutdown = self

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{Response, StatusCode};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,12 +16,13 @@ use tokio_util::task::TaskTracker;
 use crate::body::{EventBody, ResponseBody};
 use crate::emitter::{EmitError, Emitter, Shared};
 use crate::endpoint::{BoxFuture, Endpoint};
+use crate::error_handler::{ErrorHandler, RequestInfo};
 use crate::event::EventSet;
 use crate::extract::RequestContext;
 use crate::frame;
 use crate::rejection::Rejection;
 
-/// How streams behave; set through [`Serve`](crate::Serve).
+/// How streams behave; set on the [`Router`](crate::Router).
 #[derive(Debug, Clone)]
 pub(crate) struct StreamOptions {
     pub(crate) heartbeat: Option<Duration>,
@@ -39,10 +40,11 @@ impl Default for StreamOptions {
     }
 }
 
-/// What every stream of a server shares: options, the shutdown signal, the handler tasks.
-#[derive(Debug, Default)]
+/// What every stream of a service shares: options, the error policy, the shutdown signal,
+/// the handler tasks.
 pub(crate) struct StreamRuntime {
     pub(crate) options: StreamOptions,
+    pub(crate) error_handler: Arc<dyn ErrorHandler>,
     /// Cancelled when shutdown begins: handlers see `closed()` resolve.
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when the grace period is over: what still runs is dropped.
@@ -51,21 +53,26 @@ pub(crate) struct StreamRuntime {
 }
 
 impl StreamRuntime {
-    pub(crate) fn new(options: StreamOptions) -> Self {
+    pub(crate) fn new(options: StreamOptions, error_handler: Arc<dyn ErrorHandler>) -> Self {
         StreamRuntime {
             options,
-            ..StreamRuntime::default()
+            error_handler,
+            shutdown: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            handlers: TaskTracker::new(),
         }
     }
 }
 
 /// Type-erased [`Endpoint`], as the router stores it.
 pub(crate) trait ErasedEndpoint: Send + Sync {
+    /// Runs the extractors, then starts the stream; a rejection comes back as `Err`.
     fn call(
         &self,
         cx: RequestContext,
         runtime: Arc<StreamRuntime>,
-    ) -> BoxFuture<'static, Response<ResponseBody>>;
+        info: RequestInfo,
+    ) -> BoxFuture<'static, Result<Response<ResponseBody>, Rejection>>;
 }
 
 impl<T: Endpoint> ErasedEndpoint for T {
@@ -73,22 +80,12 @@ impl<T: Endpoint> ErasedEndpoint for T {
         &self,
         cx: RequestContext,
         runtime: Arc<StreamRuntime>,
-    ) -> BoxFuture<'static, Response<ResponseBody>> {
+        info: RequestInfo,
+    ) -> BoxFuture<'static, Result<Response<ResponseBody>, Rejection>> {
         let last_event_id = last_event_id(&cx);
         let start = self.start(cx);
         Box::pin(async move {
-            let task = match AssertUnwindSafe(start).catch_unwind().await {
-                Ok(Ok(task)) => task,
-                Ok(Err(rejection)) => return rejection.into_response(),
-                Err(panic) => {
-                    tracing::error!(
-                        route = T::PATH,
-                        panic = panic_message(&*panic),
-                        "extractor panicked"
-                    );
-                    return Rejection::new(StatusCode::INTERNAL_SERVER_ERROR).into_response();
-                }
-            };
+            let task = start.await?;
             let options = &runtime.options;
             let shared = Arc::new(Shared::new(
                 runtime.shutdown.child_token(),
@@ -99,49 +96,51 @@ impl<T: Endpoint> ErasedEndpoint for T {
             let events = Emitter::<T::Event>::new(tx, shared.clone());
             let body = EventBody::new(rx, shared, options.retry, options.heartbeat);
             let hard_stop = runtime.hard_stop.clone();
+            let handler_runtime = runtime.clone();
             runtime.handlers.spawn(async move {
+                let handler = task.run(events.clone());
                 tokio::select! {
-                    _ = run_handler(T::PATH, task.run(events.clone()), &events) => {}
+                    _ = run_handler(handler, &events, &handler_runtime, &info) => {}
                     _ = hard_stop.cancelled() => {}
                 }
             });
-            event_stream_response(body)
+            Ok(event_stream_response(body))
         })
     }
 }
 
 /// Runs a handler to its end; a failure or a panic becomes one `error` event.
 async fn run_handler<E: EventSet>(
-    route: &'static str,
     handler: BoxFuture<'static, crate::Result<()>>,
     events: &Emitter<E>,
+    runtime: &StreamRuntime,
+    info: &RequestInfo,
 ) {
-    let message = match AssertUnwindSafe(handler).catch_unwind().await {
+    let (method, path) = (&info.method, &info.path);
+    let error = match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(Ok(())) => return,
         Ok(Err(error)) => {
             if matches!(
                 error.source().downcast_ref::<EmitError>(),
                 Some(EmitError::Closed)
             ) {
-                tracing::debug!(route, "stream ended: the client left");
+                tracing::debug!(%method, %path, "stream ended: the client left");
                 return;
             }
-            tracing::error!(route, error = %error, "stream handler failed");
-            error.client_message().to_owned()
+            tracing::error!(%method, %path, error = %error, "stream handler failed");
+            error
         }
         Err(panic) => {
-            tracing::error!(
-                route,
-                panic = panic_message(&*panic),
-                "stream handler panicked"
-            );
-            "internal error".to_owned()
+            let panic = panic_message(&*panic);
+            tracing::error!(%method, %path, panic, "stream handler panicked");
+            crate::Error::msg(format!("panic: {panic}"))
         }
     };
-    events.push_unbudgeted(frame::error_event(&message));
+    let data = runtime.error_handler.stream_error(&error, info);
+    events.push_unbudgeted(frame::error_event(&data));
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

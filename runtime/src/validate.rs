@@ -94,6 +94,27 @@ impl<T: Validate> Validate for Vec<T> {
     }
 }
 
+/// Values without rules of their own, so that `Path<u64>` and friends need nothing.
+macro_rules! no_rules {
+    ($($ty:ty)*) => {$(
+        impl Validate for $ty {
+            fn validate_at(&self, _at: &FieldPath<'_>, _report: &mut Violations) {}
+        }
+    )*};
+}
+no_rules!(() bool char str String u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64);
+
+macro_rules! tuples {
+    ($(($($name:ident $index:tt),*))*) => {$(
+        impl<$($name: Validate),*> Validate for ($($name,)*) {
+            fn validate_at(&self, at: &FieldPath<'_>, report: &mut Violations) {
+                $(self.$index.validate_at(&at.index($index), report);)*
+            }
+        }
+    )*};
+}
+tuples!((A 0) (A 0, B 1) (A 0, B 1, C 2) (A 0, B 1, C 2, D 3));
+
 /// Where a value sits inside the checked value, built on the stack while checking; it becomes
 /// a string (`items[2].name`) only when a rule fails.
 #[derive(Debug, Clone, Copy)]

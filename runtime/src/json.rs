@@ -1,0 +1,129 @@
+//! `Json<T>`: a JSON request body, for streams answered to a `POST` (the way LLM-style APIs
+//! stream a response to a posted prompt).
+//!
+//! ```
+//! use serde::Deserialize;
+//! use tidings::{event_stream, Emitter, Json, Validate};
+//!
+//! #[derive(Deserialize, Validate)]
+//! struct Prompt {
+//!     #[validate(length(min = 1, max = 4000))]
+//!     text: String,
+//! }
+//!
+//! #[event_stream]
+//! enum Answer {
+//!     #[event(text)]
+//!     Token(String),
+//! }
+//!
+//! #[event_stream(path = "/complete", method = "POST")]
+//! async fn complete(Json(prompt): Json<Prompt>, events: Emitter<Answer>) -> tidings::Result<()> {
+//!     for word in prompt.text.split(' ') {
+//!         events.emit(Answer::Token(word.to_owned())).await?;
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+
+use crate::extract::{FromRequest, RequestBody, RequestContext};
+use crate::rejection::Rejection;
+use crate::validate::Validate;
+
+/// The request body as JSON, deserialized and then checked against the type's `#[validate]`
+/// rules.
+///
+/// Answers `415` unless the `content-type` is `application/json` (or `+json`), `413` past the
+/// body limit (`Router::body_limit`, default 1 MiB), and `400` for malformed JSON, a wrong
+/// shape (with the path of the offending field) or broken rules (every one listed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Json<T>(pub T);
+
+fn is_json(cx: &RequestContext) -> bool {
+    let Some(value) = cx.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<T: DeserializeOwned + Validate + Send> FromRequest for Json<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        if !is_json(cx) {
+            return Err(Rejection::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+                .detail("the request body must be `content-type: application/json`"));
+        }
+        let limit = cx.body_limit();
+        let body = cx.take_body().ok_or_else(|| {
+            Rejection::internal(crate::Error::msg(
+                "the request body was already taken by another extractor",
+            ))
+        })?;
+        let bytes = read_limited(body, limit).await?;
+        let shape_error = |path: String, error: serde_json::Error| {
+            Rejection::bad_request("invalid JSON body").error(
+                "body",
+                path,
+                "type",
+                error.to_string(),
+            )
+        };
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            // The path of the body itself prints as ".".
+            let path = if path == "." { String::new() } else { path };
+            shape_error(path, error.into_inner())
+        })?;
+        deserializer
+            .end()
+            .map_err(|error| shape_error(String::new(), error))?;
+        value.validate().map_err(|violations| {
+            Rejection::bad_request("invalid JSON body").violations("body", &violations)
+        })?;
+        Ok(Json(value))
+    }
+}
+
+/// Reads a whole body, refusing with `413` as soon as it passes `limit` bytes.
+async fn read_limited(mut body: RequestBody, limit: usize) -> Result<Bytes, Rejection> {
+    let too_large = || {
+        Rejection::new(StatusCode::PAYLOAD_TOO_LARGE)
+            .detail(format!("the request body is larger than {limit} bytes"))
+    };
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut bytes = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            Rejection::bad_request("the request body could not be read").error(
+                "body",
+                "",
+                "read",
+                error.to_string(),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes.freeze())
+}

@@ -1,0 +1,139 @@
+//! Middleware: work that runs before the extractors of every route of a router, such as
+//! authentication, and hands typed context to the handlers.
+//!
+//! A middleware may reject (no stream starts) or leave values in the request's extensions,
+//! which handlers then take with [`Extension<T>`]. [`Router::require`](crate::Router::require)
+//! turns any extractor into such a middleware; [`State<T>`] reads the shared state given to
+//! [`Router::with_state`](crate::Router::with_state).
+//!
+//! ```
+//! use http::{StatusCode, header};
+//! use tidings::{event_stream, Emitter, Extension, FromRequest, Rejection, RequestContext, Router};
+//!
+//! /// The signed-in user.
+//! #[derive(Clone)]
+//! struct User { name: String }
+//!
+//! impl FromRequest for User {
+//!     type Rejection = Rejection;
+//!     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+//!         match cx.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+//!             Some("Bearer let-me-in") => Ok(User { name: "ann".into() }),
+//!             _ => Err(Rejection::new(StatusCode::UNAUTHORIZED)
+//!                 .header(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap())),
+//!         }
+//!     }
+//! }
+//!
+//! #[event_stream]
+//! enum Audit { Line(String) }
+//!
+//! #[event_stream(path = "/audit")]
+//! async fn audit(Extension(user): Extension<User>, events: Emitter<Audit>) -> tidings::Result<()> {
+//!     events.emit(Audit::Line(format!("hello {}", user.name))).await?;
+//!     Ok(())
+//! }
+//!
+//! // Every route under /admin runs `User` first.
+//! let admin = Router::new().route(audit).require::<User>();
+//! let app = Router::new().nest("/admin", admin);
+//! ```
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use crate::endpoint::BoxFuture;
+use crate::extract::{FromRequest, RequestContext};
+use crate::rejection::Rejection;
+
+/// Runs before the extractors of each route it applies to.
+pub trait Middleware: Send + Sync + 'static {
+    /// Checks or enriches the request; a rejection answers it.
+    fn run(&self, cx: &mut RequestContext) -> impl Future<Output = Result<(), Rejection>> + Send;
+}
+
+/// Object-safe [`Middleware`], as routers store it.
+pub(crate) trait ErasedMiddleware: Send + Sync {
+    fn run<'a>(&'a self, cx: &'a mut RequestContext) -> BoxFuture<'a, Result<(), Rejection>>;
+}
+
+impl<M: Middleware> ErasedMiddleware for M {
+    fn run<'a>(&'a self, cx: &'a mut RequestContext) -> BoxFuture<'a, Result<(), Rejection>> {
+        Box::pin(Middleware::run(self, cx))
+    }
+}
+
+/// The middleware of [`Router::require`](crate::Router::require): runs the extractor `T` and
+/// keeps its value in the request's extensions for [`Extension<T>`].
+pub struct Require<T>(PhantomData<fn() -> T>);
+
+impl<T> Require<T> {
+    /// The middleware that requires `T`.
+    pub fn new() -> Self {
+        Require(PhantomData)
+    }
+}
+
+impl<T> Default for Require<T> {
+    fn default() -> Self {
+        Require::new()
+    }
+}
+
+impl<T> Middleware for Require<T>
+where
+    T: FromRequest + Clone + Sync + 'static,
+{
+    async fn run(&self, cx: &mut RequestContext) -> Result<(), Rejection> {
+        let value = T::from_request(cx).await.map_err(Into::into)?;
+        cx.extensions_mut().insert(value);
+        Ok(())
+    }
+}
+
+/// A value a middleware left in the request's extensions. Missing, it is a server bug: `500`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extension<T>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> FromRequest for Extension<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        cx.extensions()
+            .get::<T>()
+            .cloned()
+            .map(Extension)
+            .ok_or_else(|| {
+                Rejection::internal(crate::Error::msg(format!(
+                    "no `{}` in the request extensions: add the middleware that provides it \
+                 (e.g. `Router::require::<{0}>()`)",
+                    std::any::type_name::<T>()
+                )))
+            })
+    }
+}
+
+/// The application state given to [`Router::with_state`](crate::Router::with_state). Missing,
+/// it is a server bug: `500`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct State<T>(pub T);
+
+/// Marks the state in the extensions, so that it never mixes with a middleware's values.
+#[derive(Clone)]
+pub(crate) struct StateValue<T>(pub(crate) T);
+
+impl<T: Clone + Send + Sync + 'static> FromRequest for State<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        cx.extensions()
+            .get::<StateValue<T>>()
+            .map(|state| State(state.0.clone()))
+            .ok_or_else(|| {
+                Rejection::internal(crate::Error::msg(format!(
+                    "no state of type `{}`: call `Router::with_state` with it",
+                    std::any::type_name::<T>()
+                )))
+            })
+    }
+}
