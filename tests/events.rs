@@ -290,3 +290,20 @@ fn derive_validate_on_tuple_structs() {
     let paths: Vec<_> = errors.iter().map(|v| v.path.as_str()).collect();
     assert_eq!(paths, ["0", "1"]);
 }
+
+#[derive(Validate)]
+struct Section {
+    #[validate(length(max = 5))]
+    section: String,
+}
+
+#[test]
+fn derive_validate_on_named_structs() {
+    assert!(
+        Section {
+            section: "toolong".into()
+        }
+        .validate()
+        .is_err()
+    );
+}

@@ -40,7 +40,7 @@ async fn single(Path(id): Path<u64>, events: Emitter<Echo>) -> tidings::Result<(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Validate)]
 struct ItemPath {
     id: u64,
 }

@@ -148,7 +148,7 @@ impl EventEnum {
 }
 
 impl Variant {
-    fn parse(variant: &syn::Variant, rename_all: RenameRule, errors: &mut Errors) -> Variant {
+    pub fn parse(variant: &syn::Variant, rename_all: RenameRule, errors: &mut Errors) -> Variant {
         let mut rename: Option<LitStr> = None;
         let mut text = None;
         for attr in variant.attrs.iter().filter(|a| a.path().is_ident("event")) {
@@ -468,33 +468,49 @@ fn emitter_event_type(ty: &Type) -> Option<Type> {
     }
 }
 
-/// A struct under `#[derive(Validate)]`.
-pub struct ValidateStruct {
+/// A struct or enum under `#[derive(Validate)]`.
+pub struct ValidateInput {
     pub ident: Ident,
     pub generics: syn::Generics,
-    pub fields: Vec<Field>,
+    pub data: ValidateData,
 }
 
-impl ValidateStruct {
+pub enum ValidateData {
+    Struct(Vec<Field>),
+    Enum(Vec<Variant>),
+}
+
+impl ValidateInput {
     pub fn parse(input: &syn::DeriveInput, errors: &mut Errors) -> Option<Self> {
-        let syn::Data::Struct(data) = &input.data else {
-            errors.push(
-                input.ident.span(),
-                "`#[derive(Validate)]` supports structs; an event enum gets its rules from `#[event_stream]`",
-            );
-            return None;
+        let data = match &input.data {
+            syn::Data::Struct(data) => {
+                let rename_all = serde_rename_all(&input.attrs);
+                ValidateData::Struct(
+                    data.fields
+                        .iter()
+                        .enumerate()
+                        .map(|(index, field)| Field::parse(field, index, rename_all, errors))
+                        .collect(),
+                )
+            }
+            syn::Data::Enum(data) => ValidateData::Enum(
+                data.variants
+                    .iter()
+                    .map(|variant| Variant::parse(variant, RenameRule::SnakeCase, errors))
+                    .collect(),
+            ),
+            syn::Data::Union(data) => {
+                errors.push(
+                    data.union_token.span,
+                    "`#[derive(Validate)]` supports structs and enums, not unions",
+                );
+                return None;
+            }
         };
-        let rename_all = serde_rename_all(&input.attrs);
-        let fields = data
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(index, field)| Field::parse(field, index, rename_all, errors))
-            .collect();
-        Some(ValidateStruct {
+        Some(ValidateInput {
             ident: input.ident.clone(),
             generics: input.generics.clone(),
-            fields,
+            data,
         })
     }
 }

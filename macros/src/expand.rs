@@ -4,7 +4,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
-use crate::ast::{EventEnum, Field, Rule, Style, ValidateStruct, Variant};
+use crate::ast::{EventEnum, Field, Rule, Style, ValidateData, ValidateInput, Variant};
 
 pub fn event_enum(input: &EventEnum) -> TokenStream {
     let ident = &input.item.ident;
@@ -319,24 +319,29 @@ fn option(value: &Option<syn::Expr>, span: Span) -> TokenStream {
     }
 }
 
-pub fn validate_struct(input: &ValidateStruct) -> TokenStream {
+pub fn validate_input(input: &ValidateInput) -> TokenStream {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let checks = input
-        .fields
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !f.rules.is_empty())
-        .map(|(i, field)| {
-            let binding = format_ident!("__f{}", i, span = Span::call_site());
-            let member = &field.member;
-            let at = field_path(field);
-            let checks = field_checks(field, &binding, &at);
-            quote! {
-                let #binding = &self.#member;
-                #checks
-            }
-        });
+    let body = match &input.data {
+        ValidateData::Struct(fields) => {
+            let checks = fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| !f.rules.is_empty())
+                .map(|(i, field)| {
+                    let binding = format_ident!("__f{}", i, span = Span::call_site());
+                    let member = &field.member;
+                    let at = field_path(field);
+                    let checks = field_checks(field, &binding, &at);
+                    quote! {
+                        let #binding = &self.#member;
+                        #checks
+                    }
+                });
+            quote!(#(#checks)*)
+        }
+        ValidateData::Enum(variants) => validate_variants(ident, variants),
+    };
     quote! {
         #[automatically_derived]
         impl #impl_generics ::tidings::Validate for #ident #ty_generics #where_clause {
@@ -346,7 +351,7 @@ pub fn validate_struct(input: &ValidateStruct) -> TokenStream {
                 __at: &::tidings::__private::FieldPath<'_>,
                 __report: &mut ::tidings::Violations,
             ) {
-                #(#checks)*
+                #body
             }
         }
     }

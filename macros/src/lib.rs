@@ -88,12 +88,18 @@ fn derive_validate2(input: TokenStream2) -> TokenStream2 {
         Err(error) => return error.to_compile_error(),
     };
     let mut errors = Errors::default();
-    let model = ast::ValidateStruct::parse(&input, &mut errors);
-    if let Some(model) = &model {
-        valid::fields(&model.fields, &mut errors);
+    let model = ast::ValidateInput::parse(&input, &mut errors);
+    match model.as_ref().map(|m| &m.data) {
+        Some(ast::ValidateData::Struct(fields)) => valid::fields(fields, &mut errors),
+        Some(ast::ValidateData::Enum(variants)) => {
+            for variant in variants {
+                valid::fields(&variant.fields, &mut errors);
+            }
+        }
+        None => {}
     }
     match model {
-        Some(model) if errors.is_empty() => expand::validate_struct(&model),
+        Some(model) if errors.is_empty() => expand::validate_input(&model),
         _ => errors.to_compile_errors(),
     }
 }

@@ -139,8 +139,10 @@ pub trait FromRequest: Sized + Send {
     ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
 }
 
-/// The `{name}` segments of the route, deserialized: `Path<u64>` for one parameter, a tuple
-/// in path order, or a struct by name. A value that does not parse answers `400`.
+/// The `{name}` segments of the route, deserialized, then checked against the type's
+/// `#[validate]` rules: `Path<u64>` for one parameter, a tuple in path order, or a struct by
+/// name (a struct needs `#[derive(Validate)]`, with or without rules). A value that does not
+/// parse or breaks a rule answers `400`.
 ///
 /// ```
 /// use tidings::{event_stream, Emitter, Path};
@@ -156,20 +158,22 @@ pub trait FromRequest: Sized + Send {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Path<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequest for Path<T> {
+impl<T: DeserializeOwned + Validate + Send> FromRequest for Path<T> {
     type Rejection = Rejection;
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
-        T::deserialize(Params(&cx.params))
-            .map(Path)
-            .map_err(|error| {
-                Rejection::bad_request("invalid path parameters").error(
-                    "path",
-                    "",
-                    "type",
-                    error.to_string(),
-                )
-            })
+        let value = T::deserialize(Params(&cx.params)).map_err(|error| {
+            Rejection::bad_request("invalid path parameters").error(
+                "path",
+                "",
+                "type",
+                error.to_string(),
+            )
+        })?;
+        value.validate().map_err(|violations| {
+            Rejection::bad_request("invalid path parameters").violations("path", &violations)
+        })?;
+        Ok(Path(value))
     }
 }
 

@@ -30,8 +30,9 @@ use crate::validate::Violations;
 #[derive(Debug, Clone)]
 pub struct Rejection {
     status: StatusCode,
-    headers: HeaderMap,
-    problem: Problem,
+    // Boxed: rejections travel in `Err`s, which should stay small on the happy path.
+    headers: Box<HeaderMap>,
+    problem: Box<Problem>,
     exposed: bool,
     source: Option<Arc<crate::Error>>,
 }
@@ -74,14 +75,14 @@ impl Rejection {
     pub fn new(status: StatusCode) -> Self {
         Rejection {
             status,
-            headers: HeaderMap::new(),
-            problem: Problem {
+            headers: Box::default(),
+            problem: Box::new(Problem {
                 kind: Cow::Borrowed("about:blank"),
                 title: Cow::Borrowed(status.canonical_reason().unwrap_or("Error")),
                 status: status.as_u16(),
                 detail: None,
                 errors: Vec::new(),
-            },
+            }),
             exposed: false,
             source: None,
         }
@@ -187,8 +188,9 @@ impl Rejection {
     /// The response this rejection becomes under the default [`ErrorHandler`](crate::ErrorHandler):
     /// `application/problem+json`, with the details of an unexposed `5xx` left out.
     pub fn into_response(self) -> Response<ResponseBody> {
+        let exposed = self.is_exposed();
         let mut problem = self.problem;
-        if !(self.exposed || !self.status.is_server_error()) {
+        if !exposed {
             problem.detail = None;
             problem.errors.clear();
         }
@@ -196,7 +198,7 @@ impl Rejection {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = Response::new(ResponseBody::full(body));
         *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers;
+        *response.headers_mut() = *self.headers;
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

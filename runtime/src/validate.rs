@@ -38,9 +38,9 @@ use std::sync::Arc;
 ///
 /// Implemented by `#[derive(Validate)]` and by `#[event_stream]` enums.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` has no validation rules",
-    label = "`nested` needs a type that implements `tidings::Validate`",
-    note = "add `#[derive(tidings::Validate)]` to `{Self}`, or remove `nested`"
+    message = "`{Self}` does not implement `tidings::Validate`",
+    label = "inputs (`Path`, `Query`, `Json`) and `nested` fields are validated",
+    note = "add `#[derive(tidings::Validate)]` to `{Self}`; it may have no rules at all"
 )]
 pub trait Validate {
     /// Checks `self`, reporting every broken rule under `at`.

@@ -1,6 +1,7 @@
 #[derive(tidings::Validate)]
-enum NotAStruct {
-    A,
+union Bits {
+    int: u32,
+    float: f32,
 }
 
 fn main() {}
