@@ -307,3 +307,29 @@ fn derive_validate_on_named_structs() {
         .is_err()
     );
 }
+
+#[derive(Deserialize, JsonSchema, Validate)]
+struct Signup {
+    #[serde(rename = "userName")]
+    #[validate(length(min = 3), pattern = "^[a-z]+$")]
+    user_name: String,
+    #[validate(range(min = 13))]
+    age: u8,
+}
+
+#[test]
+fn input_schemas_carry_every_rule() {
+    let mut schema = schemars::schema_for!(Signup);
+    Signup::describe_rules(&mut schema);
+    let schema = serde_json::to_value(&schema).unwrap();
+    let user_name = &schema["properties"]["userName"];
+    assert_eq!(
+        user_name["minLength"], 3,
+        "schemars reads length from #[validate]"
+    );
+    assert_eq!(
+        user_name["pattern"], "^[a-z]+$",
+        "describe_rules adds the pattern"
+    );
+    assert_eq!(schema["properties"]["age"]["minimum"], 13);
+}

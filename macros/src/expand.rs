@@ -322,6 +322,33 @@ fn option(value: &Option<syn::Expr>, span: Span) -> TokenStream {
 pub fn validate_input(input: &ValidateInput) -> TokenStream {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let patterns = match &input.data {
+        ValidateData::Struct(fields) => fields
+            .iter()
+            .filter(|field| matches!(field.member, syn::Member::Named(_)))
+            .flat_map(|field| {
+                field.rules.iter().filter_map(move |rule| match rule {
+                    Rule::Pattern { regex, .. } => {
+                        let name = &field.json_name;
+                        Some(quote! {
+                            ::tidings::__private::check::property_keyword(
+                                schema, #name, "pattern", ::tidings::__private::serde_json::Value::from(#regex),
+                            );
+                        })
+                    }
+                    _ => None,
+                })
+            })
+            .collect(),
+        ValidateData::Enum(_) => Vec::new(),
+    };
+    let describe_rules = (!patterns.is_empty()).then(|| {
+        quote! {
+            fn describe_rules(schema: &mut ::tidings::__private::schemars::Schema) {
+                #(#patterns)*
+            }
+        }
+    });
     let body = match &input.data {
         ValidateData::Struct(fields) => {
             let checks = fields
@@ -353,6 +380,8 @@ pub fn validate_input(input: &ValidateInput) -> TokenStream {
             ) {
                 #body
             }
+
+            #describe_rules
         }
     }
 }

@@ -52,6 +52,17 @@ pub trait Validate {
         self.validate_at(&FieldPath::Root, &mut report);
         report.into_result()
     }
+
+    /// Adds to `schema` (the JSON Schema schemars derived for `Self`) the keywords of rules
+    /// that schemars does not read from `#[validate]` itself: `pattern`. schemars already
+    /// turns `range` and `length` into `minimum`/`maximum` and `minLength`/`maxLength`/
+    /// `minItems`/`maxItems`.
+    fn describe_rules(schema: &mut schemars::Schema)
+    where
+        Self: Sized,
+    {
+        let _ = schema;
+    }
 }
 
 impl<T: Validate + ?Sized> Validate for &T {
@@ -475,6 +486,22 @@ pub mod check {
 
     pub fn nested<T: Validate + ?Sized>(value: &T, at: &FieldPath<'_>, report: &mut Violations) {
         value.validate_at(at, report)
+    }
+
+    /// Sets `keyword` on the schema of property `property` (a no-op if there is none).
+    pub fn property_keyword(
+        schema: &mut schemars::Schema,
+        property: &str,
+        keyword: &str,
+        value: serde_json::Value,
+    ) {
+        if let Some(target) = schema
+            .get_mut("properties")
+            .and_then(|properties| properties.get_mut(property))
+            .and_then(|target| target.as_object_mut())
+        {
+            target.insert(keyword.to_owned(), value);
+        }
     }
 
     /// Compiles a pattern that the macro already checked at compile time.
