@@ -201,7 +201,7 @@ impl<E> Emitter<E> {
         self.shared.last_event_id.as_deref()
     }
 
-    async fn send(&self, bytes: Bytes) -> Result<(), EmitError> {
+    pub(crate) async fn send(&self, bytes: Bytes) -> Result<(), EmitError> {
         let permits = self.shared.permits_for(&bytes);
         match self.shared.room.try_acquire_many(permits) {
             Ok(permit) => permit.forget(),
@@ -253,6 +253,9 @@ pub enum EmitError {
     },
     /// The id given to `emit_with_id` contains CR, LF or NUL.
     InvalidId,
+    /// The subscriber fell too far behind its hub and was disconnected; the client resumes
+    /// from the hub's window when it reconnects. Returned by [`Emitter::forward`].
+    Lagged,
 }
 
 impl fmt::Display for EmitError {
@@ -267,6 +270,7 @@ impl fmt::Display for EmitError {
                 write!(f, "cannot serialize `{event}` event: {source}")
             }
             EmitError::InvalidId => f.write_str("an event id must not contain CR, LF or NUL"),
+            EmitError::Lagged => f.write_str("the subscriber fell too far behind its hub"),
         }
     }
 }

@@ -34,6 +34,7 @@
 //! - [`event`]: what `#[event_stream]` generates for the enum, and the wire shape.
 //! - [`validate`]: `#[validate(...)]` field rules.
 //! - [`emitter`]: sending events, backpressure, closing.
+//! - [`hub`]: broadcast to many subscribers, ids, lossless `Last-Event-ID` resume.
 //! - [`extract`], [`json`]: handler arguments (`Path`, `Query`, `Header`, `Json`, your own).
 //! - [`middleware`]: what runs before every route of a router; `State`, `Extension`.
 //! - [`error_handler`]: how failures become responses and `error` events.
@@ -49,6 +50,7 @@ pub mod error_handler;
 pub mod event;
 pub mod extract;
 mod frame;
+pub mod hub;
 pub mod json;
 pub mod middleware;
 mod path_params;

@@ -120,12 +120,17 @@ async fn run_handler<E: EventSet>(
     let error = match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(Ok(())) => return,
         Ok(Err(error)) => {
-            if matches!(
-                error.source().downcast_ref::<EmitError>(),
-                Some(EmitError::Closed)
-            ) {
-                tracing::debug!(%method, %path, "stream ended: the client left");
-                return;
+            match error.source().downcast_ref::<EmitError>() {
+                Some(EmitError::Closed) => {
+                    tracing::debug!(%method, %path, "stream ended: the client left");
+                    return;
+                }
+                Some(EmitError::Lagged) => {
+                    // Ending quietly lets the client reconnect and resume from the hub.
+                    tracing::info!(%method, %path, "slow subscriber disconnected");
+                    return;
+                }
+                _ => {}
             }
             tracing::error!(%method, %path, error = %error, "stream handler failed");
             error

@@ -114,6 +114,18 @@ impl RawResponse {
         RawResponse::read_head(stream).await
     }
 
+    /// Like [`send`](Self::send), from a socket whose receive buffer is tiny, so that a client
+    /// that stops reading pushes back on the server at once instead of after megabytes of
+    /// kernel buffers.
+    pub async fn send_slow(addr: SocketAddr, path: &str) -> RawResponse {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        RawResponse::read_head(stream).await
+    }
+
     /// Reads a response head from a stream on which a request was written.
     pub async fn read_head(mut stream: TcpStream) -> RawResponse {
         let mut buffer = BytesMut::new();
@@ -280,4 +292,111 @@ pub async fn h2_get(addr: SocketAddr, path: &str) -> http::Response<hyper::body:
         .body(http_body_util::Empty::<Bytes>::new())
         .unwrap();
     sender.send_request(request).await.expect("h2 response")
+}
+
+/// One dispatched event, as the WHATWG algorithm reads a frame.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Event {
+    /// The `id:` field, if the frame had one.
+    pub id: Option<String>,
+    /// The event type (`message` when absent).
+    pub event: String,
+    /// The data lines joined by `\n`.
+    pub data: String,
+}
+
+/// Reads the fields of one frame (as [`RawResponse::frame`] returns it). Comment-only frames
+/// give `None`.
+pub fn parse_frame(frame: &str) -> Option<Event> {
+    let mut event = Event::default();
+    let mut data: Option<String> = None;
+    let mut any = false;
+    for line in frame.split('\n').filter(|l| !l.is_empty()) {
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" if !value.contains('\0') => event.id = Some(value.to_owned()),
+            "event" => event.event = value.to_owned(),
+            "data" => match &mut data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            },
+            _ => continue,
+        }
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    if event.event.is_empty() {
+        event.event = "message".to_owned();
+    }
+    event.data = data.unwrap_or_default();
+    Some(event)
+}
+
+/// A client that follows the WHATWG reconnection rules: it remembers the last event id it
+/// saw and sends it as `Last-Event-ID` when it reconnects.
+pub struct ResumingClient {
+    pub addr: SocketAddr,
+    pub path: String,
+    pub last_event_id: Option<String>,
+    pub connection: Option<RawResponse>,
+    pub connects: usize,
+}
+
+impl ResumingClient {
+    pub fn new(addr: SocketAddr, path: &str) -> Self {
+        ResumingClient {
+            addr,
+            path: path.to_owned(),
+            last_event_id: None,
+            connection: None,
+            connects: 0,
+        }
+    }
+
+    /// The next event, (re)connecting when there is no connection or it ended.
+    pub async fn next(&mut self) -> Event {
+        loop {
+            if self.connection.is_none() {
+                let headers: Vec<(&str, &str)> = self
+                    .last_event_id
+                    .iter()
+                    .map(|id| ("last-event-id", id.as_str()))
+                    .collect();
+                let response = RawResponse::send(self.addr, "GET", &self.path, &headers).await;
+                assert_eq!(response.status, 200, "reconnect refused");
+                self.connects += 1;
+                self.connection = Some(response);
+            }
+            let connection = self.connection.as_mut().unwrap();
+            match tokio::time::timeout(PATIENCE, connection.next_frame())
+                .await
+                .expect("an event in time")
+            {
+                Some(frame) => {
+                    if let Some(event) = parse_frame(&frame) {
+                        if let Some(id) = &event.id {
+                            self.last_event_id = Some(id.clone());
+                        }
+                        return event;
+                    }
+                }
+                // The stream ended: reconnect, as a browser would.
+                None => self.connection = None,
+            }
+        }
+    }
+
+    /// Cuts the connection, as a network failure would.
+    pub fn cut(&mut self) {
+        self.connection = None;
+    }
 }

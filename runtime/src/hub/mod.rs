@@ -1,0 +1,574 @@
+//! Broadcast hubs: publish once, deliver to every subscriber, resume without loss.
+//!
+//! A [`Hub`] validates and serializes each published event once, gives it an [id](EventId),
+//! keeps it in a replay window and wakes every subscriber; publishing never waits for a
+//! subscriber. A handler forwards a [`Subscription`] to its client, starting right after the
+//! client's `Last-Event-ID`:
+//!
+//! ```
+//! use tidings::hub::Hub;
+//! use tidings::{event_stream, Emitter, Router, State};
+//!
+//! #[event_stream]
+//! #[derive(Debug, Clone)]
+//! enum Metrics {
+//!     Cpu { percent: f32 },
+//! }
+//!
+//! #[event_stream(path = "/metrics")]
+//! async fn metrics(State(hub): State<Hub<Metrics>>, events: Emitter<Metrics>) -> tidings::Result<()> {
+//!     let subscription = hub.subscribe(events.last_event_id()).await;
+//!     events.forward(subscription).await?;
+//!     Ok(())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let hub = Hub::new();
+//! let app = Router::new().route(metrics).with_state(hub.clone());
+//! hub.publish(Metrics::Cpu { percent: 12.5 }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! **Resume.** A client that comes back with a `Last-Event-ID` inside the window gets every
+//! event it missed, once and in order, then the live events, with no gap or duplicate where
+//! one turns into the other (both are read from the same window by the same cursor). An id
+//! that is older than the window, malformed, from the future, or from another history (the
+//! server restarted) gets a [`RESET_EVENT`] first, `{"reason":"expired"|"unknown",
+//! "oldest":<id or null>,"latest":<id or null>}`, with the `id:` of the newest event: the
+//! client should refetch its state; live events follow. A client without `Last-Event-ID`
+//! starts with the next event.
+//!
+//! **Slow consumers.** Each subscriber may fall behind the newest event by at most
+//! [`HubOptions::subscriber_lag_bytes`]. Past that, [`SlowConsumer::Disconnect`] (the
+//! default) ends its stream; the client reconnects with its `Last-Event-ID` and resumes
+//! losslessly from the window, which should therefore be larger than the lag limit.
+//! [`SlowConsumer::SkipToLatest`] instead jumps to the newest event, for "latest value wins"
+//! streams such as metrics. Memory stays bounded either way: subscribers hold cursors into the
+//! one window, not copies of it.
+//!
+//! **Topics.** [`Hubs`] keeps one hub per key (a job id, a user) and drops hubs nobody has
+//! used for a while.
+
+mod id;
+mod storage;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use id::{EventId, InvalidEventId};
+pub use storage::{
+    Cursor, Head, HubStorage, Lost, MemoryStorage, Record, ResetReason, Start, StorageError,
+    WindowLimits,
+};
+
+use crate::emitter::{EmitError, Emitter};
+use crate::event::EventSet;
+use crate::frame::{self, FrameError};
+use crate::validate::Violations;
+
+/// The event a subscriber gets when its `Last-Event-ID` cannot be resumed from.
+pub const RESET_EVENT: &str = "tidings.reset";
+
+/// What to do with a subscriber that falls too far behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlowConsumer {
+    /// End its stream; the client reconnects and resumes from the window.
+    #[default]
+    Disconnect,
+    /// Skip to the newest event ("latest value wins").
+    SkipToLatest,
+}
+
+/// How a hub behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubOptions {
+    /// The replay window.
+    pub window: WindowLimits,
+    /// How many bytes of frames a subscriber may be behind the newest event (default
+    /// 1 MiB).
+    pub subscriber_lag_bytes: u64,
+    /// What happens past that.
+    pub slow_consumer: SlowConsumer,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        HubOptions {
+            window: WindowLimits::default(),
+            subscriber_lag_bytes: 1024 * 1024,
+            slow_consumer: SlowConsumer::Disconnect,
+        }
+    }
+}
+
+/// Counters of a hub, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Subscriptions open now.
+    pub subscribers: u64,
+    /// Events published.
+    pub published: u64,
+    /// Frame bytes published (each serialized once).
+    pub published_bytes: u64,
+    /// Times a slow subscriber skipped ahead (`SkipToLatest`).
+    pub lagged: u64,
+    /// Slow subscribers disconnected (`Disconnect`).
+    pub disconnected: u64,
+    /// Subscribers that got a reset.
+    pub resets: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    subscribers: AtomicU64,
+    published: AtomicU64,
+    published_bytes: AtomicU64,
+    lagged: AtomicU64,
+    disconnected: AtomicU64,
+    resets: AtomicU64,
+    /// Milliseconds since `created`, when last published to or subscribed.
+    last_used_ms: AtomicU64,
+}
+
+struct HubInner<S> {
+    storage: S,
+    options: HubOptions,
+    counters: Counters,
+    created: Instant,
+}
+
+/// A broadcast hub for the events `E`, kept in `S`. Cloning is cheap: clones share the hub.
+pub struct Hub<E, S = MemoryStorage<E>> {
+    inner: Arc<HubInner<S>>,
+    _events: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E, S> Clone for Hub<E, S> {
+    fn clone(&self) -> Self {
+        Hub {
+            inner: self.inner.clone(),
+            _events: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<E, S> fmt::Debug for Hub<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: EventSet + Sync> Default for Hub<E> {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+impl<E: EventSet + Sync> Hub<E> {
+    /// A hub with an in-memory window and default options.
+    pub fn new() -> Self {
+        Hub::with_options(HubOptions::default())
+    }
+
+    /// A hub with an in-memory window and these options.
+    pub fn with_options(options: HubOptions) -> Self {
+        Hub::with_storage(MemoryStorage::new(options.window), options)
+    }
+}
+
+/// Why an event was not published.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// A field broke its `#[validate]` rules; nothing was published.
+    Invalid {
+        /// The event name.
+        event: &'static str,
+        /// Every broken rule.
+        violations: Violations,
+    },
+    /// serde could not serialize the event.
+    Serialize(serde_json::Error),
+    /// The storage failed.
+    Storage(StorageError),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Invalid { event, violations } => {
+                write!(f, "invalid `{event}` event: {violations}")
+            }
+            PublishError::Serialize(error) => write!(f, "cannot serialize the event: {error}"),
+            PublishError::Storage(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
+    /// A hub over `storage`.
+    pub fn with_storage(storage: S, options: HubOptions) -> Self {
+        Hub {
+            inner: Arc::new(HubInner {
+                storage,
+                options,
+                counters: Counters::default(),
+                created: Instant::now(),
+            }),
+            _events: std::marker::PhantomData,
+        }
+    }
+
+    /// Validates, serializes (once) and stores `event`, then wakes every subscriber. Never
+    /// waits for a subscriber.
+    pub async fn publish(&self, event: E) -> Result<EventId, PublishError> {
+        event
+            .validate()
+            .map_err(|violations| PublishError::Invalid {
+                event: event.name(),
+                violations,
+            })?;
+        let body = frame::event(&event, None).map_err(|error| match error {
+            FrameError::Serialize(error) => PublishError::Serialize(error),
+            FrameError::InvalidId => unreachable!("no id is given"),
+        })?;
+        let id = self
+            .inner
+            .storage
+            .append(Arc::new(event), &body)
+            .await
+            .map_err(PublishError::Storage)?;
+        let counters = &self.inner.counters;
+        counters.published.fetch_add(1, Ordering::Relaxed);
+        counters
+            .published_bytes
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        self.touch();
+        Ok(id)
+    }
+
+    /// A subscription that starts right after `last_event_id` (usually
+    /// [`Emitter::last_event_id`]), or with the next event when it is `None`.
+    pub async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription<E, S> {
+        let start = self.inner.storage.start(last_event_id).await;
+        let (cursor, reset) = match start {
+            Start::Live(cursor) | Start::Resume(cursor) => (cursor, None),
+            Start::Reset {
+                reason,
+                oldest,
+                latest,
+                cursor,
+            } => {
+                self.inner.counters.resets.fetch_add(1, Ordering::Relaxed);
+                (cursor, Some(reset_frame(reason, oldest, latest)))
+            }
+        };
+        self.inner
+            .counters
+            .subscribers
+            .fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        Subscription {
+            head: self.inner.storage.head(),
+            hub: self.clone(),
+            cursor,
+            reset,
+            batch: Vec::new(),
+            filter: None,
+        }
+    }
+
+    /// The hub's counters now.
+    pub fn stats(&self) -> HubStats {
+        let c = &self.inner.counters;
+        HubStats {
+            subscribers: c.subscribers.load(Ordering::Relaxed),
+            published: c.published.load(Ordering::Relaxed),
+            published_bytes: c.published_bytes.load(Ordering::Relaxed),
+            lagged: c.lagged.load(Ordering::Relaxed),
+            disconnected: c.disconnected.load(Ordering::Relaxed),
+            resets: c.resets.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The storage, e.g. to look at the window.
+    pub fn storage(&self) -> &S {
+        &self.inner.storage
+    }
+}
+
+impl<E, S> Hub<E, S> {
+    fn touch(&self) {
+        let ms = self.inner.created.elapsed().as_millis() as u64;
+        self.inner
+            .counters
+            .last_used_ms
+            .store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = self.inner.counters.last_used_ms.load(Ordering::Relaxed);
+        self.inner
+            .created
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last))
+    }
+}
+
+fn reset_frame(reason: ResetReason, oldest: Option<EventId>, latest: Option<EventId>) -> Bytes {
+    let data = serde_json::json!({
+        "reason": reason.as_str(),
+        "oldest": oldest.map(|id| id.to_string()),
+        "latest": latest.map(|id| id.to_string()),
+    });
+    // The `id:` moves the client's last event id to the newest event, so that a reconnect
+    // after the reset resumes from here.
+    let id = latest.map(|id| format!("id: {id}\n")).unwrap_or_default();
+    Bytes::from(format!("{id}event: {RESET_EVENT}\ndata: {data}\n\n"))
+}
+
+type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
+
+/// A subscriber's view of a hub: a cursor into its window. Forward it with
+/// [`Emitter::forward`].
+pub struct Subscription<E, S = MemoryStorage<E>> {
+    hub: Hub<E, S>,
+    head: watch::Receiver<Head>,
+    cursor: Cursor,
+    reset: Option<Bytes>,
+    batch: Vec<Record<E>>,
+    filter: Option<Filter<E>>,
+}
+
+impl<E, S> fmt::Debug for Subscription<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("cursor", &self.cursor)
+            .field("reset", &self.reset.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E, S> Subscription<E, S> {
+    /// Delivers only the events for which `keep` is true (per-user topics, say). The frames
+    /// are still the ones serialized at publish; the ids of skipped events are simply absent.
+    pub fn filter(mut self, keep: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
+        self.filter = Some(Box::new(keep));
+        self
+    }
+
+    /// Whether the client must refetch its state (its `Last-Event-ID` could not be resumed).
+    pub fn is_reset(&self) -> bool {
+        self.reset.is_some()
+    }
+}
+
+impl<E, S> Drop for Subscription<E, S> {
+    fn drop(&mut self) {
+        let counters = &self.hub.inner.counters;
+        counters.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.hub.touch();
+    }
+}
+
+/// Records read per lock of the window.
+const BATCH: usize = 64;
+
+impl<E: EventSet + Sync> Emitter<E> {
+    /// Sends `subscription`'s events to this stream until the client leaves, the server shuts
+    /// down or the hub is dropped; see the [`hub`](crate::hub) module for resume and slow
+    /// consumers. A slow consumer that is disconnected gets [`EmitError::Lagged`], which ends
+    /// the stream quietly (no `error` event) when the handler returns it.
+    pub async fn forward<S: HubStorage<E>>(
+        &self,
+        mut subscription: Subscription<E, S>,
+    ) -> Result<(), EmitError> {
+        if let Some(reset) = subscription.reset.take() {
+            self.send(reset).await?;
+        }
+        let hub = subscription.hub.clone();
+        let options = hub.inner.options;
+        let mut batch = std::mem::take(&mut subscription.batch);
+        let mut skipped = false;
+        'read: loop {
+            batch.clear();
+            // Mark the head seen before reading, so that no append slips between the two.
+            subscription.head.mark_unchanged();
+            let read = hub
+                .inner
+                .storage
+                .read(&mut subscription.cursor, BATCH, &mut batch);
+            let lost = read.is_err();
+            if lost || subscription.behind(subscription.cursor.offset, options.subscriber_lag_bytes)
+            {
+                // A second loss in a row: even the newest event left the window (by age).
+                subscription.too_slow(options.slow_consumer, lost && skipped)?;
+                skipped = true;
+                continue;
+            }
+            skipped = false;
+            if batch.is_empty() {
+                tokio::select! {
+                    biased;
+                    _ = self.closed() => return Ok(()),
+                    changed = subscription.head.changed() => {
+                        if changed.is_err() {
+                            return Ok(()); // the hub is gone
+                        }
+                    }
+                }
+                continue;
+            }
+            for record in batch.drain(..) {
+                if let Some(keep) = &subscription.filter
+                    && !keep(&record.event)
+                {
+                    continue;
+                }
+                let start = record.end_offset - record.frame.len() as u64;
+                let send = self.send(record.frame);
+                tokio::pin!(send);
+                loop {
+                    tokio::select! {
+                        biased;
+                        sent = &mut send => {
+                            sent?;
+                            break;
+                        }
+                        _ = self.closed() => return Ok(()),
+                        // While the client is slow to take this frame, the hub moves on:
+                        // check how far behind that leaves this subscriber.
+                        changed = subscription.head.changed() => {
+                            if changed.is_err() {
+                                // The hub is gone: finish this frame, then stop.
+                                return (&mut send).await;
+                            }
+                            if subscription.behind(start, options.subscriber_lag_bytes) {
+                                subscription.too_slow(options.slow_consumer, false)?;
+                                continue 'read;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<E, S> Subscription<E, S> {
+    /// Whether a subscriber whose next unsent byte is at `offset` is more than `limit` bytes
+    /// behind the newest event.
+    fn behind(&self, offset: u64, limit: u64) -> bool {
+        self.head.borrow().offset.saturating_sub(offset) > limit
+    }
+
+    /// Applies the slow-consumer policy: an error to disconnect, or a jump to the newest
+    /// event (past it, when even that one is `gone` from the window).
+    fn too_slow(&mut self, policy: SlowConsumer, gone: bool) -> Result<(), EmitError> {
+        let counters = &self.hub.inner.counters;
+        match policy {
+            SlowConsumer::Disconnect => {
+                counters.disconnected.fetch_add(1, Ordering::Relaxed);
+                Err(EmitError::Lagged)
+            }
+            SlowConsumer::SkipToLatest => {
+                counters.lagged.fetch_add(1, Ordering::Relaxed);
+                let head = *self.head.borrow();
+                // The cursor's offset only feeds the lag check, which it must pass: put it at
+                // the head.
+                let next_seq = if gone {
+                    head.seq + 1
+                } else {
+                    head.seq.max(self.cursor.next_seq)
+                };
+                self.cursor = Cursor {
+                    next_seq,
+                    offset: head.offset,
+                };
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One hub per key, created on first use and dropped after `idle` without publishers,
+/// subscribers or use.
+pub struct Hubs<K, E> {
+    hubs: Mutex<HashMap<K, Hub<E>>>,
+    options: HubOptions,
+    idle: Duration,
+}
+
+impl<K, E> fmt::Debug for Hubs<K, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hubs")
+            .field("options", &self.options)
+            .field("idle", &self.idle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone, E: EventSet + Sync> Hubs<K, E> {
+    /// Hubs with these options, dropped after `idle` unused.
+    pub fn new(options: HubOptions, idle: Duration) -> Self {
+        Hubs {
+            hubs: Mutex::new(HashMap::new()),
+            options,
+            idle,
+        }
+    }
+
+    /// The hub for `key`, created if there is none. Also drops hubs idle for too long.
+    pub fn get(&self, key: &K) -> Hub<E> {
+        let mut hubs = self.lock();
+        Self::sweep_locked(&mut hubs, self.idle);
+        let hub = hubs
+            .entry(key.clone())
+            .or_insert_with(|| Hub::with_options(self.options));
+        hub.touch();
+        hub.clone()
+    }
+
+    /// The hub for `key`, if there is one.
+    pub fn existing(&self, key: &K) -> Option<Hub<E>> {
+        self.lock().get(key).cloned()
+    }
+
+    /// How many hubs exist.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether there is no hub.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops the hubs that nobody holds and nobody used for the idle time.
+    pub fn sweep(&self) {
+        Self::sweep_locked(&mut self.lock(), self.idle);
+    }
+
+    fn sweep_locked(hubs: &mut HashMap<K, Hub<E>>, idle: Duration) {
+        // Held only by this map (no publisher, no subscription) and unused for `idle`.
+        hubs.retain(|_, hub| Arc::strong_count(&hub.inner) > 1 || hub.idle_for() < idle);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Hub<E>>> {
+        self.hubs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
