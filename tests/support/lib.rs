@@ -349,6 +349,8 @@ pub struct ResumingClient {
     pub last_event_id: Option<String>,
     pub connection: Option<RawResponse>,
     pub connects: usize,
+    /// The reconnection delay the server asked for with `retry:`.
+    pub retry: Option<Duration>,
 }
 
 impl ResumingClient {
@@ -359,6 +361,7 @@ impl ResumingClient {
             last_event_id: None,
             connection: None,
             connects: 0,
+            retry: None,
         }
     }
 
@@ -366,6 +369,11 @@ impl ResumingClient {
     pub async fn next(&mut self) -> Event {
         loop {
             if self.connection.is_none() {
+                if self.connects > 0
+                    && let Some(retry) = self.retry
+                {
+                    tokio::time::sleep(retry).await;
+                }
                 let headers: Vec<(&str, &str)> = self
                     .last_event_id
                     .iter()
@@ -382,6 +390,18 @@ impl ResumingClient {
                 .expect("an event in time")
             {
                 Some(frame) => {
+                    // `retry:` only counts when its value is all ASCII digits.
+                    if let Some(millis) = frame
+                        .lines()
+                        .find_map(|line| line.strip_prefix("retry:"))
+                        .map(|value| value.strip_prefix(' ').unwrap_or(value))
+                        .filter(|value| {
+                            !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())
+                        })
+                        .and_then(|value| value.parse().ok())
+                    {
+                        self.retry = Some(Duration::from_millis(millis));
+                    }
                     if let Some(event) = parse_frame(&frame) {
                         if let Some(id) = &event.id {
                             self.last_event_id = Some(id.clone());
