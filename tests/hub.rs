@@ -459,3 +459,74 @@ async fn per_topic_hubs_are_created_on_use_and_dropped_when_idle() {
     hubs.sweep();
     assert!(hubs.is_empty(), "idle hubs were dropped");
 }
+
+#[event_stream(path = "/mixed")]
+async fn mixed(State(hub): State<Hub<Feed>>, events: Emitter<Feed>) -> tidings::Result<()> {
+    // The handler's own events go out next to the hub's: before, and from another task.
+    events.emit(tick(0)).await?;
+    let own = events.clone();
+    let subscription = hub.subscribe(events.last_event_id()).await;
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = own
+            .emit(Feed::Tick {
+                n: 1000,
+                pad: "own".into(),
+            })
+            .await;
+    });
+    events.forward(subscription).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_handler_mixes_its_own_events_with_the_hubs() {
+    let hub = Hub::new();
+    let server = TestServer::start(Router::new().route(mixed).with_state(hub.clone())).await;
+    let mut response = server.get("/mixed").await;
+    assert_eq!(n_of(&parse_frame(&response.event().await).unwrap()), 0);
+    subscribers(&hub, 1).await;
+    hub.publish(tick(1)).await.unwrap();
+    let mut seen: Vec<u64> = Vec::new();
+    for _ in 0..2 {
+        seen.push(n_of(&parse_frame(&response.event().await).unwrap()));
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 1000]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_window_forgets_events_past_their_age() {
+    use tidings::hub::{HubStorage, MemoryStorage, ResetReason, Start};
+    let storage = MemoryStorage::<Feed>::new(WindowLimits {
+        max_age: Some(Duration::from_secs(60)),
+        ..WindowLimits::default()
+    });
+    let first = storage
+        .append(Arc::new(tick(1)), b"event: tick\ndata: {}\n\n")
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let second = storage
+        .append(Arc::new(tick(2)), b"event: tick\ndata: {}\n\n")
+        .await
+        .unwrap();
+    assert!(matches!(
+        storage.start(Some(&first.to_string())).await,
+        Start::Resume(_)
+    ));
+    tokio::time::advance(Duration::from_secs(45)).await;
+    // 75 s after the first event and 45 s after the second: only the second is kept.
+    assert_eq!(storage.window_size().0, 1);
+    match storage.start(Some(&format!("{}-0", first.epoch))).await {
+        Start::Reset { reason, oldest, .. } => {
+            assert_eq!(reason, ResetReason::Expired);
+            assert_eq!(oldest, Some(second));
+        }
+        other => panic!("expected a reset, got {other:?}"),
+    }
+    assert!(matches!(
+        storage.start(Some(&first.to_string())).await,
+        Start::Resume(_)
+    ));
+}

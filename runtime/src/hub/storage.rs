@@ -218,9 +218,10 @@ impl<E> MemoryStorage<E> {
         self.epoch
     }
 
-    /// How many events and bytes the window holds now.
+    /// How many events and bytes the window holds now (after dropping expired ones).
     pub fn window_size(&self) -> (usize, usize) {
-        let window = self.lock();
+        let mut window = self.lock();
+        window.evict(&self.limits, Instant::now());
         (window.records.len(), window.bytes)
     }
 
