@@ -34,6 +34,7 @@
 //! - [`event`]: what `#[event_stream]` generates for the enum, and the wire shape.
 //! - [`validate`]: `#[validate(...)]` field rules.
 //! - [`emitter`]: sending events, backpressure, closing.
+//! - `client` (cargo feature `client`): a typed client that reconnects and resumes.
 //! - [`hub`]: broadcast to many subscribers, ids, lossless `Last-Event-ID` resume.
 //! - [`extract`], [`json`]: handler arguments (`Path`, `Query`, `Header`, `Json`, your own).
 //! - [`middleware`]: what runs before every route of a router; `State`, `Extension`.
@@ -43,6 +44,8 @@
 #![warn(missing_docs)]
 
 mod body;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod emitter;
 pub mod endpoint;
 mod error;

@@ -1,0 +1,392 @@
+//! A typed client (cargo feature `client`): subscribe to a stream and receive the same
+//! `#[event_stream]` enum the server sends, reconnecting and resuming on its own.
+//!
+//! ```no_run
+//! use tidings::client::{Client, Update};
+//! # #[tidings::event_stream] #[derive(Debug)] enum Clock { Tick { seq: u64 } }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut clock = Client::new().subscribe::<Clock>("http://127.0.0.1:8080/clock")?.start();
+//! while let Some(update) = clock.next().await {
+//!     match update? {
+//!         Update::Event { id, event } => println!("{id:?}: {event:?}"),
+//!         Update::Reset { .. } => println!("history is gone: refetch the state"),
+//!         Update::Failed { data } => println!("the handler failed: {data}"),
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The parser ([`Parser`]) follows the WHATWG algorithm to the letter. The client reconnects
+//! after a network error or a normal end of the stream, after the server's `retry:` (1 s until
+//! the server says otherwise), doubling the wait after each attempt that brought no event (up
+//! to 30 s) with up to 25 % jitter, and sends `Last-Event-ID`. It stops for good, reporting
+//! why, on `204 No Content`, on any other status but `200`, and on a content type other than
+//! `text/event-stream`. Plain `http://` only: put TLS in front with a proxy, or wait for the
+//! TLS feature.
+
+mod parser;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::mpsc;
+
+pub use parser::{ParseError, Parser, RawEvent};
+
+use crate::event::{DecodeError, ERROR_EVENT, EventSet};
+use crate::hub::RESET_EVENT;
+
+/// Opens subscriptions. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Client {
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client over plain HTTP/1.1.
+    pub fn new() -> Self {
+        Client {
+            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Prepares a subscription to `url`, whose events are `E`.
+    pub fn subscribe<E: EventSet>(&self, url: &str) -> Result<Subscribe<E>, ClientError> {
+        let uri: Uri = url.parse().map_err(|_| ClientError::Url(url.to_owned()))?;
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            return Err(ClientError::Url(url.to_owned()));
+        }
+        Ok(Subscribe {
+            http: self.http.clone(),
+            uri,
+            method: Method::GET,
+            body: Bytes::new(),
+            headers: None,
+            last_event_id: None,
+            retry: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            _events: PhantomData,
+        })
+    }
+}
+
+type HeaderFn = Arc<dyn Fn() -> HeaderMap + Send + Sync>;
+
+/// A subscription being configured; [`start`](Subscribe::start) opens it.
+pub struct Subscribe<E> {
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    method: Method,
+    body: Bytes,
+    headers: Option<HeaderFn>,
+    last_event_id: Option<String>,
+    retry: Duration,
+    max_backoff: Duration,
+    _events: PhantomData<fn() -> E>,
+}
+
+impl<E> fmt::Debug for Subscribe<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscribe")
+            .field("uri", &self.uri)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: EventSet> Subscribe<E> {
+    /// Headers to send, computed again for every (re)connection: e.g. a fresh
+    /// `Authorization` token.
+    pub fn headers(mut self, headers: impl Fn() -> HeaderMap + Send + Sync + 'static) -> Self {
+        self.headers = Some(Arc::new(headers));
+        self
+    }
+
+    /// Sends `body` as JSON with `POST`, on every (re)connection.
+    pub fn post_json<T: serde::Serialize>(mut self, body: &T) -> Result<Self, ClientError> {
+        self.body = serde_json::to_vec(body).map_err(ClientError::Body)?.into();
+        self.method = Method::POST;
+        Ok(self)
+    }
+
+    /// Resumes after `id`, as if it were the last event id seen.
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+
+    /// The reconnection delay until the server sends `retry:` (default 1 s).
+    pub fn retry(mut self, delay: Duration) -> Self {
+        self.retry = delay;
+        self
+    }
+
+    /// The longest wait between attempts (default 30 s).
+    pub fn max_backoff(mut self, delay: Duration) -> Self {
+        self.max_backoff = delay;
+        self
+    }
+
+    /// Connects, in a task of its own, and returns the stream of updates.
+    pub fn start(self) -> Subscription<E> {
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(run(self, tx));
+        Subscription { rx }
+    }
+}
+
+/// What a subscription receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update<E> {
+    /// An event of the stream's set.
+    Event {
+        /// The last event id at this event (hub streams give each event one).
+        id: Option<String>,
+        /// The decoded event.
+        event: E,
+    },
+    /// The server could not resume from the last event id: refetch the state. The data is
+    /// `{"reason": ..., "oldest": ..., "latest": ...}`.
+    Reset {
+        /// The reset's data.
+        data: serde_json::Value,
+    },
+    /// The handler failed after the stream started (the `error` event); the client
+    /// reconnects as usual.
+    Failed {
+        /// The error event's data, `{"message": ...}` by default.
+        data: serde_json::Value,
+    },
+}
+
+/// Why a subscription failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Not an `http://host/...` URL.
+    Url(String),
+    /// The request body could not be serialized.
+    Body(serde_json::Error),
+    /// An event could not be decoded; the subscription goes on.
+    Decode(DecodeError),
+    /// The server answered `204 No Content`: it has nothing for this client. Final.
+    NoContent,
+    /// The server answered another status than `200`. Final.
+    Status(StatusCode),
+    /// The response is not `text/event-stream`. Final.
+    ContentType(Option<String>),
+    /// The stream broke the parser's bounds. Final.
+    Parse(ParseError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Url(url) => write!(f, "`{url}` is not an http:// URL"),
+            ClientError::Body(error) => write!(f, "cannot serialize the request body: {error}"),
+            ClientError::Decode(error) => error.fmt(f),
+            ClientError::NoContent => f.write_str("the server has no stream for this client (204)"),
+            ClientError::Status(status) => write!(f, "the server answered {status}"),
+            ClientError::ContentType(kind) => {
+                write!(
+                    f,
+                    "the response is not an event stream: content-type {kind:?}"
+                )
+            }
+            ClientError::Parse(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// The updates of one subscription. Dropping it closes the connection.
+#[derive(Debug)]
+pub struct Subscription<E> {
+    rx: mpsc::Receiver<Result<Update<E>, ClientError>>,
+}
+
+impl<E> Subscription<E> {
+    /// The next update; `None` once the subscription stopped for good (after a final error).
+    pub async fn next(&mut self) -> Option<Result<Update<E>, ClientError>> {
+        self.rx.recv().await
+    }
+}
+
+impl<E> futures_core::Stream for Subscription<E> {
+    type Item = Result<Update<E>, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// Reconnect; `progressed` when it delivered at least one event.
+    Retry { progressed: bool },
+    /// Stop for good.
+    Stop,
+}
+
+type Sender<E> = mpsc::Sender<Result<Update<E>, ClientError>>;
+
+async fn run<E: EventSet>(config: Subscribe<E>, tx: Sender<E>) {
+    let mut parser = Parser::default();
+    if let Some(id) = &config.last_event_id {
+        parser.set_last_event_id(id.clone());
+    }
+    let mut failures = 0u32;
+    loop {
+        let ended = tokio::select! {
+            ended = connect(&config, &mut parser, &tx) => ended,
+            _ = tx.closed() => return,
+        };
+        match ended {
+            Ended::Stop => return,
+            Ended::Retry { progressed } => {
+                failures = if progressed {
+                    0
+                } else {
+                    failures.saturating_add(1)
+                };
+            }
+        }
+        let base = parser.retry().map_or(config.retry, Duration::from_millis);
+        let delay = base
+            .saturating_mul(1 << failures.min(16))
+            .min(config.max_backoff.max(base));
+        tokio::select! {
+            _ = tokio::time::sleep(delay + jitter(delay)) => {}
+            _ = tx.closed() => return,
+        }
+        parser.reconnect();
+    }
+}
+
+/// Up to a quarter of `delay`, so that clients cut together do not come back together.
+fn jitter(delay: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let quarter = delay.as_nanos() as u64 / 4;
+    Duration::from_nanos(if quarter == 0 { 0 } else { nanos % quarter })
+}
+
+async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &Sender<E>) -> Ended {
+    let mut request = Request::new(Full::new(config.body.clone()));
+    *request.method_mut() = config.method.clone();
+    *request.uri_mut() = config.uri.clone();
+    let headers = request.headers_mut();
+    if let Some(extra) = &config.headers {
+        headers.extend(extra());
+    }
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if config.method == Method::POST {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if !parser.last_event_id().is_empty()
+        && let Ok(value) = HeaderValue::from_str(parser.last_event_id())
+    {
+        headers.insert(HeaderName::from_static("last-event-id"), value);
+    }
+    let response = match config.http.request(request).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::debug!(uri = %config.uri, %error, "event stream connection failed");
+            return Ended::Retry { progressed: false };
+        }
+    };
+    let final_error = match response.status() {
+        StatusCode::OK => None,
+        StatusCode::NO_CONTENT => Some(ClientError::NoContent),
+        status => Some(ClientError::Status(status)),
+    };
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let final_error = final_error.or_else(|| {
+        let essence = content_type
+            .as_deref()
+            .and_then(|t| t.split(';').next())
+            .map(str::trim);
+        (!essence.is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream")))
+            .then(|| ClientError::ContentType(content_type.clone()))
+    });
+    if let Some(error) = final_error {
+        let _ = tx.send(Err(error)).await;
+        return Ended::Stop;
+    }
+
+    let mut body = response.into_body();
+    let mut events = Vec::new();
+    let mut progressed = false;
+    loop {
+        let chunk = match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Some(Err(error)) => {
+                tracing::debug!(uri = %config.uri, %error, "event stream broke");
+                return Ended::Retry { progressed };
+            }
+            None => return Ended::Retry { progressed },
+        };
+        if let Err(error) = parser.feed(&chunk, &mut events) {
+            let _ = tx.send(Err(ClientError::Parse(error))).await;
+            return Ended::Stop;
+        }
+        for raw in events.drain(..) {
+            progressed = true;
+            if tx.send(update::<E>(raw)).await.is_err() {
+                return Ended::Stop;
+            }
+        }
+    }
+}
+
+fn update<E: EventSet>(raw: RawEvent) -> Result<Update<E>, ClientError> {
+    let json = |data: &str| serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
+    match raw.event.as_str() {
+        RESET_EVENT => Ok(Update::Reset {
+            data: json(&raw.data),
+        }),
+        ERROR_EVENT => Ok(Update::Failed {
+            data: json(&raw.data),
+        }),
+        name => E::decode(name, &raw.data)
+            .map(|event| Update::Event {
+                id: (!raw.last_event_id.is_empty()).then_some(raw.last_event_id),
+                event,
+            })
+            .map_err(ClientError::Decode),
+    }
+}

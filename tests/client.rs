@@ -1,0 +1,208 @@
+//! The typed Rust client against real servers: decoding, reconnection with `Last-Event-ID`
+//! (plain streams and hubs), and the answers that stop it for good.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::StatusCode;
+use tidings::client::{Client, ClientError, Update};
+use tidings::hub::Hub;
+use tidings::{Emitter, FromRequest, Rejection, RequestContext, Router, State, event_stream};
+use tidings_tests::TestServer;
+
+#[event_stream]
+#[derive(Debug, Clone, PartialEq)]
+enum Count {
+    Number {
+        n: u64,
+    },
+    #[event(text)]
+    Line(String),
+}
+
+/// Numbers from just after the client's `Last-Event-ID`, five per connection, then the stream
+/// ends (and the client comes back).
+#[event_stream(path = "/count")]
+async fn count(events: Emitter<Count>) -> tidings::Result<()> {
+    let after: u64 = events
+        .last_event_id()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(0);
+    for n in after + 1..=after + 5 {
+        events.emit_with_id(n, Count::Number { n }).await?;
+    }
+    events.emit(Count::Line("two\nlines".into())).await?;
+    Ok(())
+}
+
+static ASKED_WITH: AtomicU64 = AtomicU64::new(0);
+
+#[event_stream(path = "/hub")]
+async fn hub_feed(State(hub): State<Hub<Count>>, events: Emitter<Count>) -> tidings::Result<()> {
+    ASKED_WITH.fetch_add(1, Ordering::SeqCst);
+    let subscription = hub.subscribe(events.last_event_id()).await;
+    // End every connection after 60 ms, as a flaky network would.
+    tokio::select! {
+        forwarded = events.forward(subscription) => forwarded?,
+        _ = tokio::time::sleep(Duration::from_millis(60)) => {}
+    }
+    Ok(())
+}
+
+struct Gone;
+impl FromRequest for Gone {
+    type Rejection = Rejection;
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        match cx.uri().query() {
+            Some("204") => Err(Rejection::new(StatusCode::NO_CONTENT)),
+            _ => Err(Rejection::new(StatusCode::FORBIDDEN)),
+        }
+    }
+}
+
+#[event_stream(path = "/gone")]
+async fn gone(_gone: Gone, events: Emitter<Count>) {
+    let _ = events;
+}
+
+fn app(hub: &Hub<Count>) -> Router {
+    Router::new()
+        .route(count)
+        .route(hub_feed)
+        .route(gone)
+        .with_state(hub.clone())
+        .retry(Duration::from_millis(10))
+}
+
+#[tokio::test]
+async fn decodes_events_and_resumes_after_the_stream_ends() {
+    let hub = Hub::new();
+    let server = TestServer::start(app(&hub)).await;
+    let mut counting = Client::new()
+        .subscribe::<Count>(&format!("http://{}/count", server.addr))
+        .unwrap()
+        .start();
+    let mut numbers = Vec::new();
+    while numbers.len() < 12 {
+        match counting.next().await.unwrap().unwrap() {
+            Update::Event {
+                id,
+                event: Count::Number { n },
+            } => {
+                assert_eq!(id, Some(n.to_string()));
+                numbers.push(n);
+            }
+            Update::Event {
+                event: Count::Line(text),
+                ..
+            } => assert_eq!(text, "two\nlines"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Three connections; each resumed right after the last id of the one before.
+    assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn resumes_from_a_hub_across_cut_connections() {
+    let hub = Hub::new();
+    let server = TestServer::start(app(&hub)).await;
+    let mut feed = Client::new()
+        .subscribe::<Count>(&format!("http://{}/hub", server.addr))
+        .unwrap()
+        .retry(Duration::from_millis(5))
+        .start();
+    let publisher = tokio::spawn({
+        let hub = hub.clone();
+        async move {
+            for n in 1..=300 {
+                hub.publish(Count::Number { n }).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut first = true;
+    while seen.last() != Some(&300) {
+        match tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Update::Event {
+                event: Count::Number { n },
+                id,
+            } => {
+                assert!(id.is_some());
+                seen.push(n);
+            }
+            Update::Reset { .. } if first => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        first = false;
+    }
+    publisher.await.unwrap();
+    let start = seen[0];
+    assert_eq!(
+        seen,
+        (start..=300).collect::<Vec<_>>(),
+        "no loss, no duplicate across reconnects"
+    );
+    assert!(
+        ASKED_WITH.load(Ordering::SeqCst) > 3,
+        "the connection was cut and resumed several times"
+    );
+}
+
+#[tokio::test]
+async fn stops_for_good_on_204_other_statuses_and_wrong_content_types() {
+    let hub = Hub::new();
+    let server = TestServer::start(app(&hub)).await;
+    let client = Client::new();
+    let mut no_content = client
+        .subscribe::<Count>(&format!("http://{}/gone?204", server.addr))
+        .unwrap()
+        .start();
+    assert!(matches!(
+        no_content.next().await,
+        Some(Err(ClientError::NoContent))
+    ));
+    assert!(
+        no_content.next().await.is_none(),
+        "no reconnection after 204"
+    );
+
+    let mut forbidden = client
+        .subscribe::<Count>(&format!("http://{}/gone", server.addr))
+        .unwrap()
+        .start();
+    assert!(matches!(
+        forbidden.next().await,
+        Some(Err(ClientError::Status(StatusCode::FORBIDDEN)))
+    ));
+    assert!(forbidden.next().await.is_none());
+
+    // An ordinary page, not an event stream.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let page = axum::Router::new().route("/", axum::routing::get(|| async { "<html>" }));
+    let page = tokio::spawn(async move { axum::serve(listener, page).await });
+    let mut html = client
+        .subscribe::<Count>(&format!("http://{addr}/"))
+        .unwrap()
+        .start();
+    match html.next().await {
+        Some(Err(ClientError::ContentType(kind))) => {
+            assert_eq!(kind.as_deref(), Some("text/plain; charset=utf-8"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(html.next().await.is_none());
+    page.abort();
+
+    assert!(matches!(
+        client.subscribe::<Count>("https://example.test/"),
+        Err(ClientError::Url(_))
+    ));
+}
