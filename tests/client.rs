@@ -206,3 +206,61 @@ async fn stops_for_good_on_204_other_statuses_and_wrong_content_types() {
         Err(ClientError::Url(_))
     ));
 }
+
+#[derive(serde::Deserialize, serde::Serialize, tidings::Validate)]
+struct Prompt {
+    text: String,
+}
+
+/// Answers a posted prompt with who asked; ends after one event.
+#[event_stream(path = "/ask", method = "POST")]
+async fn ask(
+    tidings::Json(prompt): tidings::Json<Prompt>,
+    tidings::Header(auth): tidings::Header<
+        tidings::headers::Authorization<tidings::headers::authorization::Bearer>,
+    >,
+    events: Emitter<Count>,
+) -> tidings::Result<()> {
+    events
+        .emit(Count::Line(format!(
+            "{} from {}",
+            prompt.text,
+            auth.token()
+        )))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn posts_a_body_and_evaluates_headers_again_on_every_connection() {
+    let server = TestServer::start(Router::new().route(ask).retry(Duration::from_millis(5))).await;
+    let tokens = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = tokens.clone();
+    let mut answers = Client::new()
+        .subscribe::<Count>(&format!("http://{}/ask", server.addr))
+        .unwrap()
+        .post_json(&Prompt {
+            text: "hello".into(),
+        })
+        .unwrap()
+        .headers(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer token-{n}").parse().unwrap(),
+            );
+            headers
+        })
+        .start();
+    for n in 0..3 {
+        match answers.next().await.unwrap().unwrap() {
+            Update::Event {
+                event: Count::Line(text),
+                ..
+            } => assert_eq!(text, format!("hello from token-{n}")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(tokens.load(Ordering::SeqCst) >= 3);
+}

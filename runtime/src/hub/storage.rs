@@ -1,10 +1,4 @@
-//! Where a hub keeps its events: append with an id, read after an id, learn of new ones.
-//!
-//! [`MemoryStorage`] is the default: a replay window in this process, bounded by count,
-//! bytes and age. The trait is shaped for a shared backend (Redis Streams) to follow: such a
-//! backend appends with `XADD`, resolves a `Last-Event-ID` against the stream with `XRANGE`,
-//! and keeps a local window fed by `XREAD`, from which [`HubStorage::read`] serves every
-//! subscriber of the process without a round trip.
+//! Where a hub keeps its events.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -117,7 +111,13 @@ impl std::fmt::Display for StorageError {
 
 impl std::error::Error for StorageError {}
 
-/// What a hub needs from the place it keeps events. See the [module docs](self).
+/// Where a hub keeps its events: append with an id, read after an id, learn of new ones.
+///
+/// [`MemoryStorage`] is the default: a replay window in this process, bounded by count,
+/// bytes and age. The trait is shaped for a shared backend (Redis Streams) to follow: such a
+/// backend appends with `XADD`, resolves a `Last-Event-ID` against the stream with `XRANGE`,
+/// and keeps a local window fed by `XREAD`, from which [`HubStorage::read`] serves every
+/// subscriber of the process without a round trip.
 pub trait HubStorage<E>: Send + Sync + 'static {
     /// Appends an event whose frame, without its `id:` line, is `body`; returns the id it got.
     fn append(
