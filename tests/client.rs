@@ -207,7 +207,7 @@ async fn stops_for_good_on_204_other_statuses_and_wrong_content_types() {
     ));
 }
 
-#[derive(serde::Deserialize, serde::Serialize, tidings::Validate)]
+#[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema, tidings::Validate)]
 struct Prompt {
     text: String,
 }

@@ -40,7 +40,7 @@ async fn single(Path(id): Path<u64>, events: Emitter<Echo>) -> tidings::Result<(
     Ok(())
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, schemars::JsonSchema, Validate)]
 struct ItemPath {
     id: u64,
 }
@@ -55,7 +55,7 @@ async fn item(Path(path): Path<ItemPath>, events: Emitter<Echo>) -> tidings::Res
     Ok(())
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, schemars::JsonSchema, Validate)]
 struct Search {
     #[validate(length(min = 2, max = 5))]
     q: String,

@@ -32,7 +32,7 @@ async fn feed(State(hub): State<Hub<Feed>>, events: Emitter<Feed>) -> tidings::R
     Ok(())
 }
 
-#[derive(serde::Deserialize, Validate)]
+#[derive(serde::Deserialize, schemars::JsonSchema, Validate)]
 struct Only {
     odd: Option<bool>,
 }

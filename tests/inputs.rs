@@ -17,7 +17,7 @@ enum Reply {
     Said(String),
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, schemars::JsonSchema, Validate)]
 struct Item {
     #[validate(length(min = 1))]
     name: String,
@@ -25,7 +25,7 @@ struct Item {
     qty: u32,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, schemars::JsonSchema, Validate)]
 struct Order {
     #[validate(length(min = 3, max = 40))]
     customer: String,
@@ -222,14 +222,14 @@ async fn typed_headers() {
     assert_eq!(response.frame().await, "event: said\ndata: \"nobody\"\n\n");
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum Order2 {
     Newest,
     Oldest,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, schemars::JsonSchema, Validate)]
 struct PageQuery {
     #[serde(default = "default_size")]
     #[validate(range(min = 1, max = 50))]
@@ -245,7 +245,7 @@ fn default_size() -> u32 {
     10
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, schemars::JsonSchema, Validate)]
 struct PagePath {
     #[validate(length(max = 5))]
     section: String,

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use tidings::{Emitter, Query, Router, Validate, event_stream};
 
@@ -25,7 +26,7 @@ pub enum Clock {
 }
 
 /// Query string of `/clock`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
 pub struct ClockQuery {
     /// Milliseconds between ticks (default 1000).
     #[validate(range(min = 10, max = 60_000))]

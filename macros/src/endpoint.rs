@@ -35,6 +35,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         .expect("validated: one Emitter argument");
 
     let mut extractions = Vec::new();
+    let mut descriptions = Vec::new();
     let mut call_args = Vec::new();
     for (index, arg) in input.args.iter().enumerate() {
         if arg.emitter_of.is_some() {
@@ -46,6 +47,9 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         // Spanned at the argument's type, so "not an extractor" points there.
         extractions.push(quote_spanned! {ty.span()=>
             let #value = ::tidings::__private::extract::<#ty>(&mut __cx).await?;
+        });
+        descriptions.push(quote_spanned! {ty.span()=>
+            <#ty as ::tidings::FromRequest>::describe(doc, generator);
         });
         call_args.push(quote!(#value));
     }
@@ -84,6 +88,14 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
             const PATH: &'static str = #path;
             const NAME: &'static str = #name;
             const DESCRIPTION: ::core::option::Option<&'static str> = #description;
+
+            fn describe_inputs(
+                doc: &mut ::tidings::openapi::InputDoc,
+                generator: &mut ::tidings::__private::schemars::SchemaGenerator,
+            ) {
+                #(#descriptions)*
+                let _ = (doc, generator);
+            }
 
             #[allow(unused_mut)]
             fn start(

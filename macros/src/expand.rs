@@ -8,6 +8,7 @@ use crate::ast::{EventEnum, Field, Rule, Style, ValidateData, ValidateInput, Var
 
 pub fn event_enum(input: &EventEnum) -> TokenStream {
     let ident = &input.item.ident;
+    let type_name = ident.to_string();
     let item = strip_helper_attrs(input.item.clone());
     let names = input.variants.iter().map(|v| &v.name);
     let name_arms = input.variants.iter().map(|v| {
@@ -30,6 +31,7 @@ pub fn event_enum(input: &EventEnum) -> TokenStream {
 
             #[automatically_derived]
             impl ::tidings::EventSet for #ident {
+                const TYPE_NAME: &'static str = #type_name;
                 const NAMES: &'static [&'static str] = &[#(#names),*];
 
                 fn name(&self) -> &'static str {

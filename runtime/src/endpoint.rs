@@ -37,6 +37,15 @@ pub trait Endpoint: Send + Sync + 'static {
     /// The function's doc comment, if any.
     const DESCRIPTION: Option<&'static str>;
 
+    /// Documents the extractors' inputs (generated: each extractor's
+    /// [`FromRequest::describe`](crate::FromRequest::describe), in argument order).
+    fn describe_inputs(
+        doc: &mut crate::openapi::InputDoc,
+        generator: &mut schemars::SchemaGenerator,
+    ) {
+        let _ = (doc, generator);
+    }
+
     /// Runs the extractors; on success, returns the handler, ready to take its emitter.
     fn start(
         &self,

@@ -50,6 +50,9 @@ pub const ERROR_EVENT: &str = "error";
     note = "add `#[tidings::event_stream]` to the enum `{Self}`"
 )]
 pub trait EventSet: Serialize + Validate + Sized + Send + 'static {
+    /// The enum's name, e.g. for the schema of the whole set.
+    const TYPE_NAME: &'static str;
+
     /// Every event name, in declaration order.
     const NAMES: &'static [&'static str];
 

@@ -33,6 +33,10 @@ use http::{Extensions, HeaderMap, Method, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use serde::de::DeserializeOwned;
 
+use schemars::{JsonSchema, SchemaGenerator};
+
+use crate::openapi::InputDoc;
+use crate::openapi::inputs::{describe_header, describe_path, describe_query};
 use crate::path_params::Params;
 use crate::rejection::Rejection;
 use crate::validate::Validate;
@@ -137,6 +141,13 @@ pub trait FromRequest: Sized + Send {
     fn from_request(
         cx: &mut RequestContext,
     ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
+
+    /// Documents what this extractor reads and how it can fail, for
+    /// [`Router::openapi`](crate::Router::openapi). The default documents nothing; an
+    /// authentication extractor would add its `401`.
+    fn describe(doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        let _ = (doc, generator);
+    }
 }
 
 /// The `{name}` segments of the route, deserialized, then checked against the type's
@@ -158,8 +169,12 @@ pub trait FromRequest: Sized + Send {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Path<T>(pub T);
 
-impl<T: DeserializeOwned + Validate + Send> FromRequest for Path<T> {
+impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Path<T> {
     type Rejection = Rejection;
+
+    fn describe(doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        describe_path::<T>(doc, generator)
+    }
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         let value = T::deserialize(Params(&cx.params)).map_err(|error| {
@@ -203,8 +218,12 @@ impl<T: DeserializeOwned + Validate + Send> FromRequest for Path<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Query<T>(pub T);
 
-impl<T: DeserializeOwned + Validate + Send> FromRequest for Query<T> {
+impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Query<T> {
     type Rejection = Rejection;
+
+    fn describe(doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        describe_query::<T>(doc, generator)
+    }
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         let query = cx.uri().query().unwrap_or("");
@@ -247,6 +266,10 @@ fn decode_header<T: headers::Header>(cx: &RequestContext) -> Result<Option<T>, R
 impl<T: headers::Header + Send> FromRequest for Header<T> {
     type Rejection = Rejection;
 
+    fn describe(doc: &mut InputDoc, _generator: &mut SchemaGenerator) {
+        describe_header::<T>(doc, true)
+    }
+
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         decode_header(cx)?.map(Header).ok_or_else(|| {
             Rejection::bad_request("missing header").error(
@@ -261,6 +284,10 @@ impl<T: headers::Header + Send> FromRequest for Header<T> {
 
 impl<T: headers::Header + Send> FromRequest for Option<Header<T>> {
     type Rejection = Rejection;
+
+    fn describe(doc: &mut InputDoc, _generator: &mut SchemaGenerator) {
+        describe_header::<T>(doc, false)
+    }
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         Ok(decode_header(cx)?.map(Header))

@@ -2,10 +2,11 @@
 //! stream a response to a posted prompt).
 //!
 //! ```
+//! use schemars::JsonSchema;
 //! use serde::Deserialize;
 //! use tidings::{event_stream, Emitter, Json, Validate};
 //!
-//! #[derive(Deserialize, Validate)]
+//! #[derive(Deserialize, JsonSchema, Validate)]
 //! struct Prompt {
 //!     #[validate(length(min = 1, max = 4000))]
 //!     text: String,
@@ -32,7 +33,11 @@ use http::header::CONTENT_TYPE;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
+use schemars::{JsonSchema, SchemaGenerator};
+
 use crate::extract::{FromRequest, RequestBody, RequestContext};
+use crate::openapi::InputDoc;
+use crate::openapi::inputs::describe_json;
 use crate::rejection::Rejection;
 use crate::validate::Validate;
 
@@ -59,8 +64,12 @@ fn is_json(cx: &RequestContext) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-impl<T: DeserializeOwned + Validate + Send> FromRequest for Json<T> {
+impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Json<T> {
     type Rejection = Rejection;
+
+    fn describe(doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        describe_json::<T>(doc, generator)
+    }
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         if !is_json(cx) {

@@ -39,6 +39,7 @@
 //! - [`extract`], [`json`]: handler arguments (`Path`, `Query`, `Header`, `Json`, your own).
 //! - [`middleware`]: what runs before every route of a router; `State`, `Extension`.
 //! - [`error_handler`]: how failures become responses and `error` events.
+//! - [`openapi`]: OpenAPI 3.2 documents of the routes.
 //! - [`router`], [`server`]: routing and the hyper server.
 
 #![warn(missing_docs)]
@@ -56,6 +57,7 @@ mod frame;
 pub mod hub;
 pub mod json;
 pub mod middleware;
+pub mod openapi;
 mod path_params;
 pub mod rejection;
 pub mod router;

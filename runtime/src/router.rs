@@ -50,6 +50,7 @@ use crate::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_reject
 use crate::event::{EventSchema, EventSet};
 use crate::extract::{BoxError, FromRequest, RequestContext};
 use crate::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
+use crate::openapi::{InputDoc, OpenApi};
 use crate::rejection::Rejection;
 use crate::stream::{ErasedEndpoint, StreamOptions, StreamRuntime};
 
@@ -96,15 +97,23 @@ pub struct RouteInfo {
     pub name: &'static str,
     /// The handler's doc comment.
     pub description: Option<&'static str>,
+    /// The name of the stream's event enum.
+    pub event_type: &'static str,
     /// The names of the stream's events.
     pub event_names: &'static [&'static str],
     event_schemas: fn(&mut SchemaGenerator) -> Vec<EventSchema>,
+    describe_inputs: fn(&mut InputDoc, &mut SchemaGenerator),
 }
 
 impl RouteInfo {
     /// The JSON Schema of each event of the stream.
     pub fn event_schemas(&self, generator: &mut SchemaGenerator) -> Vec<EventSchema> {
         (self.event_schemas)(generator)
+    }
+
+    /// What the route's extractors read and how they fail.
+    pub fn describe_inputs(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        (self.describe_inputs)(doc, generator)
     }
 }
 
@@ -127,8 +136,10 @@ impl Router {
                 path: T::PATH.to_owned(),
                 name: T::NAME,
                 description: T::DESCRIPTION,
+                event_type: <T::Event as EventSet>::TYPE_NAME,
                 event_names: <T::Event as EventSet>::NAMES,
                 event_schemas: <T::Event as EventSet>::event_schemas,
+                describe_inputs: T::describe_inputs,
             },
             endpoint: Arc::new(endpoint),
             middleware: Vec::new(),
@@ -224,6 +235,11 @@ impl Router {
             table: Arc::new(table),
             runtime: Arc::new(runtime),
         })
+    }
+
+    /// An OpenAPI 3.2 document of every route; see [`openapi`](crate::openapi).
+    pub fn openapi(&self) -> OpenApi {
+        OpenApi::new(self.routes().cloned().collect())
     }
 
     /// Every route, in the order they were added.

@@ -30,6 +30,7 @@ const _: () = {
     struct __NoteData(String);
     #[automatically_derived]
     impl ::tidings::EventSet for Clock {
+        const TYPE_NAME: &'static str = "Clock";
         const NAMES: &'static [&'static str] = &["tick", "note", "bye"];
         fn name(&self) -> &'static str {
             match self {
@@ -144,6 +145,13 @@ impl ::tidings::Endpoint for clock {
     const DESCRIPTION: ::core::option::Option<&'static str> = ::core::option::Option::Some(
         "The time, every second.",
     );
+    fn describe_inputs(
+        doc: &mut ::tidings::openapi::InputDoc,
+        generator: &mut ::tidings::__private::schemars::SchemaGenerator,
+    ) {
+        <Path<String> as ::tidings::FromRequest>::describe(doc, generator);
+        let _ = (doc, generator);
+    }
     #[allow(unused_mut)]
     fn start(
         &self,

@@ -1,7 +1,7 @@
 use serde::Deserialize;
 use tidings::{Emitter, Json, Validate, event_stream};
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, schemars::JsonSchema, Validate)]
 struct Prompt {
     text: String,
 }
