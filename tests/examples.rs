@@ -43,3 +43,20 @@ async fn the_clock_refuses_an_interval_out_of_range() {
         assert!(body.contains("\"location\":\"query\""), "{body}");
     }
 }
+
+/// The committed `examples/clock/openapi.json` is what the code generates; rerun with
+/// `TIDINGS_BLESS=1` after a deliberate change.
+#[test]
+fn the_clock_openapi_document_is_up_to_date() {
+    let document = clock::openapi().to_string_pretty() + "\n";
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/clock/openapi.json");
+    if std::env::var_os("TIDINGS_BLESS").is_some() {
+        std::fs::write(&path, &document).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == document,
+        "examples/clock/openapi.json is stale: rerun with TIDINGS_BLESS=1"
+    );
+}

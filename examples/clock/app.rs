@@ -58,3 +58,13 @@ pub async fn clock(Query(query): Query<ClockQuery>, events: Emitter<Clock>) -> t
 pub fn app() -> Router {
     Router::new().route(clock)
 }
+
+/// The clock's OpenAPI document.
+pub fn openapi() -> tidings::openapi::OpenApi {
+    app()
+        .openapi()
+        .title("Clock")
+        .version("1.0.0")
+        .description("The time, streamed as Server-Sent Events.")
+        .server("http://127.0.0.1:8080")
+}

@@ -5,13 +5,19 @@
 //! curl -N 'http://127.0.0.1:8080/clock?interval_ms=500'
 //! ```
 //!
-//! `ADDR` sets the address to listen on (default `127.0.0.1:8080`). The routes live in
+//! `ADDR` sets the address to listen on (default `127.0.0.1:8080`); `cargo run --example clock
+//! -- openapi` prints its OpenAPI document. The routes live in
 //! `examples/clock/app.rs`, so that the tests can serve the very same app.
 
 use tidings_examples::clock;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // `cargo run --example clock -- openapi` prints the OpenAPI document instead.
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        println!("{}", clock::openapi().to_string_pretty());
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
