@@ -52,7 +52,7 @@ async fn follow(
     Header(agent): Header<UserAgent>,
     events: Emitter<Delivery>,
 ) -> tidings::Result<()> {
-    let _ = (id, track, agent);
+    let _ = (id, track.every_ms, track.courier, agent);
     events.emit(Delivery::Delivered).await?;
     Ok(())
 }
