@@ -60,3 +60,19 @@ fn the_clock_openapi_document_is_up_to_date() {
         "examples/clock/openapi.json is stale: rerun with TIDINGS_BLESS=1"
     );
 }
+
+/// The committed `examples/clock/client.ts` is what the code generates (CI compiles it with
+/// `tsc --strict` and runs it against the example server).
+#[test]
+fn the_clock_typescript_client_is_up_to_date() {
+    let client = clock::typescript();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/clock/client.ts");
+    if std::env::var_os("TIDINGS_BLESS").is_some() {
+        std::fs::write(&path, &client).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == client,
+        "examples/clock/client.ts is stale: rerun with TIDINGS_BLESS=1"
+    );
+}

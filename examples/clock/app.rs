@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tidings::{Emitter, Query, Router, Validate, event_stream};
+use tidings::{Emitter, Json, Query, Router, Validate, event_stream};
 
 /// What the clock says.
 #[event_stream]
@@ -54,9 +54,51 @@ pub async fn clock(Query(query): Query<ClockQuery>, events: Emitter<Clock>) -> t
     Ok(())
 }
 
-/// The clock's routes: `GET /clock`.
+/// What an alarm says.
+#[event_stream]
+#[derive(Debug, Clone)]
+pub enum Alarm {
+    /// Time left before it rings, every 100 ms.
+    Remaining {
+        /// Milliseconds left.
+        ms: u64,
+    },
+    /// It rings: the alarm's label, as plain text.
+    #[event(text)]
+    Ring(String),
+}
+
+/// Body of `POST /alarm`.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+pub struct AlarmRequest {
+    /// When to ring, in milliseconds from now.
+    #[validate(range(max = 60_000))]
+    in_ms: u64,
+    /// What the alarm says when it rings.
+    #[validate(length(min = 1, max = 40))]
+    label: String,
+}
+
+/// Counts down to a posted alarm, then rings.
+#[event_stream(path = "/alarm", method = "POST")]
+pub async fn alarm(
+    Json(request): Json<AlarmRequest>,
+    events: Emitter<Alarm>,
+) -> tidings::Result<()> {
+    let mut left = request.in_ms;
+    while left > 0 {
+        events.emit(Alarm::Remaining { ms: left }).await?;
+        let step = left.min(100);
+        tokio::time::sleep(Duration::from_millis(step)).await;
+        left -= step;
+    }
+    events.emit(Alarm::Ring(request.label)).await?;
+    Ok(())
+}
+
+/// The clock's routes: `GET /clock` and `POST /alarm`.
 pub fn app() -> Router {
-    Router::new().route(clock)
+    Router::new().route(clock).route(alarm)
 }
 
 /// The clock's OpenAPI document.
@@ -67,4 +109,9 @@ pub fn openapi() -> tidings::openapi::OpenApi {
         .version("1.0.0")
         .description("The time, streamed as Server-Sent Events.")
         .server("http://127.0.0.1:8080")
+}
+
+/// The clock's TypeScript client.
+pub fn typescript() -> String {
+    tidings::typescript::generate(&app())
 }

@@ -6,17 +6,24 @@
 //! ```
 //!
 //! `ADDR` sets the address to listen on (default `127.0.0.1:8080`); `cargo run --example clock
-//! -- openapi` prints its OpenAPI document. The routes live in
+//! -- openapi` prints its OpenAPI document, `-- client-ts` its TypeScript client. The routes live in
 //! `examples/clock/app.rs`, so that the tests can serve the very same app.
 
 use tidings_examples::clock;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    // `cargo run --example clock -- openapi` prints the OpenAPI document instead.
-    if std::env::args().nth(1).as_deref() == Some("openapi") {
-        println!("{}", clock::openapi().to_string_pretty());
-        return Ok(());
+    // `-- openapi` and `-- client-ts` print the OpenAPI document and the TypeScript client.
+    match std::env::args().nth(1).as_deref() {
+        Some("openapi") => {
+            println!("{}", clock::openapi().to_string_pretty());
+            return Ok(());
+        }
+        Some("client-ts") => {
+            print!("{}", clock::typescript());
+            return Ok(());
+        }
+        _ => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(

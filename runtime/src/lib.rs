@@ -40,6 +40,7 @@
 //! - [`middleware`]: what runs before every route of a router; `State`, `Extension`.
 //! - [`error_handler`]: how failures become responses and `error` events.
 //! - [`openapi`]: OpenAPI 3.2 documents of the routes.
+//! - [`typescript`]: a typed TypeScript client of the routes.
 //! - [`router`], [`server`]: routing and the hyper server.
 
 #![warn(missing_docs)]
@@ -64,6 +65,7 @@ pub mod router;
 #[path = "serve.rs"]
 pub mod server;
 mod stream;
+pub mod typescript;
 pub mod validate;
 
 pub use body::ResponseBody;

@@ -1,0 +1,257 @@
+// ---- tidings client runtime (generated; do not edit) ----
+
+/** What every route declares: its method, path, the query parameters and the text events. */
+interface RouteMeta {
+  method: string;
+  path: string;
+  query: readonly string[];
+  text: readonly string[];
+  events: readonly string[];
+}
+
+/** The EventSource constructor to use: the browser's, or a polyfill such as `eventsource`. */
+export interface EventSourceLike {
+  readonly readyState: number;
+  addEventListener(type: string, listener: (event: any) => void): void;
+  close(): void;
+}
+export type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
+
+export interface SubscriptionOptions {
+  /** Prepended to the route's path, e.g. `https://api.example.com`. Default: same origin. */
+  baseUrl?: string;
+  /** `eventsource` (default for GET routes) or `fetch` (needed for headers and bodies). */
+  transport?: "eventsource" | "fetch";
+  /** The EventSource implementation; defaults to `globalThis.EventSource`. */
+  EventSource?: EventSourceConstructor;
+  /** Sends cookies cross-origin (EventSource `withCredentials`, fetch `credentials: "include"`). */
+  withCredentials?: boolean;
+  /** Headers for every (re)connection of the fetch transport, evaluated again each time. */
+  headers?: () => Record<string, string> | Promise<Record<string, string>>;
+  /** The fetch implementation; defaults to `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Resume after this id. */
+  lastEventId?: string;
+  /** Reconnection delay until the server sends `retry:` (fetch transport), in ms. */
+  retryMs?: number;
+}
+
+/** A failure: `fatal` ones (a non-200 answer, a wrong content type) end the subscription. */
+export interface SubscriptionError {
+  fatal: boolean;
+  status?: number;
+  message: string;
+}
+
+type Handler = (data: any, meta: { id: string; event: string }) => void;
+
+function buildUrl(meta: RouteMeta, input: Record<string, unknown>, baseUrl: string): string {
+  let path = meta.path.replace(/\{\*?([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) =>
+    encodeURIComponent(String(input[name])),
+  );
+  const query = new URLSearchParams();
+  for (const name of meta.query) {
+    const value = input[name];
+    if (value === undefined || value === null) continue;
+    // Repeated keys for arrays, as the server's `Query` reads them.
+    for (const item of Array.isArray(value) ? value : [value]) query.append(name, String(item));
+  }
+  const search = query.toString();
+  return baseUrl + path + (search ? "?" + search : "");
+}
+
+class SubscriptionCore {
+  protected handlers = new Map<string, Handler[]>();
+  protected openHandlers: Array<() => void> = [];
+  protected errorHandlers: Array<(error: SubscriptionError) => void> = [];
+  protected closed = false;
+  protected source: EventSourceLike | null = null;
+  protected abort: AbortController | null = null;
+  protected lastId: string;
+  protected retryMs: number;
+
+  constructor(
+    protected meta: RouteMeta,
+    protected input: Record<string, unknown>,
+    protected options: SubscriptionOptions,
+  ) {
+    this.lastId = options.lastEventId ?? "";
+    this.retryMs = options.retryMs ?? 1000;
+    // Start once the caller had a chance to add handlers.
+    queueMicrotask(() => this.start());
+  }
+
+  /** The id of the last event received: what a reconnection resumes after. */
+  get lastEventId(): string {
+    return this.lastId;
+  }
+
+  /** Called on every (re)connection. */
+  onOpen(handler: () => void): this {
+    this.openHandlers.push(handler);
+    return this;
+  }
+
+  /** Called on network errors (then it reconnects) and fatal answers (then it stops). */
+  onError(handler: (error: SubscriptionError) => void): this {
+    this.errorHandlers.push(handler);
+    return this;
+  }
+
+  /** Stops receiving and closes the connection. */
+  close(): void {
+    this.closed = true;
+    this.source?.close();
+    this.abort?.abort();
+  }
+
+  protected listen(event: string, handler: Handler): void {
+    const list = this.handlers.get(event) ?? [];
+    list.push(handler);
+    this.handlers.set(event, list);
+  }
+
+  protected dispatch(event: string, data: string, id: string): void {
+    this.lastId = id;
+    const value = this.meta.text.includes(event) ? data : JSON.parse(data);
+    for (const handler of this.handlers.get(event) ?? []) handler(value, { id, event });
+  }
+
+  protected fail(error: SubscriptionError): void {
+    for (const handler of this.errorHandlers) handler(error);
+  }
+
+  private start(): void {
+    if (this.closed) return;
+    const bodyless = this.meta.method === "GET" && !("body" in this.input);
+    const transport = this.options.transport ?? (bodyless ? "eventsource" : "fetch");
+    if (transport === "eventsource") this.startEventSource();
+    else void this.runFetch();
+  }
+
+  private url(): string {
+    return buildUrl(this.meta, this.input, this.options.baseUrl ?? "");
+  }
+
+  private startEventSource(): void {
+    const Source = this.options.EventSource ?? (globalThis as any).EventSource;
+    if (!Source) {
+      this.fail({ fatal: true, message: "no EventSource: pass one in the options, or use the fetch transport" });
+      return;
+    }
+    let url = this.url();
+    if (this.lastId) {
+      // EventSource cannot set headers on the first request: the server reads this instead.
+      url += (url.includes("?") ? "&" : "?") + "lastEventId=" + encodeURIComponent(this.lastId);
+    }
+    const source: EventSourceLike = new Source(url, { withCredentials: this.options.withCredentials ?? false });
+    this.source = source;
+    source.addEventListener("open", () => this.openHandlers.forEach((h) => h()));
+    for (const event of this.meta.events) {
+      if (event === "error") continue;
+      source.addEventListener(event, (e: { data: string; lastEventId: string }) => this.dispatch(event, e.data, e.lastEventId));
+    }
+    source.addEventListener("error", (e: any) => {
+      // The server's `error` event and a network error share the name; only the first has data.
+      if (typeof e?.data === "string") {
+        this.dispatch("error", e.data, e.lastEventId ?? this.lastId);
+        return;
+      }
+      const fatal = source.readyState === 2;
+      this.fail({ fatal, status: e?.code, message: e?.message ?? "the event stream failed" });
+    });
+  }
+
+  private async runFetch(): Promise<void> {
+    const doFetch = this.options.fetch ?? globalThis.fetch;
+    while (!this.closed) {
+      this.abort = new AbortController();
+      const headers: Record<string, string> = {
+        ...(this.options.headers ? await this.options.headers() : {}),
+        accept: "text/event-stream",
+        "cache-control": "no-cache",
+      };
+      if (this.lastId) headers["last-event-id"] = this.lastId;
+      let body: string | undefined;
+      if ("body" in this.input) {
+        body = JSON.stringify(this.input.body);
+        headers["content-type"] = "application/json";
+      }
+      try {
+        const response = await doFetch(this.url(), {
+          method: this.meta.method,
+          headers,
+          body,
+          signal: this.abort.signal,
+          credentials: this.options.withCredentials ? "include" : "same-origin",
+        });
+        const type = response.headers.get("content-type") ?? "";
+        if (response.status !== 200 || !type.toLowerCase().startsWith("text/event-stream")) {
+          const message = response.status === 204 ? "the server has no stream for this client"
+            : response.status !== 200 ? `the server answered ${response.status}`
+            : `not an event stream: ${type}`;
+          this.fail({ fatal: true, status: response.status, message });
+          return;
+        }
+        this.openHandlers.forEach((h) => h());
+        await this.read(response.body!);
+      } catch (error) {
+        if (this.closed) return;
+        this.fail({ fatal: false, message: String(error) });
+      }
+      if (this.closed) return;
+      await new Promise((resolve) => setTimeout(resolve, this.retryMs));
+    }
+  }
+
+  /** The WHATWG "Interpreting an event stream" algorithm. */
+  private async read(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const reader = stream.getReader();
+    // UTF-8, with a leading BOM dropped and sequences split across chunks kept whole.
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let first = true;
+    let skipLf = false;
+    let data = "";
+    let event = "";
+    let id = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      let chunk = decoder.decode(value, { stream: true });
+      if (first && chunk.length > 0) {
+        first = false;
+        if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+      }
+      for (const char of chunk) {
+        if (skipLf) {
+          skipLf = false;
+          if (char === "\n") continue;
+        }
+        if (char !== "\r" && char !== "\n") {
+          buffer += char;
+          continue;
+        }
+        skipLf = char === "\r";
+        const line = buffer;
+        buffer = "";
+        if (line === "") {
+          this.lastId = id;
+          if (data !== "") this.dispatch(event || "message", data.slice(0, -1), id);
+          data = "";
+          event = "";
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let fieldValue = colon < 0 ? "" : line.slice(colon + 1);
+        if (fieldValue.startsWith(" ")) fieldValue = fieldValue.slice(1);
+        if (field === "event") event = fieldValue;
+        else if (field === "data") data += fieldValue + "\n";
+        else if (field === "id" && !fieldValue.includes("\0")) id = fieldValue;
+        else if (field === "retry" && /^[0-9]+$/.test(fieldValue)) this.retryMs = Number(fieldValue);
+      }
+    }
+  }
+}

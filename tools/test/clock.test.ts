@@ -1,0 +1,83 @@
+// The generated client against the running clock example, with both transports.
+// Run by .ci/run with CLOCK_URL set to the example server's address.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { EventSource } from "eventsource";
+import { Subscription, type SubscriptionError } from "../../examples/clock/client.js";
+
+const baseUrl = process.env.CLOCK_URL ?? "";
+
+function within<T>(ms: number, run: (done: (value: T) => void, fail: (error: Error) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no result within ${ms} ms`)), ms);
+    run(
+      (value) => { clearTimeout(timer); resolve(value); },
+      (error) => { clearTimeout(timer); reject(error); },
+    );
+  });
+}
+
+test("the EventSource transport receives typed ticks", async () => {
+  const seqs = await within<number[]>(10_000, (done, fail) => {
+    const seen: number[] = [];
+    const clock = new Subscription("GET /clock", { interval_ms: 50 }, { baseUrl, EventSource })
+      .on("tick", (data) => {
+        assert.equal(typeof data.unix_ms, "number");
+        seen.push(data.seq);
+        if (seen.length === 3) {
+          clock.close();
+          done(seen);
+        }
+      })
+      .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+  });
+  assert.deepEqual(seqs, [0, 1, 2]);
+});
+
+test("the fetch transport receives typed ticks", async () => {
+  const seqs = await within<number[]>(10_000, (done, fail) => {
+    const seen: number[] = [];
+    const clock = new Subscription("GET /clock", { interval_ms: 50 }, { baseUrl, transport: "fetch" })
+      .on("tick", (data) => {
+        seen.push(data.seq);
+        if (seen.length === 3) {
+          clock.close();
+          done(seen);
+        }
+      })
+      .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+  });
+  assert.deepEqual(seqs, [0, 1, 2]);
+});
+
+test("the fetch transport posts a body, sends fresh headers, and reconnects", async () => {
+  let attempts = 0;
+  const rings = await within<string[]>(10_000, (done, fail) => {
+    const heard: string[] = [];
+    const alarm = new Subscription("POST /alarm", { body: { in_ms: 150, label: "tea" } }, {
+      baseUrl,
+      retryMs: 20,
+      headers: () => ({ "x-attempt": String(++attempts) }),
+    })
+      .on("remaining", (data) => assert.ok(data.ms > 0))
+      .on("ring", (label) => {
+        heard.push(label);
+        // The stream ends after ringing; the client reconnects, as EventSource would.
+        if (heard.length === 2) {
+          alarm.close();
+          done(heard);
+        }
+      })
+      .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+  });
+  assert.deepEqual(rings, ["tea", "tea"]);
+  assert.ok(attempts >= 2, "headers were evaluated for every connection");
+});
+
+test("an invalid input is a fatal 400", async () => {
+  const error = await within<SubscriptionError>(10_000, (done) => {
+    new Subscription("GET /clock", { interval_ms: 1 }, { baseUrl, transport: "fetch" }).onError(done);
+  });
+  assert.equal(error.fatal, true);
+  assert.equal(error.status, 400);
+});

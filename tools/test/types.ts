@@ -1,0 +1,25 @@
+// Compiled, never run: what the generated client must refuse at compile time.
+import { Subscription } from "../../examples/clock/client.js";
+
+// @ts-expect-error: not a route
+new Subscription("GET /nope");
+// @ts-expect-error: `interval_ms` is a number
+new Subscription("GET /clock", { interval_ms: "fast" });
+// @ts-expect-error: `POST /alarm` needs its body
+new Subscription("POST /alarm");
+// @ts-expect-error: the body misses `label`
+new Subscription("POST /alarm", { body: { in_ms: 10 } });
+// @ts-expect-error: `tock` is not an event of the clock
+new Subscription("GET /clock").on("tock", () => {});
+
+new Subscription("GET /clock", { interval_ms: 500 }).on("tick", (data, meta) => {
+  const seq: number = data.seq;
+  const id: string = meta.id;
+  // @ts-expect-error: a tick has no `label`
+  void data.label;
+  void [seq, id];
+});
+new Subscription("POST /alarm", { body: { in_ms: 10, label: "tea" } }).on("ring", (label) => {
+  const text: string = label;
+  void text;
+});
