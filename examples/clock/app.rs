@@ -4,7 +4,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tidings::{Emitter, Json, Query, Router, Validate, event_stream};
+use tidings::hub::Hub;
+use tidings::{Emitter, Json, Query, Router, State, Validate, event_stream};
 
 /// What the clock says.
 #[event_stream]
@@ -96,14 +97,52 @@ pub async fn alarm(
     Ok(())
 }
 
-/// The clock's routes: `GET /clock` and `POST /alarm`.
+/// One clock for everybody: a hub that ticks every 100 ms, with event ids, so that a client
+/// that comes back with `Last-Event-ID` gets every tick it missed.
+#[event_stream(path = "/ticks")]
+pub async fn ticks(State(hub): State<Hub<Clock>>, events: Emitter<Clock>) -> tidings::Result<()> {
+    events
+        .forward(hub.subscribe(events.last_event_id()).await)
+        .await?;
+    Ok(())
+}
+
+/// The routes, around the shared `hub` of `GET /ticks`.
+pub fn routes(hub: Hub<Clock>) -> Router {
+    Router::new()
+        .route(clock)
+        .route(alarm)
+        .route(ticks)
+        .with_state(hub)
+}
+
+/// The clock's routes (`GET /clock`, `POST /alarm`, `GET /ticks`), with the task that feeds
+/// the shared ticks. Call it inside a Tokio runtime.
 pub fn app() -> Router {
-    Router::new().route(clock).route(alarm)
+    let hub = Hub::new();
+    let publisher = hub.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(100));
+        for seq in 0.. {
+            every.tick().await;
+            let unix_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            if publisher
+                .publish(Clock::Tick { seq, unix_ms })
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    routes(hub)
 }
 
 /// The clock's OpenAPI document.
 pub fn openapi() -> tidings::openapi::OpenApi {
-    app()
+    routes(Hub::new())
         .openapi()
         .title("Clock")
         .version("1.0.0")
@@ -113,5 +152,5 @@ pub fn openapi() -> tidings::openapi::OpenApi {
 
 /// The clock's TypeScript client.
 pub fn typescript() -> String {
-    tidings::typescript::generate(&app())
+    tidings::typescript::generate(&routes(Hub::new()))
 }

@@ -298,11 +298,13 @@ export interface Routes {
     "label": string;
   } }; events: AlarmEvents };
   "GET /clock": { input: { "interval_ms"?: number | null }; events: ClockEvents };
+  "GET /ticks": { input: {}; events: ClockEvents };
 }
 
 const ROUTES: { [K in keyof Routes]: RouteMeta } = {
   "POST /alarm": { method: "POST", path: "/alarm", query: [], text: ["ring"], events: ["remaining", "ring", "error"] },
   "GET /clock": { method: "GET", path: "/clock", query: ["interval_ms"], text: [], events: ["tick", "minute", "error"] },
+  "GET /ticks": { method: "GET", path: "/ticks", query: [], text: [], events: ["tick", "minute", "error"] },
 };
 
 /** A route's key, e.g. `"GET /clock"`. */

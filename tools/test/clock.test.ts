@@ -81,3 +81,37 @@ test("an invalid input is a fatal 400", async () => {
   assert.equal(error.fatal, true);
   assert.equal(error.status, 400);
 });
+
+for (const transport of ["eventsource", "fetch"] as const) {
+  test(`the ${transport} transport resumes after the last event id`, async () => {
+    const first = await within<{ seqs: number[]; lastId: string }>(10_000, (done, fail) => {
+      const seen: number[] = [];
+      const ticks = new Subscription("GET /ticks", {}, { baseUrl, transport, EventSource })
+        .on("tick", (data, meta) => {
+          assert.ok(meta.id.length > 0, "hub events carry ids");
+          seen.push(data.seq);
+          if (seen.length === 2) {
+            ticks.close();
+            done({ seqs: seen, lastId: ticks.lastEventId });
+          }
+        })
+        .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+    });
+    // Gone for a moment: ticks go on without us.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const resumed = await within<number[]>(10_000, (done, fail) => {
+      const seen: number[] = [];
+      const ticks = new Subscription("GET /ticks", {}, { baseUrl, transport, EventSource, lastEventId: first.lastId })
+        .on("tick", (data) => {
+          seen.push(data.seq);
+          if (seen.length === 5) {
+            ticks.close();
+            done(seen);
+          }
+        })
+        .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+    });
+    const last = first.seqs[1]!;
+    assert.deepEqual(resumed, [last + 1, last + 2, last + 3, last + 4, last + 5], "the missed ticks came first, none lost");
+  });
+}
