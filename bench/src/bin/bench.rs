@@ -1,0 +1,414 @@
+//! The benchmark runner: builds the three servers, runs every scenario against each with a
+//! fresh server process, and prints a table of medians with ratios to axum.
+//!
+//! ```text
+//! cargo run --release -p tidings-bench --bin bench            # full sizes, 3 runs
+//! cargo run -p tidings-bench --bin bench -- --quick           # tiny sizes, checks it works
+//! ```
+//!
+//! The load generator is this process: raw HTTP/1.1 over loopback, every connection on one
+//! thread, counting events and measuring delivery latency from the `ts` in each payload. The
+//! server's memory (RSS) and CPU time come from `/proc`.
+
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Clone, Copy)]
+struct Sizes {
+    idle_connections: usize,
+    broadcast_subscribers: usize,
+    latency_subscribers: usize,
+    firehose_connections: usize,
+    seconds: f64,
+    runs: usize,
+}
+
+const FULL: Sizes = Sizes {
+    idle_connections: 15_000,
+    broadcast_subscribers: 1000,
+    latency_subscribers: 1000,
+    firehose_connections: 50,
+    seconds: 5.0,
+    runs: 3,
+};
+
+const QUICK: Sizes = Sizes {
+    idle_connections: 200,
+    broadcast_subscribers: 20,
+    latency_subscribers: 20,
+    firehose_connections: 4,
+    seconds: 1.0,
+    runs: 1,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mut sizes = if args.iter().any(|a| a == "--quick") {
+        QUICK
+    } else {
+        FULL
+    };
+    if let Some(runs) = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+    {
+        sizes.runs = runs.parse().expect("--runs takes a number");
+    }
+    raise_fd_limit();
+    let dir = build_servers();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let servers = ["tidings", "axum", "hyper"];
+    let mut rows: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+    let mut record = |scenario: &str, server: &str, value: f64| match rows
+        .iter_mut()
+        .find(|(s, _)| s == scenario)
+    {
+        Some((_, values)) => values.push((server.to_owned(), value)),
+        None => rows.push((scenario.to_owned(), vec![(server.to_owned(), value)])),
+    };
+    for server in servers {
+        let path = dir.join(format!("{server}-server"));
+        let mut runs: Vec<[f64; 6]> = Vec::new();
+        for _ in 0..sizes.runs {
+            let idle = runtime.block_on(idle(&path, sizes.idle_connections));
+            if server == "hyper" {
+                runs.push([idle, f64::NAN, f64::NAN, f64::NAN, f64::NAN, f64::NAN]);
+                continue;
+            }
+            let (rate, per_cpu) = runtime.block_on(broadcast(&path, sizes));
+            let (p50, p99) = runtime.block_on(latency(&path, sizes));
+            let firehose = runtime.block_on(firehose(&path, sizes));
+            runs.push([idle, rate, per_cpu, p50, p99, firehose]);
+        }
+        let names = [
+            "idle: server KiB per connection",
+            "broadcast: delivered events/s",
+            "broadcast: events per server CPU-second",
+            "latency: p50 ms",
+            "latency: p99 ms",
+            "firehose: events/s",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            let mut values: Vec<f64> = runs.iter().map(|r| r[i]).filter(|v| !v.is_nan()).collect();
+            if values.is_empty() {
+                continue;
+            }
+            values.sort_by(|a, b| a.total_cmp(b));
+            record(name, server, values[values.len() / 2]);
+        }
+        eprintln!("{server}: done");
+    }
+    print_table(&rows, sizes);
+}
+
+fn print_table(rows: &[(String, Vec<(String, f64)>)], sizes: Sizes) {
+    println!(
+        "\n{} runs (median), {} idle connections, {} broadcast / {} latency subscribers, {} firehose connections, {} s windows\n",
+        sizes.runs,
+        sizes.idle_connections,
+        sizes.broadcast_subscribers,
+        sizes.latency_subscribers,
+        sizes.firehose_connections,
+        sizes.seconds
+    );
+    println!("| scenario | tidings | axum | hyper floor | tidings / axum |");
+    println!("|---|---|---|---|---|");
+    for (scenario, values) in rows {
+        let get = |server: &str| values.iter().find(|(s, _)| s == server).map(|(_, v)| *v);
+        let cell = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+        let ratio = match (get("tidings"), get("axum")) {
+            (Some(t), Some(a)) if a != 0.0 => format!("{:.2}x", t / a),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "| {scenario} | {} | {} | {} | {ratio} |",
+            cell(get("tidings")),
+            cell(get("axum")),
+            cell(get("hyper"))
+        );
+    }
+}
+
+/// Builds the server binaries with the same profile as this runner.
+fn build_servers() -> std::path::PathBuf {
+    let release = !cfg!(debug_assertions);
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.args(["build", "-q", "-p", "tidings-bench", "--bins"]);
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("cargo runs");
+    assert!(status.success(), "building the servers failed");
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().to_path_buf()
+}
+
+fn raise_fd_limit() {
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// A server process, killed (by its PID, through `Child`) when dropped.
+struct Server {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Server {
+    fn start(path: &std::path::Path, rate: u64) -> Server {
+        let mut child = Command::new(path)
+            .env("ADDR", "127.0.0.1:0")
+            .env("RATE", rate.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("the server announces its address")
+            .parse()
+            .unwrap();
+        Server { child, addr }
+    }
+
+    fn rss_kib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the `(comm)`; utime and stime are the 14th and 15th of the line.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens `count` streams to `path`; each reads and counts `tick` events, and records latency
+/// when `latencies` is given. Returns once every stream has its response head. Runs inside a
+/// `LocalSet`: every reader is on this one thread.
+async fn open_streams(
+    addr: std::net::SocketAddr,
+    path: &str,
+    count: usize,
+    events: Rc<Cell<u64>>,
+    latencies: Option<Rc<RefCell<Vec<u64>>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::with_capacity(count);
+    let ready = Rc::new(Cell::new(0usize));
+    // Connect in waves, so that the listen backlog never overflows.
+    let mut left = count;
+    while left > 0 {
+        let wave = left.min(256);
+        left -= wave;
+        for _ in 0..wave {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            let request =
+                format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let (events, latencies, ready) = (events.clone(), latencies.clone(), ready.clone());
+            tasks.push(tokio::task::spawn_local(read_stream(
+                stream, events, latencies, ready,
+            )));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ready.get() < tasks.len() {
+            assert!(Instant::now() < deadline, "streams did not start");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    tasks
+}
+
+async fn read_stream(
+    mut stream: TcpStream,
+    events: Rc<Cell<u64>>,
+    latencies: Option<Rc<RefCell<Vec<u64>>>>,
+    ready: Rc<Cell<usize>>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut head = true;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut chunk = std::mem::take(&mut carry);
+        chunk.extend_from_slice(&buffer[..n]);
+        if head {
+            let Some(end) = chunk.windows(4).position(|w| w == b"\r\n\r\n") else {
+                carry = chunk;
+                continue;
+            };
+            head = false;
+            ready.set(ready.get() + 1);
+            chunk.drain(..end + 4);
+        }
+        // Count whole `tick` events; keep an incomplete tail for the next read.
+        let mut at = 0;
+        while let Some(found) = find(&chunk[at..], b"event: tick") {
+            let start = at + found;
+            let Some(end) = find(&chunk[start..], b"}") else {
+                break;
+            };
+            if let Some(latencies) = &latencies
+                && let Some(ts) = find(&chunk[start..start + end], b"\"ts\":")
+            {
+                let digits = &chunk[start + ts + 5..start + end];
+                let ts: u64 = digits
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .fold(0, |n, b| n * 10 + (b - b'0') as u64);
+                latencies
+                    .borrow_mut()
+                    .push(tidings_bench::now_micros().saturating_sub(ts));
+            }
+            events.set(events.get() + 1);
+            at = start + end;
+        }
+        // An incomplete event waits for the rest; a long tail without one is only comments.
+        let tail = &chunk[at..];
+        carry = tail[tail.len().saturating_sub(4096)..].to_vec();
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn idle(path: &std::path::Path, connections: usize) -> f64 {
+    let server = Server::start(path, 0);
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            // Warm up the server's allocator and runtime with a few streams first.
+            let warm = open_streams(server.addr, "/idle", 8, Rc::default(), None).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let before = server.rss_kib();
+            let streams =
+                open_streams(server.addr, "/idle", connections, Rc::default(), None).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let after = server.rss_kib();
+            drop((warm, streams));
+            (after - before) / connections as f64
+        })
+        .await
+}
+
+async fn broadcast(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
+    let server = Server::start(path, 0);
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let events = Rc::new(Cell::new(0));
+            let _streams = open_streams(
+                server.addr,
+                "/broadcast",
+                sizes.broadcast_subscribers,
+                events.clone(),
+                None,
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let (count0, cpu0, at) = (events.get(), server.cpu_seconds(), Instant::now());
+            tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+            let (count, cpu, elapsed) = (
+                events.get() - count0,
+                server.cpu_seconds() - cpu0,
+                at.elapsed().as_secs_f64(),
+            );
+            (count as f64 / elapsed, count as f64 / cpu.max(0.01))
+        })
+        .await
+}
+
+async fn latency(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
+    let server = Server::start(path, 100);
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let latencies = Rc::new(RefCell::new(Vec::new()));
+            let _streams = open_streams(
+                server.addr,
+                "/broadcast",
+                sizes.latency_subscribers,
+                Rc::default(),
+                Some(latencies.clone()),
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            latencies.borrow_mut().clear();
+            tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+            let mut all = latencies.borrow().clone();
+            all.sort_unstable();
+            let at = |q: f64| {
+                all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(0) as f64
+                    / 1000.0
+            };
+            (at(0.5), at(0.99))
+        })
+        .await
+}
+
+async fn firehose(path: &std::path::Path, sizes: Sizes) -> f64 {
+    let server = Server::start(path, 0);
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let events = Rc::new(Cell::new(0));
+            let _streams = open_streams(
+                server.addr,
+                "/firehose",
+                sizes.firehose_connections,
+                events.clone(),
+                None,
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (count0, at) = (events.get(), Instant::now());
+            tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+            (events.get() - count0) as f64 / at.elapsed().as_secs_f64()
+        })
+        .await
+}

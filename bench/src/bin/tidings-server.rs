@@ -1,0 +1,78 @@
+//! The tidings side of the benchmark.
+
+use std::borrow::Cow;
+
+use tidings::hub::{Hub, HubOptions, SlowConsumer};
+use tidings::{Emitter, Query, Router, State, Validate, event_stream};
+use tidings_bench::{PAYLOAD, announce, now_micros, publish_loop, rate};
+
+#[event_stream]
+#[derive(Debug, Clone)]
+enum Bench {
+    Tick {
+        seq: u64,
+        ts: u64,
+        payload: Cow<'static, str>,
+    },
+}
+
+#[event_stream(path = "/idle")]
+async fn idle(events: Emitter<Bench>) {
+    events.closed().await;
+}
+
+#[event_stream(path = "/broadcast")]
+async fn broadcast(State(hub): State<Hub<Bench>>, events: Emitter<Bench>) -> tidings::Result<()> {
+    events.forward(hub.subscribe(None).await).await?;
+    Ok(())
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema, Validate)]
+struct Firehose {
+    n: Option<u64>,
+}
+
+#[event_stream(path = "/firehose")]
+async fn firehose(Query(query): Query<Firehose>, events: Emitter<Bench>) -> tidings::Result<()> {
+    for seq in 0..query.n.unwrap_or(u64::MAX) {
+        events
+            .emit(Bench::Tick {
+                seq,
+                ts: now_micros(),
+                payload: Cow::Borrowed(PAYLOAD),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let hub = Hub::with_options(HubOptions {
+        // "Latest wins" for subscribers that fall behind, like a lagging tokio broadcast
+        // receiver in the axum baseline.
+        slow_consumer: SlowConsumer::SkipToLatest,
+        ..HubOptions::default()
+    });
+    let publisher = hub.clone();
+    tokio::spawn(publish_loop(rate(), move |seq| {
+        let hub = publisher.clone();
+        async move {
+            hub.publish(Bench::Tick {
+                seq,
+                ts: now_micros(),
+                payload: Cow::Borrowed(PAYLOAD),
+            })
+            .await
+            .is_ok()
+        }
+    }));
+    let app = Router::new()
+        .route(idle)
+        .route(broadcast)
+        .route(firehose)
+        .with_state(hub);
+    let listener = tokio::net::TcpListener::bind(tidings_bench::addr()).await?;
+    announce(listener.local_addr()?);
+    tidings::serve(app).run(listener).await
+}
