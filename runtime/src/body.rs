@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
-use crate::emitter::{Chunk, Shared};
+use crate::emitter::Shared;
 use crate::frame;
 
 /// The body of every response tidings sends: an event stream, or a small complete body
@@ -105,7 +104,6 @@ impl Body for ResponseBody {
 
 /// The receiving half of a stream: frames from the emitters, heartbeats while idle.
 pub(crate) struct EventBody {
-    rx: mpsc::UnboundedReceiver<Chunk>,
     shared: Arc<Shared>,
     preamble: Option<Bytes>,
     heartbeat: Option<Heartbeat>,
@@ -119,14 +117,12 @@ struct Heartbeat {
 
 impl EventBody {
     pub(crate) fn new(
-        rx: mpsc::UnboundedReceiver<Chunk>,
         shared: Arc<Shared>,
         retry: Option<Duration>,
         heartbeat: Option<Duration>,
     ) -> Self {
         let now = Instant::now();
         EventBody {
-            rx,
             shared,
             preamble: retry.map(|r| frame::retry(r.as_millis())),
             heartbeat: heartbeat.map(|every| Heartbeat {
@@ -141,7 +137,7 @@ impl EventBody {
         if let Some(preamble) = self.preamble.take() {
             return Poll::Ready(Some(preamble));
         }
-        match self.rx.poll_recv(cx) {
+        match self.shared.queue.poll_pop(cx) {
             Poll::Ready(Some(chunk)) => {
                 self.shared.room.add_permits(chunk.permits as usize);
                 if let Some(heartbeat) = &mut self.heartbeat {
@@ -177,5 +173,6 @@ impl Drop for EventBody {
         // The connection let go of the body: the client is gone (or the response finished).
         self.shared.closed.cancel();
         self.shared.room.close();
+        self.shared.queue.close();
     }
 }

@@ -34,18 +34,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
+use crate::queue::{Chunk, FrameQueue};
 use crate::validate::Violations;
-
-/// One frame on its way to the socket, with the budget it holds.
-pub(crate) struct Chunk {
-    pub(crate) bytes: Bytes,
-    pub(crate) permits: u32,
-}
 
 /// State shared by the emitters of one stream and its response body.
 pub(crate) struct Shared {
@@ -55,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) room: Semaphore,
     pub(crate) capacity: u32,
     pub(crate) last_event_id: Option<String>,
+    /// Frames waiting for the connection.
+    pub(crate) queue: FrameQueue,
 }
 
 impl Shared {
@@ -69,6 +66,7 @@ impl Shared {
             room: Semaphore::new(capacity as usize),
             capacity,
             last_event_id,
+            queue: FrameQueue::new(),
         }
     }
 
@@ -85,18 +83,23 @@ impl Shared {
 /// Cloning an emitter is cheap; the stream ends when the handler has returned and every clone
 /// is dropped.
 pub struct Emitter<E> {
-    tx: mpsc::UnboundedSender<Chunk>,
     shared: Arc<Shared>,
     _events: PhantomData<fn(E)>,
 }
 
 impl<E> Clone for Emitter<E> {
     fn clone(&self) -> Self {
+        self.shared.queue.add_sender();
         Emitter {
-            tx: self.tx.clone(),
             shared: self.shared.clone(),
             _events: PhantomData,
         }
+    }
+}
+
+impl<E> Drop for Emitter<E> {
+    fn drop(&mut self) {
+        self.shared.queue.remove_sender();
     }
 }
 
@@ -110,9 +113,9 @@ impl<E> fmt::Debug for Emitter<E> {
 }
 
 impl<E: EventSet> Emitter<E> {
-    pub(crate) fn new(tx: mpsc::UnboundedSender<Chunk>, shared: Arc<Shared>) -> Self {
+    /// The first emitter of a stream (its queue starts with one sender).
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Emitter {
-            tx,
             shared,
             _events: PhantomData,
         }
@@ -218,14 +221,15 @@ impl<E> Emitter<E> {
     }
 
     fn push(&self, bytes: Bytes, permits: u32) -> Result<(), EmitError> {
-        self.tx
-            .send(Chunk { bytes, permits })
+        self.shared
+            .queue
+            .push(Chunk { bytes, permits })
             .map_err(|_| EmitError::Closed)
     }
 
     /// Sends a frame past the budget: the one `error` event of a failed handler.
     pub(crate) fn push_unbudgeted(&self, bytes: Bytes) {
-        let _ = self.tx.send(Chunk { bytes, permits: 0 });
+        let _ = self.shared.queue.push(Chunk { bytes, permits: 0 });
     }
 }
 

@@ -60,6 +60,7 @@ pub mod json;
 pub mod middleware;
 pub mod openapi;
 mod path_params;
+mod queue;
 pub mod rejection;
 pub mod router;
 #[path = "serve.rs"]

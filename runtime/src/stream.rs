@@ -9,7 +9,6 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -92,9 +91,8 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 options.buffer_bytes,
                 last_event_id,
             ));
-            let (tx, rx) = mpsc::unbounded_channel();
-            let events = Emitter::<T::Event>::new(tx, shared.clone());
-            let body = EventBody::new(rx, shared, options.retry, options.heartbeat);
+            let events = Emitter::<T::Event>::new(shared.clone());
+            let body = EventBody::new(shared, options.retry, options.heartbeat);
             let hard_stop = runtime.hard_stop.clone();
             let handler_runtime = runtime.clone();
             runtime.handlers.spawn(async move {

@@ -61,13 +61,22 @@ fn main() {
     {
         sizes.runs = runs.parse().expect("--runs takes a number");
     }
+    let value = |flag: &str| {
+        let at = args.iter().position(|a| a == flag)?;
+        args.get(at + 1).cloned()
+    };
+    // `--servers tidings,axum` and `--only idle` narrow a run down while working on one number.
+    let servers: Vec<String> = value("--servers").map_or_else(
+        || vec!["tidings".into(), "axum".into(), "hyper".into()],
+        |list| list.split(',').map(str::to_owned).collect(),
+    );
+    let only = value("--only").unwrap_or_default();
     raise_fd_limit();
     let dir = build_servers();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let servers = ["tidings", "axum", "hyper"];
     let mut rows: Vec<(String, Vec<(String, f64)>)> = Vec::new();
     let mut record = |scenario: &str, server: &str, value: f64| match rows
         .iter_mut()
@@ -76,19 +85,29 @@ fn main() {
         Some((_, values)) => values.push((server.to_owned(), value)),
         None => rows.push((scenario.to_owned(), vec![(server.to_owned(), value)])),
     };
-    for server in servers {
+    let wanted = |scenario: &str| only.is_empty() || scenario.starts_with(only.as_str());
+    let local = tokio::task::LocalSet::new();
+    for server in &servers {
+        let server: &str = server;
         let path = dir.join(format!("{server}-server"));
         let mut runs: Vec<[f64; 6]> = Vec::new();
         for _ in 0..sizes.runs {
-            let idle = runtime.block_on(idle(&path, sizes.idle_connections));
-            if server == "hyper" {
-                runs.push([idle, f64::NAN, f64::NAN, f64::NAN, f64::NAN, f64::NAN]);
-                continue;
+            let mut run = [f64::NAN; 6];
+            if wanted("idle") {
+                run[0] = runtime.block_on(local.run_until(idle(&path, sizes.idle_connections)));
             }
-            let (rate, per_cpu) = runtime.block_on(broadcast(&path, sizes));
-            let (p50, p99) = runtime.block_on(latency(&path, sizes));
-            let firehose = runtime.block_on(firehose(&path, sizes));
-            runs.push([idle, rate, per_cpu, p50, p99, firehose]);
+            if server != "hyper" {
+                if wanted("broadcast") {
+                    (run[1], run[2]) = runtime.block_on(local.run_until(broadcast(&path, sizes)));
+                }
+                if wanted("latency") {
+                    (run[3], run[4]) = runtime.block_on(local.run_until(latency(&path, sizes)));
+                }
+                if wanted("firehose") {
+                    run[5] = runtime.block_on(local.run_until(firehose(&path, sizes)));
+                }
+            }
+            runs.push(run);
         }
         let names = [
             "idle: server KiB per connection",
@@ -312,7 +331,7 @@ async fn read_stream(
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 async fn idle(path: &std::path::Path, connections: usize) -> f64 {
