@@ -24,7 +24,8 @@ pub(crate) fn event<E: EventSet>(
     id: Option<&dyn fmt::Display>,
 ) -> Result<Bytes, FrameError> {
     let name = event.name();
-    let mut out = BytesMut::with_capacity(64 + name.len());
+    // Room for a typical small event, so that serializing it does not grow the buffer.
+    let mut out = BytesMut::with_capacity(256);
     if let Some(id) = id {
         write_id(&mut out, id)?;
     }

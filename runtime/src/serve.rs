@@ -30,10 +30,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::{http1, http2};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tower_layer::{Identity, Layer, Stack};
 
 use crate::endpoint::BoxFuture;
@@ -125,7 +125,6 @@ where
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let runtime = router_service.runtime().clone();
         let service = TowerToHyperService::new(self.layer.layer(router_service));
-        let builder = auto::Builder::new(TokioExecutor::new());
         let connections = GracefulShutdown::new();
         let mut shutdown = self
             .shutdown
@@ -145,12 +144,23 @@ where
                 _ = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service.clone())
-                .into_owned();
-            let connection = connections.watch(connection);
+            let watcher = connections.watcher();
             let hard_stop = runtime.hard_stop.clone();
+            let service = service.clone();
             tokio::spawn(async move {
+                // Boxed, so that each connection's task is the size of its own protocol's
+                // state: a task sized for both (hyper-util's `auto`) costs about 8 KiB more
+                // per idle HTTP/1.1 connection.
+                let connection: BoxFuture<'static, Result<(), hyper::Error>> =
+                    if is_http2(&stream).await {
+                        let connection = http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), service);
+                        Box::pin(watcher.watch(connection))
+                    } else {
+                        let connection = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service);
+                        Box::pin(watcher.watch(connection))
+                    };
                 tokio::select! {
                     result = connection => {
                         if let Err(error) = result {
@@ -178,4 +188,28 @@ where
         runtime.hard_stop.cancel();
         Ok(())
     }
+}
+
+/// The first bytes an HTTP/2 client sends without upgrading (h2c with prior knowledge).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client opens with the HTTP/2 preface, read without consuming it.
+async fn is_http2(stream: &TcpStream) -> bool {
+    let mut start = [0u8; HTTP2_PREFACE.len()];
+    // The preface almost always comes in one segment; a client that trickles it is given a
+    // few short waits, then served as HTTP/1.1 (which refuses what it cannot parse).
+    for _ in 0..50 {
+        let read = match stream.peek(&mut start).await {
+            Ok(0) | Err(_) => return false,
+            Ok(read) => read,
+        };
+        if start[..read] != HTTP2_PREFACE[..read] {
+            return false;
+        }
+        if read == HTTP2_PREFACE.len() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    false
 }
