@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tidings::hub::Hub;
-use tidings::{Emitter, Json, Query, Router, State, Validate, event_stream};
+use tidings::{Emitter, Json, Path, Query, Router, State, Validate, event_stream};
 
 /// What the clock says.
 #[event_stream]
@@ -69,20 +69,25 @@ pub enum Alarm {
     Ring(String),
 }
 
-/// Body of `POST /alarm`.
+/// Body of `POST /alarms/{label}`.
 #[derive(Debug, Deserialize, JsonSchema, Validate)]
 pub struct AlarmRequest {
     /// When to ring, in milliseconds from now.
     #[validate(range(max = 60_000))]
     in_ms: u64,
-    /// What the alarm says when it rings.
+}
+
+/// The `{label}` of `POST /alarms/{label}`: what the alarm says when it rings.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+pub struct AlarmLabel {
     #[validate(length(min = 1, max = 40))]
     label: String,
 }
 
 /// Counts down to a posted alarm, then rings.
-#[event_stream(path = "/alarm", method = "POST")]
+#[event_stream(path = "/alarms/{label}", method = "POST")]
 pub async fn alarm(
+    Path(AlarmLabel { label }): Path<AlarmLabel>,
     Json(request): Json<AlarmRequest>,
     events: Emitter<Alarm>,
 ) -> tidings::Result<()> {
@@ -93,7 +98,7 @@ pub async fn alarm(
         tokio::time::sleep(Duration::from_millis(step)).await;
         left -= step;
     }
-    events.emit(Alarm::Ring(request.label)).await?;
+    events.emit(Alarm::Ring(label)).await?;
     Ok(())
 }
 
@@ -116,7 +121,7 @@ pub fn routes(hub: Hub<Clock>) -> Router {
         .with_state(hub)
 }
 
-/// The clock's routes (`GET /clock`, `POST /alarm`, `GET /ticks`), with the task that feeds
+/// The clock's routes (`GET /clock`, `POST /alarms/{label}`, `GET /ticks`), with the task that feeds
 /// the shared ticks. Call it inside a Tokio runtime.
 pub fn app() -> Router {
     let hub = Hub::new();

@@ -291,18 +291,16 @@ export interface ClockEvents {
 
 /** Every streaming route: its input and its events. */
 export interface Routes {
-  "POST /alarm": { input: { "body": {
+  "POST /alarms/{label}": { input: { "label": string; "body": {
     /** When to ring, in milliseconds from now. */
     "in_ms": number;
-    /** What the alarm says when it rings. */
-    "label": string;
   } }; events: AlarmEvents };
   "GET /clock": { input: { "interval_ms"?: number | null }; events: ClockEvents };
   "GET /ticks": { input: {}; events: ClockEvents };
 }
 
 const ROUTES: { [K in keyof Routes]: RouteMeta } = {
-  "POST /alarm": { method: "POST", path: "/alarm", query: [], text: ["ring"], events: ["remaining", "ring", "error"] },
+  "POST /alarms/{label}": { method: "POST", path: "/alarms/{label}", query: [], text: ["ring"], events: ["remaining", "ring", "error"] },
   "GET /clock": { method: "GET", path: "/clock", query: ["interval_ms"], text: [], events: ["tick", "minute", "error"] },
   "GET /ticks": { method: "GET", path: "/ticks", query: [], text: [], events: ["tick", "minute", "error"] },
 };

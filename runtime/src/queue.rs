@@ -45,7 +45,9 @@ impl FrameQueue {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held, so a poisoned state is still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn add_sender(&self) {

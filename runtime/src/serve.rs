@@ -29,8 +29,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -157,8 +157,8 @@ where
                             .serve_connection(TokioIo::new(stream), service);
                         Box::pin(watcher.watch(connection))
                     } else {
-                        let connection = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service);
+                        let connection =
+                            http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                         Box::pin(watcher.watch(connection))
                     };
                 tokio::select! {

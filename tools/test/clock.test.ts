@@ -50,11 +50,12 @@ test("the fetch transport receives typed ticks", async () => {
   assert.deepEqual(seqs, [0, 1, 2]);
 });
 
-test("the fetch transport posts a body, sends fresh headers, and reconnects", async () => {
+test("the fetch transport posts a body, fills the path, sends fresh headers, and reconnects", async () => {
   let attempts = 0;
   const rings = await within<string[]>(10_000, (done, fail) => {
     const heard: string[] = [];
-    const alarm = new Subscription("POST /alarm", { body: { in_ms: 150, label: "tea" } }, {
+    // The label travels in the path: substituted and percent-encoded by the client.
+    const alarm = new Subscription("POST /alarms/{label}", { label: "tea time/now", body: { in_ms: 150 } }, {
       baseUrl,
       retryMs: 20,
       headers: () => ({ "x-attempt": String(++attempts) }),
@@ -70,7 +71,7 @@ test("the fetch transport posts a body, sends fresh headers, and reconnects", as
       })
       .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
   });
-  assert.deepEqual(rings, ["tea", "tea"]);
+  assert.deepEqual(rings, ["tea time/now", "tea time/now"]);
   assert.ok(attempts >= 2, "headers were evaluated for every connection");
 });
 

@@ -5,10 +5,10 @@ import { Subscription } from "../../examples/clock/client.js";
 new Subscription("GET /nope");
 // @ts-expect-error: `interval_ms` is a number
 new Subscription("GET /clock", { interval_ms: "fast" });
-// @ts-expect-error: `POST /alarm` needs its body
-new Subscription("POST /alarm");
-// @ts-expect-error: the body misses `label`
-new Subscription("POST /alarm", { body: { in_ms: 10 } });
+// @ts-expect-error: `POST /alarms/{label}` needs its label and body
+new Subscription("POST /alarms/{label}");
+// @ts-expect-error: the path misses `label`
+new Subscription("POST /alarms/{label}", { body: { in_ms: 10 } });
 // @ts-expect-error: `tock` is not an event of the clock
 new Subscription("GET /clock").on("tock", () => {});
 
@@ -19,7 +19,7 @@ new Subscription("GET /clock", { interval_ms: 500 }).on("tick", (data, meta) => 
   void data.label;
   void [seq, id];
 });
-new Subscription("POST /alarm", { body: { in_ms: 10, label: "tea" } }).on("ring", (label) => {
+new Subscription("POST /alarms/{label}", { label: "tea", body: { in_ms: 10 } }).on("ring", (label) => {
   const text: string = label;
   void text;
 });
