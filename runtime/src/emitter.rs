@@ -121,6 +121,31 @@ impl<E: EventSet> Emitter<E> {
         }
     }
 
+    /// An emitter and the response body it feeds, outside any server: for tests, benchmarks
+    /// and custom servers. The body yields the frames (no heartbeats, no `retry:`) and ends
+    /// when every emitter is dropped; dropping the body closes the emitters.
+    ///
+    /// ```
+    /// use http_body_util::BodyExt;
+    /// use tidings::{event_stream, Emitter};
+    ///
+    /// #[event_stream]
+    /// enum Ping { Ping }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (events, body) = Emitter::<Ping>::pair(64 * 1024);
+    /// events.emit(Ping::Ping).await.unwrap();
+    /// drop(events);
+    /// let bytes = body.collect().await.unwrap().to_bytes();
+    /// assert_eq!(&bytes[..], b"event: ping\ndata: null\n\n");
+    /// # });
+    /// ```
+    pub fn pair(buffer_bytes: usize) -> (Emitter<E>, crate::ResponseBody) {
+        let shared = Arc::new(Shared::new(CancellationToken::new(), buffer_bytes, None));
+        let body = crate::body::EventBody::new(shared.clone(), None, None);
+        (Emitter::new(shared), crate::ResponseBody::stream(body))
+    }
+
     /// Validates, serializes and sends one event, waiting while the stream's buffer is full.
     ///
     /// Fails with [`EmitError::Invalid`] (nothing is sent) when a field breaks its

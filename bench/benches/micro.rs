@@ -1,0 +1,68 @@
+//! Micro-benchmarks: one emit (validate, serialize, frame, queue) and one publish to N
+//! subscribers. `cargo bench -p tidings-bench --bench micro`.
+
+use std::borrow::Cow;
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+use tidings::hub::Hub;
+use tidings::{Emitter, event_stream};
+use tidings_bench::PAYLOAD;
+
+#[event_stream]
+#[derive(Debug, Clone)]
+enum Bench {
+    Tick { seq: u64, ts: u64, payload: Cow<'static, str> },
+}
+
+fn tick(seq: u64) -> Bench {
+    Bench::Tick { seq, ts: 1_795_465_957_726_000 + seq, payload: Cow::Borrowed(PAYLOAD) }
+}
+
+fn emit(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let (events, mut body) = Emitter::<Bench>::pair(usize::MAX >> 4);
+    let mut seq = 0;
+    c.bench_function("emit one small event (validate + serialize + frame + queue)", |b| {
+        b.iter(|| {
+            seq += 1;
+            events.try_emit(black_box(tick(seq))).unwrap();
+            // Take the frame back, as the connection would, so that the queue stays empty.
+            runtime.block_on(body.frame()).unwrap().unwrap();
+        })
+    });
+}
+
+fn publish(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("publish to N subscribers and deliver");
+    for subscribers in [1usize, 10, 100, 1000] {
+        let hub = Hub::<Bench>::new();
+        let mut bodies = Vec::new();
+        runtime.block_on(async {
+            for _ in 0..subscribers {
+                let (events, body) = Emitter::<Bench>::pair(usize::MAX >> 4);
+                let subscription = hub.subscribe(None).await;
+                tokio::spawn(async move { events.forward(subscription).await });
+                bodies.push(body);
+            }
+        });
+        let mut seq = 0;
+        group.bench_with_input(BenchmarkId::from_parameter(subscribers), &subscribers, |b, _| {
+            b.iter(|| {
+                seq += 1;
+                runtime.block_on(async {
+                    hub.publish(black_box(tick(seq))).await.unwrap();
+                    for body in bodies.iter_mut() {
+                        body.frame().await.unwrap().unwrap();
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(micro, emit, publish);
+criterion_main!(micro);
