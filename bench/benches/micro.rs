@@ -13,29 +13,45 @@ use tidings_bench::PAYLOAD;
 #[event_stream]
 #[derive(Debug, Clone)]
 enum Bench {
-    Tick { seq: u64, ts: u64, payload: Cow<'static, str> },
+    Tick {
+        seq: u64,
+        ts: u64,
+        payload: Cow<'static, str>,
+    },
 }
 
 fn tick(seq: u64) -> Bench {
-    Bench::Tick { seq, ts: 1_795_465_957_726_000 + seq, payload: Cow::Borrowed(PAYLOAD) }
+    Bench::Tick {
+        seq,
+        ts: 1_795_465_957_726_000 + seq,
+        payload: Cow::Borrowed(PAYLOAD),
+    }
 }
 
 fn emit(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let (events, mut body) = Emitter::<Bench>::pair(usize::MAX >> 4);
     let mut seq = 0;
-    c.bench_function("emit one small event (validate + serialize + frame + queue)", |b| {
-        b.iter(|| {
-            seq += 1;
-            events.try_emit(black_box(tick(seq))).unwrap();
-            // Take the frame back, as the connection would, so that the queue stays empty.
-            runtime.block_on(body.frame()).unwrap().unwrap();
-        })
-    });
+    c.bench_function(
+        "emit one small event (validate + serialize + frame + queue)",
+        |b| {
+            b.iter(|| {
+                seq += 1;
+                events.try_emit(black_box(tick(seq))).unwrap();
+                // Take the frame back, as the connection would, so that the queue stays empty.
+                runtime.block_on(body.frame()).unwrap().unwrap();
+            })
+        },
+    );
 }
 
 fn publish(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("publish to N subscribers and deliver");
     for subscribers in [1usize, 10, 100, 1000] {
         let hub = Hub::<Bench>::new();
@@ -49,17 +65,21 @@ fn publish(c: &mut Criterion) {
             }
         });
         let mut seq = 0;
-        group.bench_with_input(BenchmarkId::from_parameter(subscribers), &subscribers, |b, _| {
-            b.iter(|| {
-                seq += 1;
-                runtime.block_on(async {
-                    hub.publish(black_box(tick(seq))).await.unwrap();
-                    for body in bodies.iter_mut() {
-                        body.frame().await.unwrap().unwrap();
-                    }
+        group.bench_with_input(
+            BenchmarkId::from_parameter(subscribers),
+            &subscribers,
+            |b, _| {
+                b.iter(|| {
+                    seq += 1;
+                    runtime.block_on(async {
+                        hub.publish(black_box(tick(seq))).await.unwrap();
+                        for body in bodies.iter_mut() {
+                            body.frame().await.unwrap().unwrap();
+                        }
+                    })
                 })
-            })
-        });
+            },
+        );
     }
     group.finish();
 }

@@ -49,7 +49,12 @@ const SUBSCRIBERS: usize = 100;
 /// Publishes `count` events and waits until every body has yielded them all.
 async fn round(hub: &Hub<Metric>, bodies: &mut [ResponseBody], start: u64, count: u64) {
     for seq in start..start + count {
-        hub.publish(Metric::Sample { seq, value: seq as f64 / 2.0 }).await.unwrap();
+        hub.publish(Metric::Sample {
+            seq,
+            value: seq as f64 / 2.0,
+        })
+        .await
+        .unwrap();
     }
     for body in bodies.iter_mut() {
         let mut seen = 0;
@@ -62,7 +67,10 @@ async fn round(hub: &Hub<Metric>, bodies: &mut [ResponseBody], start: u64, count
 
 #[test]
 fn no_allocation_per_subscriber_per_event() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let hub = Hub::<Metric>::new();
         let mut bodies = Vec::new();

@@ -25,6 +25,8 @@ struct Sizes {
     broadcast_subscribers: usize,
     latency_subscribers: usize,
     firehose_connections: usize,
+    /// Idle HTTP/2 streams, over 10 connections.
+    h2_streams: usize,
     seconds: f64,
     runs: usize,
 }
@@ -34,6 +36,7 @@ const FULL: Sizes = Sizes {
     broadcast_subscribers: 1000,
     latency_subscribers: 1000,
     firehose_connections: 50,
+    h2_streams: 1000,
     seconds: 5.0,
     runs: 3,
 };
@@ -43,6 +46,7 @@ const QUICK: Sizes = Sizes {
     broadcast_subscribers: 20,
     latency_subscribers: 20,
     firehose_connections: 4,
+    h2_streams: 40,
     seconds: 1.0,
     runs: 1,
 };
@@ -90,11 +94,14 @@ fn main() {
     for server in &servers {
         let server: &str = server;
         let path = dir.join(format!("{server}-server"));
-        let mut runs: Vec<[f64; 6]> = Vec::new();
+        let mut runs: Vec<[f64; 7]> = Vec::new();
         for _ in 0..sizes.runs {
-            let mut run = [f64::NAN; 6];
+            let mut run = [f64::NAN; 7];
             if wanted("idle") {
                 run[0] = runtime.block_on(local.run_until(idle(&path, sizes.idle_connections)));
+            }
+            if server != "hyper" && wanted("h2") {
+                run[6] = runtime.block_on(local.run_until(idle_h2(&path, sizes.h2_streams)));
             }
             if server != "hyper" {
                 if wanted("broadcast") {
@@ -116,6 +123,7 @@ fn main() {
             "latency: p50 ms",
             "latency: p99 ms",
             "firehose: events/s",
+            "h2 idle: server KiB per additional stream",
         ];
         for (i, name) in names.iter().enumerate() {
             let mut values: Vec<f64> = runs.iter().map(|r| r[i]).filter(|v| !v.is_nan()).collect();
@@ -430,4 +438,53 @@ async fn firehose(path: &std::path::Path, sizes: Sizes) -> f64 {
             (events.get() - count0) as f64 / at.elapsed().as_secs_f64()
         })
         .await
+}
+
+/// Idle streams multiplexed over 10 HTTP/2 (h2c) connections, as a browser opens them to one
+/// origin: the server memory each additional stream costs.
+async fn idle_h2(path: &std::path::Path, streams: usize) -> f64 {
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let server = Server::start(path, 0);
+    let mut connections = Vec::new();
+    for _ in 0..10 {
+        let stream = TcpStream::connect(server.addr).await.expect("connect");
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("h2c handshake");
+        tokio::spawn(connection);
+        connections.push(sender);
+    }
+    let open = |count: usize,
+                connections: &mut Vec<
+        hyper::client::conn::http2::SendRequest<Empty<bytes::Bytes>>,
+    >| {
+        let addr = server.addr;
+        let spread = connections.len();
+        let requests: Vec<_> = (0..count)
+            .map(|i| {
+                let request = http::Request::get(format!("http://{addr}/idle"))
+                    .body(Empty::<bytes::Bytes>::new())
+                    .unwrap();
+                connections[i % spread].send_request(request)
+            })
+            .collect();
+        async move {
+            let mut held = Vec::new();
+            for request in requests {
+                held.push(request.await.expect("an h2 response"));
+            }
+            held
+        }
+    };
+    // Warm up with a few streams, then measure what the rest add.
+    let warm = open(20, &mut connections).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib();
+    let held = open(streams, &mut connections).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kib();
+    drop((warm, held, connections));
+    (after - before) / streams as f64
 }
