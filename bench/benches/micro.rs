@@ -1,32 +1,13 @@
 //! Micro-benchmarks: one emit (validate, serialize, frame, queue) and one publish to N
 //! subscribers. `cargo bench -p tidings-bench --bench micro`.
 
-use std::borrow::Cow;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
+use tidings::Emitter;
 use tidings::hub::Hub;
-use tidings::{Emitter, event_stream};
-use tidings_bench::PAYLOAD;
-
-#[event_stream]
-#[derive(Debug, Clone)]
-enum Bench {
-    Tick {
-        seq: u64,
-        ts: u64,
-        payload: Cow<'static, str>,
-    },
-}
-
-fn tick(seq: u64) -> Bench {
-    Bench::Tick {
-        seq,
-        ts: 1_795_465_957_726_000 + seq,
-        payload: Cow::Borrowed(PAYLOAD),
-    }
-}
+use tidings_bench::{Bench, tick};
 
 fn emit(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -3,7 +3,34 @@
 //! `GET /broadcast` (one publisher, every subscriber) and `GET /firehose?n=K` (K events, as
 //! fast as the client reads), so that any load tool can be pointed at it.
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use tidings::event_stream;
+
+/// The one event of the benchmark.
+#[event_stream]
+#[derive(Debug, Clone)]
+pub enum Bench {
+    /// `{"seq":u64,"ts":micros,"payload":"<64 chars>"}`
+    Tick {
+        /// Position in its stream.
+        seq: u64,
+        /// When it was made, in microseconds since the Unix epoch.
+        ts: u64,
+        /// 64 characters.
+        payload: Cow<'static, str>,
+    },
+}
+
+/// Tick number `seq`, made now.
+pub fn tick(seq: u64) -> Bench {
+    Bench::Tick {
+        seq,
+        ts: now_micros(),
+        payload: Cow::Borrowed(PAYLOAD),
+    }
+}
 
 /// Microseconds since the Unix epoch: the `ts` of an event, for delivery latency.
 pub fn now_micros() -> u64 {

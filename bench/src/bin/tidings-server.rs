@@ -1,20 +1,8 @@
 //! The tidings side of the benchmark.
 
-use std::borrow::Cow;
-
 use tidings::hub::{Hub, HubOptions, SlowConsumer};
 use tidings::{Emitter, Query, Router, State, Validate, event_stream};
-use tidings_bench::{PAYLOAD, announce, now_micros, publish_loop, rate};
-
-#[event_stream]
-#[derive(Debug, Clone)]
-enum Bench {
-    Tick {
-        seq: u64,
-        ts: u64,
-        payload: Cow<'static, str>,
-    },
-}
+use tidings_bench::{Bench, announce, publish_loop, rate, tick};
 
 #[event_stream(path = "/idle")]
 async fn idle(events: Emitter<Bench>) {
@@ -35,13 +23,7 @@ struct Firehose {
 #[event_stream(path = "/firehose")]
 async fn firehose(Query(query): Query<Firehose>, events: Emitter<Bench>) -> tidings::Result<()> {
     for seq in 0..query.n.unwrap_or(u64::MAX) {
-        events
-            .emit(Bench::Tick {
-                seq,
-                ts: now_micros(),
-                payload: Cow::Borrowed(PAYLOAD),
-            })
-            .await?;
+        events.emit(tick(seq)).await?;
     }
     Ok(())
 }
@@ -57,15 +39,7 @@ async fn main() -> std::io::Result<()> {
     let publisher = hub.clone();
     tokio::spawn(publish_loop(rate(), move |seq| {
         let hub = publisher.clone();
-        async move {
-            hub.publish(Bench::Tick {
-                seq,
-                ts: now_micros(),
-                payload: Cow::Borrowed(PAYLOAD),
-            })
-            .await
-            .is_ok()
-        }
+        async move { hub.publish(tick(seq)).await.is_ok() }
     }));
     let app = Router::new()
         .route(idle)

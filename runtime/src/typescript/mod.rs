@@ -187,62 +187,50 @@ fn route_input(operation: &Value) -> (String, Vec<String>) {
     (input, query)
 }
 
-/// Each event of the set: its name and the TypeScript type of its data.
-fn event_payloads(schemas: &Map<String, Value>, events: &str) -> Vec<(String, String)> {
-    let mut payloads = Vec::new();
-    for variant in schemas
-        .get(events)
-        .and_then(|s| s["oneOf"].as_array())
+/// The item schema of each event of the set `events`, in order.
+fn event_items<'a>(schemas: &'a Map<String, Value>, events: &str) -> Vec<&'a Value> {
+    let variants = schemas.get(events).and_then(|set| set["oneOf"].as_array());
+    variants
         .into_iter()
         .flatten()
-    {
-        let Some(item) = variant["$ref"]
-            .as_str()
-            .and_then(|r| r.strip_prefix(SCHEMAS))
-            .and_then(|n| schemas.get(n))
-        else {
-            continue;
-        };
-        let name = item["properties"]["event"]["const"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let data = &item["properties"]["data"];
-        let ty = match data.get("contentSchema") {
-            Some(schema) if data["contentMediaType"] == "application/json" => ts_type(schema, "  "),
-            _ => "string".to_owned(),
-        };
-        payloads.push((name, ty));
-    }
-    payloads
+        .filter_map(|variant| variant["$ref"].as_str()?.strip_prefix(SCHEMAS))
+        .filter_map(|name| schemas.get(name))
+        .collect()
 }
 
-fn event_names(schemas: &Map<String, Value>, events: &str) -> (Vec<String>, Vec<String>) {
-    let mut names = Vec::new();
-    let mut text = Vec::new();
-    for variant in schemas
-        .get(events)
-        .and_then(|s| s["oneOf"].as_array())
+fn event_name(item: &Value) -> String {
+    item["properties"]["event"]["const"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Each event of the set: its name and the TypeScript type of its data.
+fn event_payloads(schemas: &Map<String, Value>, events: &str) -> Vec<(String, String)> {
+    event_items(schemas, events)
         .into_iter()
-        .flatten()
-    {
-        let Some(item) = variant["$ref"]
-            .as_str()
-            .and_then(|r| r.strip_prefix(SCHEMAS))
-            .and_then(|n| schemas.get(n))
-        else {
-            continue;
-        };
-        let name = item["properties"]["event"]["const"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if item["properties"]["data"]["contentMediaType"] == "text/plain" {
-            text.push(name.clone());
-        }
-        names.push(name);
-    }
-    (names, text)
+        .map(|item| {
+            let data = &item["properties"]["data"];
+            let ty = match data.get("contentSchema") {
+                Some(schema) if data["contentMediaType"] == "application/json" => {
+                    ts_type(schema, "  ")
+                }
+                _ => "string".to_owned(),
+            };
+            (event_name(item), ty)
+        })
+        .collect()
+}
+
+/// Every event name of the set, and those whose data is plain text.
+fn event_names(schemas: &Map<String, Value>, events: &str) -> (Vec<String>, Vec<String>) {
+    let items = event_items(schemas, events);
+    let text = items
+        .iter()
+        .filter(|item| item["properties"]["data"]["contentMediaType"] == "text/plain")
+        .map(|item| event_name(item))
+        .collect();
+    (items.into_iter().map(event_name).collect(), text)
 }
 
 /// A JSON Schema as a TypeScript type.
