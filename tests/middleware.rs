@@ -330,3 +330,47 @@ async fn a_tidings_router_mounts_into_axum_next_to_ordinary_routes() {
     );
     server.abort();
 }
+
+/// Tokens allowed by the application's state: an extractor that reads `State`.
+#[derive(Clone)]
+struct Tokens(Arc<Vec<&'static str>>);
+
+struct Known(&'static str);
+
+impl FromRequest for Known {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        let State(tokens) = State::<Tokens>::from_request(cx).await?;
+        let given = cx
+            .headers()
+            .get("x-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tokens
+            .0
+            .iter()
+            .find(|token| **token == given)
+            .map(|token| Known(token))
+            .ok_or_else(|| Rejection::new(StatusCode::FORBIDDEN))
+    }
+}
+
+#[event_stream(path = "/known")]
+async fn known(Known(token): Known, events: Emitter<Feed>) -> tidings::Result<()> {
+    events.emit(Feed::Hello(token.to_owned())).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn extractors_read_the_shared_state_too() {
+    let app = Router::new()
+        .route(known)
+        .with_state(Tokens(Arc::new(vec!["alpha", "beta"])));
+    let server = TestServer::start(app).await;
+    let mut response =
+        RawResponse::send(server.addr, "GET", "/known", &[("x-token", "beta")]).await;
+    assert_eq!(response.frame().await, "event: hello\ndata: \"beta\"\n\n");
+    let response = RawResponse::send(server.addr, "GET", "/known", &[("x-token", "gamma")]).await;
+    assert_eq!(response.status, 403);
+}
