@@ -5,6 +5,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use std::fmt::Write as _;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -283,10 +285,9 @@ impl<E: Send + Sync + 'static> HubStorage<E> for MemoryStorage<E> {
         let head = {
             let mut window = self.lock();
             let id = self.id(window.next_seq);
-            let mut frame = BytesMut::with_capacity(body.len() + 32);
-            frame.put_slice(b"id: ");
-            frame.put_slice(id.to_string().as_bytes());
-            frame.put_u8(b'\n');
+            let mut frame = BytesMut::with_capacity(body.len() + 48);
+            // fmt::Write for BytesMut never fails; the id is digits and `-`.
+            let _ = write!(frame, "id: {id}\n");
             frame.put_slice(body);
             let frame = frame.freeze();
             window.next_seq += 1;
