@@ -287,7 +287,7 @@ impl<E: Send + Sync + 'static> HubStorage<E> for MemoryStorage<E> {
             let id = self.id(window.next_seq);
             let mut frame = BytesMut::with_capacity(body.len() + 48);
             // fmt::Write for BytesMut never fails; the id is digits and `-`.
-            let _ = write!(frame, "id: {id}\n");
+            let _ = writeln!(frame, "id: {id}");
             frame.put_slice(body);
             let frame = frame.freeze();
             window.next_seq += 1;
