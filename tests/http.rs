@@ -316,3 +316,28 @@ async fn malformed_requests_do_not_hurt_the_server() {
     assert_eq!(response.status, 200);
     assert!(response.event().await.starts_with("event: seen\n"));
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_request_head_is_cut_off() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(app(), |serve| {
+        serve.header_read_timeout(Duration::from_millis(300))
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(tidings_tests::PATIENCE, stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the server closed the connection");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!rest.starts_with(b"HTTP/1.1 200"));
+}

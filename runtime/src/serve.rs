@@ -30,7 +30,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -47,6 +47,7 @@ pub fn serve(router: Router) -> Serve {
         layer: Identity::new(),
         shutdown: None,
         grace_period: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
     }
 }
 
@@ -57,6 +58,7 @@ pub struct Serve<L = Identity> {
     layer: L,
     shutdown: Option<BoxFuture<'static, ()>>,
     grace_period: Duration,
+    header_read_timeout: Duration,
 }
 
 impl<L> fmt::Debug for Serve<L> {
@@ -78,6 +80,13 @@ impl<L> Serve<L> {
         self
     }
 
+    /// How long an HTTP/1.1 client may take to send its request head (default 30 s); past
+    /// it the connection is closed.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
     /// How long a graceful shutdown waits for streams to end (default 10 s).
     pub fn grace_period(mut self, grace_period: Duration) -> Self {
         self.grace_period = grace_period;
@@ -92,6 +101,7 @@ impl<L> Serve<L> {
             layer: Stack::new(layer, self.layer),
             shutdown: self.shutdown,
             grace_period: self.grace_period,
+            header_read_timeout: self.header_read_timeout,
         }
     }
 }
@@ -145,6 +155,7 @@ where
             };
             let _ = stream.set_nodelay(true);
             let watcher = connections.watcher();
+            let header_read_timeout = self.header_read_timeout;
             let hard_stop = runtime.hard_stop.clone();
             let service = service.clone();
             tokio::spawn(async move {
@@ -154,11 +165,16 @@ where
                 let connection: BoxFuture<'static, Result<(), hyper::Error>> =
                     if is_http2(&stream).await {
                         let connection = http2::Builder::new(TokioExecutor::new())
+                            .timer(TokioTimer::new())
                             .serve_connection(TokioIo::new(stream), service);
                         Box::pin(watcher.watch(connection))
                     } else {
-                        let connection =
-                            http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                        // The timer arms hyper's limit for reading a request head, so that a
+                        // client trickling its headers cannot hold a task forever.
+                        let connection = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_read_timeout)
+                            .serve_connection(TokioIo::new(stream), service);
                         Box::pin(watcher.watch(connection))
                     };
                 tokio::select! {
