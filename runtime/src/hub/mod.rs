@@ -54,9 +54,11 @@ mod storage;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -440,6 +442,16 @@ impl<E: EventSet + Sync> Emitter<E> {
                 let start = record.end_offset - record.frame.len() as u64;
                 let send = self.send(record.frame);
                 tokio::pin!(send);
+                // Most frames go out at once; only a client slow to take them needs watching.
+                if let Poll::Ready(sent) = poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
+                    sent?;
+                    continue;
+                }
+                // While it is slow, check now and then how far behind the hub's head that
+                // leaves it: often enough to act on a stalled reader, rarely enough that a
+                // thousand blocked subscribers are not woken by every publish.
+                let check = tokio::time::sleep(LAG_CHECK);
+                tokio::pin!(check);
                 loop {
                     tokio::select! {
                         biased;
@@ -448,17 +460,12 @@ impl<E: EventSet + Sync> Emitter<E> {
                             break;
                         }
                         _ = self.closed() => return Ok(()),
-                        // While the client is slow to take this frame, the hub moves on:
-                        // check how far behind that leaves this subscriber.
-                        changed = subscription.head.changed() => {
-                            if changed.is_err() {
-                                // The hub is gone: finish this frame, then stop.
-                                return (&mut send).await;
-                            }
+                        _ = &mut check => {
                             if subscription.behind(start, options.subscriber_lag_bytes) {
                                 subscription.too_slow(options.slow_consumer, false)?;
                                 continue 'read;
                             }
+                            check.as_mut().reset(tokio::time::Instant::now() + LAG_CHECK);
                         }
                     }
                 }
@@ -466,6 +473,9 @@ impl<E: EventSet + Sync> Emitter<E> {
         }
     }
 }
+
+/// How often a subscriber blocked on a slow client checks its lag.
+const LAG_CHECK: Duration = Duration::from_millis(20);
 
 impl<E, S> Subscription<E, S> {
     /// Whether a subscriber whose next unsent byte is at `offset` is more than `limit` bytes
