@@ -359,6 +359,9 @@ struct RouteTable {
     body_limit: usize,
 }
 
+/// The future of one answer of a [`RouterService`].
+pub type ResponseFuture = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
+
 /// A built router that answers requests: a [`hyper::service::Service`].
 #[derive(Clone)]
 pub struct RouterService {
@@ -377,8 +380,9 @@ impl RouterService {
         &self.runtime
     }
 
-    /// Answers one request: routing, middleware and extractors, then the stream.
-    pub fn call<B>(&self, request: Request<B>) -> BoxFuture<'static, Response<ResponseBody>>
+    /// Answers one request: routing, middleware and extractors, then the stream. Never
+    /// fails: every error is an HTTP answer. Both service impls return this future as is.
+    pub fn respond<B>(&self, request: Request<B>) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -391,7 +395,7 @@ impl RouterService {
         let (endpoint, middleware, cx) = match self.route(request) {
             Ok(routed) => routed,
             Err(rejection) => {
-                return Box::pin(std::future::ready(reject(&runtime, rejection, &info)));
+                return Box::pin(std::future::ready(Ok(reject(&runtime, rejection, &info))));
             }
         };
         Box::pin(async move {
@@ -402,7 +406,7 @@ impl RouterService {
                 }
                 endpoint.call(cx, runtime.clone(), info.clone()).await
             };
-            match AssertUnwindSafe(start).catch_unwind().await {
+            Ok(match AssertUnwindSafe(start).catch_unwind().await {
                 Ok(Ok(response)) => response,
                 Ok(Err(rejection)) => reject(&runtime, rejection, &info),
                 Err(panic) => {
@@ -412,7 +416,7 @@ impl RouterService {
                     )));
                     reject(&runtime, rejection, &info)
                 }
-            }
+            })
         })
     }
 
@@ -508,11 +512,10 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
+    type Future = ResponseFuture;
 
     fn call(&self, request: Request<B>) -> Self::Future {
-        let response = RouterService::call(self, request);
-        Box::pin(async move { Ok(response.await) })
+        self.respond(request)
     }
 }
 
@@ -523,15 +526,14 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let response = RouterService::call(self, request);
-        Box::pin(async move { Ok(response.await) })
+        self.respond(request)
     }
 }
 

@@ -344,100 +344,83 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 async fn idle(path: &std::path::Path, connections: usize) -> f64 {
     let server = Server::start(path, 0);
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async {
-            // Warm up the server's allocator and runtime with a few streams first.
-            let warm = open_streams(server.addr, "/idle", 8, Rc::default(), None).await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let before = server.rss_kib();
-            let streams =
-                open_streams(server.addr, "/idle", connections, Rc::default(), None).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let after = server.rss_kib();
-            drop((warm, streams));
-            (after - before) / connections as f64
-        })
-        .await
+    // Warm up the server's allocator and runtime with a few streams first.
+    let warm = open_streams(server.addr, "/idle", 8, Rc::default(), None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib();
+    let streams = open_streams(server.addr, "/idle", connections, Rc::default(), None).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kib();
+    drop((warm, streams));
+    (after - before) / connections as f64
+}
+
+/// Opens `streams` to `route` on a fresh server publishing at `rate`, and counts the events
+/// delivered over the window: events per second, and per server CPU-second.
+async fn throughput(
+    path: &std::path::Path,
+    rate: u64,
+    route: &str,
+    streams: usize,
+    seconds: f64,
+) -> (f64, f64) {
+    let server = Server::start(path, rate);
+    let events = Rc::new(Cell::new(0));
+    let _streams = open_streams(server.addr, route, streams, events.clone(), None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (count0, cpu0, at) = (events.get(), server.cpu_seconds(), Instant::now());
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let count = (events.get() - count0) as f64;
+    let cpu = server.cpu_seconds() - cpu0;
+    (count / at.elapsed().as_secs_f64(), count / cpu.max(0.01))
 }
 
 async fn broadcast(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
-    let server = Server::start(path, 0);
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async {
-            let events = Rc::new(Cell::new(0));
-            let _streams = open_streams(
-                server.addr,
-                "/broadcast",
-                sizes.broadcast_subscribers,
-                events.clone(),
-                None,
-            )
-            .await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let (count0, cpu0, at) = (events.get(), server.cpu_seconds(), Instant::now());
-            tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
-            let (count, cpu, elapsed) = (
-                events.get() - count0,
-                server.cpu_seconds() - cpu0,
-                at.elapsed().as_secs_f64(),
-            );
-            (count as f64 / elapsed, count as f64 / cpu.max(0.01))
-        })
-        .await
+    throughput(
+        path,
+        0,
+        "/broadcast",
+        sizes.broadcast_subscribers,
+        sizes.seconds,
+    )
+    .await
 }
 
 async fn latency(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
     let server = Server::start(path, 100);
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async {
-            let latencies = Rc::new(RefCell::new(Vec::new()));
-            let _streams = open_streams(
-                server.addr,
-                "/broadcast",
-                sizes.latency_subscribers,
-                Rc::default(),
-                Some(latencies.clone()),
-            )
-            .await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            latencies.borrow_mut().clear();
-            tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
-            let mut all = latencies.borrow().clone();
-            all.sort_unstable();
-            let at = |q: f64| {
-                all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
-                    .copied()
-                    .unwrap_or(0) as f64
-                    / 1000.0
-            };
-            (at(0.5), at(0.99))
-        })
-        .await
+    let latencies = Rc::new(RefCell::new(Vec::new()));
+    let _streams = open_streams(
+        server.addr,
+        "/broadcast",
+        sizes.latency_subscribers,
+        Rc::default(),
+        Some(latencies.clone()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    latencies.borrow_mut().clear();
+    tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+    let mut all = latencies.borrow().clone();
+    all.sort_unstable();
+    let at = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    (at(0.5), at(0.99))
 }
 
 async fn firehose(path: &std::path::Path, sizes: Sizes) -> f64 {
-    let server = Server::start(path, 0);
-    let local = tokio::task::LocalSet::new();
-    local
-        .run_until(async {
-            let events = Rc::new(Cell::new(0));
-            let _streams = open_streams(
-                server.addr,
-                "/firehose",
-                sizes.firehose_connections,
-                events.clone(),
-                None,
-            )
-            .await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let (count0, at) = (events.get(), Instant::now());
-            tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
-            (events.get() - count0) as f64 / at.elapsed().as_secs_f64()
-        })
-        .await
+    throughput(
+        path,
+        0,
+        "/firehose",
+        sizes.firehose_connections,
+        sizes.seconds,
+    )
+    .await
+    .0
 }
 
 /// Idle streams multiplexed over 10 HTTP/2 (h2c) connections, as a browser opens them to one
