@@ -125,20 +125,16 @@ fn app(trace: &Arc<Mutex<Vec<&'static str>>>) -> Router {
         .middleware(Trace("outer", trace.clone()))
 }
 
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
+/// `GET path` with `Authorization: Bearer <token>`.
+async fn as_user(server: &TestServer, path: &str, token: &str) -> RawResponse {
+    let auth = format!("Bearer {token}");
+    RawResponse::send(server.addr, "GET", path, &[("authorization", &auth)]).await
 }
 
 #[tokio::test]
 async fn an_auth_extractor_yields_a_user_or_rejects() {
     let server = TestServer::start(app(&Default::default())).await;
-    let mut response = RawResponse::send(
-        server.addr,
-        "GET",
-        "/me",
-        &[("authorization", &bearer("ann-token"))],
-    )
-    .await;
+    let mut response = as_user(&server, "/me", "ann-token").await;
     assert_eq!(response.status, 200);
     assert_eq!(
         response.frame().await,
@@ -163,13 +159,7 @@ async fn middleware_guards_a_subtree_and_hands_context_to_handlers() {
     let trace = Arc::new(Mutex::new(Vec::new()));
     let server = TestServer::start(app(&trace)).await;
 
-    let mut response = RawResponse::send(
-        server.addr,
-        "GET",
-        "/admin/audit",
-        &[("authorization", &bearer("ann-token"))],
-    )
-    .await;
+    let mut response = as_user(&server, "/admin/audit", "ann-token").await;
     assert_eq!(response.status, 200);
     assert_eq!(
         response.frame().await,
@@ -181,13 +171,7 @@ async fn middleware_guards_a_subtree_and_hands_context_to_handlers() {
         "outer middleware runs first"
     );
 
-    let response = RawResponse::send(
-        server.addr,
-        "GET",
-        "/admin/audit",
-        &[("authorization", &bearer("bob-token"))],
-    )
-    .await;
+    let response = as_user(&server, "/admin/audit", "bob-token").await;
     assert_eq!(response.status, 403);
     let response = server.get("/admin/audit").await;
     assert_eq!(response.status, 401);
@@ -202,13 +186,7 @@ async fn middleware_guards_a_subtree_and_hands_context_to_handlers() {
 #[tokio::test]
 async fn missing_state_is_a_hidden_server_error() {
     let server = TestServer::start(Router::new().route(me)).await;
-    let mut response = RawResponse::send(
-        server.addr,
-        "GET",
-        "/me",
-        &[("authorization", &bearer("ann-token"))],
-    )
-    .await;
+    let mut response = as_user(&server, "/me", "ann-token").await;
     assert_eq!(response.status, 500);
     let body = response.rest().await;
     assert!(
@@ -318,7 +296,7 @@ async fn a_tidings_router_mounts_into_axum_next_to_ordinary_routes() {
         addr,
         "GET",
         "/events/me",
-        &[("authorization", &bearer("bob-token"))],
+        &[("authorization", "Bearer bob-token")],
     )
     .await;
     assert_eq!(response.frame().await, "event: hello\ndata: \"hi bob\"\n\n");

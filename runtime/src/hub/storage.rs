@@ -285,6 +285,9 @@ impl<E: Send + Sync + 'static> HubStorage<E> for MemoryStorage<E> {
         let head = {
             let mut window = self.lock();
             let id = self.id(window.next_seq);
+            // The id is known only here, under the lock; serializing here too would make
+            // every reader wait on serde. So the hub serializes first, and this copies the
+            // body behind the `id:` line: once per event, never per subscriber.
             let mut frame = BytesMut::with_capacity(body.len() + 48);
             // fmt::Write for BytesMut never fails; the id is digits and `-`.
             let _ = writeln!(frame, "id: {id}");
