@@ -9,8 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
 
 use crate::emitter::Shared;
+use crate::endpoint::BoxFuture;
+use crate::hard_stop::until_stopped;
 use crate::frame;
 
 /// The body of every response tidings sends: an event stream, or a small complete body
@@ -103,10 +106,23 @@ impl Body for ResponseBody {
 }
 
 /// The receiving half of a stream: frames from the emitters, heartbeats while idle.
+///
+/// The body also drives its handler: polling the handler inside the connection's own task
+/// costs no task of its own per stream, and an event goes from `emit` to the socket without
+/// a wake-up between tasks. When the connection lets go of a body whose handler still runs,
+/// the handler moves to a task of its own, where it sees `closed()` and finishes.
 pub(crate) struct EventBody {
     shared: Arc<Shared>,
     preamble: Option<Bytes>,
     heartbeat: Option<Heartbeat>,
+    handler: Option<Handler>,
+}
+
+struct Handler {
+    future: BoxFuture<'static, ()>,
+    /// Cancelled when the grace period of a shutdown is over: a handler still running then is
+    /// dropped, not moved to a task.
+    hard_stop: CancellationToken,
 }
 
 struct Heartbeat {
@@ -130,14 +146,39 @@ impl EventBody {
                 last_sent: now,
                 timer: Box::pin(tokio::time::sleep_until(now + every)),
             }),
+            handler: None,
         }
+    }
+
+    /// Runs `handler` whenever the body is polled and has no frame ready.
+    pub(crate) fn driving(
+        mut self,
+        handler: BoxFuture<'static, ()>,
+        hard_stop: CancellationToken,
+    ) -> Self {
+        self.handler = Some(Handler {
+            future: handler,
+            hard_stop,
+        });
+        self
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(preamble) = self.preamble.take() {
             return Poll::Ready(Some(preamble));
         }
-        match self.shared.queue.poll_pop(cx) {
+        // Frames already queued go first; the handler runs when they are gone, and then
+        // fills the buffer in one go.
+        let mut popped = self.shared.queue.poll_pop(cx);
+        if popped.is_pending()
+            && let Some(handler) = &mut self.handler
+        {
+            if handler.future.as_mut().poll(cx).is_ready() {
+                self.handler = None;
+            }
+            popped = self.shared.queue.poll_pop(cx);
+        }
+        match popped {
             Poll::Ready(Some(chunk)) => {
                 self.shared.room.add_permits(chunk.permits as usize);
                 if let Some(heartbeat) = &mut self.heartbeat {
@@ -174,5 +215,12 @@ impl Drop for EventBody {
         self.shared.closed.cancel();
         self.shared.room.close();
         self.shared.queue.close();
+        if let Some(handler) = self.handler.take()
+            && !handler.hard_stop.is_cancelled()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // The handler sees `closed()`, and may have work to finish (logging, cleanup).
+            runtime.spawn(until_stopped(handler.future, handler.hard_stop));
+        }
     }
 }

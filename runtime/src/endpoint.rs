@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use futures_util::FutureExt;
 use http::Method;
 
 use crate::emitter::Emitter;
@@ -15,6 +16,7 @@ use crate::error::{IntoStreamResult, Result};
 use crate::event::EventSet;
 use crate::extract::RequestContext;
 use crate::rejection::Rejection;
+use crate::stream::HandlerScope;
 
 /// A boxed future that is `Send`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -53,7 +55,7 @@ pub trait Endpoint: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<StreamTask<Self::Event>, Rejection>>;
 }
 
-type RunFn<E> = Box<dyn FnOnce(Emitter<E>) -> BoxFuture<'static, Result<()>> + Send>;
+type RunFn<E> = Box<dyn FnOnce(Emitter<E>, HandlerScope) -> BoxFuture<'static, ()> + Send>;
 
 /// The body of a handler whose extractors all succeeded, waiting for its emitter.
 pub struct StreamTask<E> {
@@ -69,15 +71,18 @@ impl<E: EventSet> StreamTask<E> {
         Fut::Output: IntoStreamResult,
     {
         StreamTask {
-            run: Box::new(move |events| {
-                let future = handler(events);
-                Box::pin(async move { future.await.into_stream_result() })
+            run: Box::new(move |events: Emitter<E>, scope| {
+                let future = handler(events.clone()).map(IntoStreamResult::into_stream_result);
+                // One allocation holds the handler and its error handling.
+                Box::pin(scope.drive(future, events))
             }),
         }
     }
 
-    pub(crate) fn run(self, events: Emitter<E>) -> BoxFuture<'static, Result<()>> {
-        (self.run)(events)
+    /// The whole life of the handler: its future, with failures and panics turned into an
+    /// `error` event.
+    pub(crate) fn run(self, events: Emitter<E>, scope: HandlerScope) -> BoxFuture<'static, ()> {
+        (self.run)(events, scope)
     }
 }
 

@@ -54,6 +54,7 @@ mod error;
 pub mod error_handler;
 pub mod event;
 pub mod extract;
+mod hard_stop;
 mod frame;
 pub mod hub;
 pub mod json;

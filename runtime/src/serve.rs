@@ -24,9 +24,11 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -37,6 +39,7 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tower_layer::{Identity, Layer, Stack};
 
 use crate::endpoint::BoxFuture;
+use crate::hard_stop::{UntilStopped, until_stopped};
 use crate::extract::BoxError;
 use crate::router::{Router, RouterService};
 
@@ -158,32 +161,24 @@ where
             let header_read_timeout = self.header_read_timeout;
             let hard_stop = runtime.hard_stop.clone();
             let service = service.clone();
+            // Each protocol gets a task of its own type, sized for its own state: one task
+            // sized for both (hyper-util's `auto`) costs about 8 KiB more per idle HTTP/1.1
+            // connection. This first task only peeks at the opening bytes.
             tokio::spawn(async move {
-                // Boxed, so that each connection's task is the size of its own protocol's
-                // state: a task sized for both (hyper-util's `auto`) costs about 8 KiB more
-                // per idle HTTP/1.1 connection.
-                let connection: BoxFuture<'static, Result<(), hyper::Error>> =
-                    if is_http2(&stream).await {
-                        let connection = http2::Builder::new(TokioExecutor::new())
-                            .timer(TokioTimer::new())
-                            .serve_connection(TokioIo::new(stream), service);
-                        Box::pin(watcher.watch(connection))
-                    } else {
-                        // The timer arms hyper's limit for reading a request head, so that a
-                        // client trickling its headers cannot hold a task forever.
-                        let connection = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(header_read_timeout)
-                            .serve_connection(TokioIo::new(stream), service);
-                        Box::pin(watcher.watch(connection))
-                    };
-                tokio::select! {
-                    result = connection => {
-                        if let Err(error) = result {
-                            tracing::debug!(%peer, %error, "connection ended with an error");
-                        }
-                    }
-                    _ = hard_stop.cancelled() => {}
+                let io = TokioIo::new(stream);
+                if is_http2(io.inner()).await {
+                    let connection = http2::Builder::new(TokioExecutor::new())
+                        .timer(TokioTimer::new())
+                        .serve_connection(io, service);
+                    tokio::spawn(report(peer, until_stopped(watcher.watch(connection), hard_stop)));
+                } else {
+                    // The timer arms hyper's limit for reading a request head, so that a
+                    // client trickling its headers cannot hold a task forever.
+                    let connection = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_read_timeout)
+                        .serve_connection(io, service);
+                    tokio::spawn(report(peer, until_stopped(watcher.watch(connection), hard_stop)));
                 }
             });
         }
@@ -204,6 +199,18 @@ where
         runtime.hard_stop.cancel();
         Ok(())
     }
+}
+
+/// Logs how a connection ended, without holding anything but the connection.
+fn report<C>(peer: SocketAddr, connection: UntilStopped<C>) -> impl Future<Output = ()>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    connection.map(move |ended| {
+        if let Some(Err(error)) = ended {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    })
 }
 
 /// The first bytes an HTTP/2 client sends without upgrading (h2c with prior knowledge).

@@ -2,15 +2,21 @@
 //! error and panic handling.
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
+use pin_project_lite::pin_project;
 use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::body::{EventBody, ResponseBody};
 use crate::emitter::{EmitError, Emitter, Shared};
@@ -92,55 +98,105 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 last_event_id,
             ));
             let events = Emitter::<T::Event>::new(shared.clone());
-            let body = EventBody::new(shared, options.retry, options.heartbeat);
             let hard_stop = runtime.hard_stop.clone();
-            let handler_runtime = runtime.clone();
-            runtime.handlers.spawn(async move {
-                let handler = task.run(events.clone());
-                tokio::select! {
-                    _ = run_handler(handler, &events, &handler_runtime, &info) => {}
-                    _ = hard_stop.cancelled() => {}
-                }
-            });
+            let (retry, heartbeat) = (options.retry, options.heartbeat);
+            let scope = HandlerScope {
+                _tracked: runtime.handlers.token(),
+                runtime,
+                info,
+            };
+            let handler = task.run(events, scope);
+            let body = EventBody::new(shared, retry, heartbeat).driving(handler, hard_stop);
             Ok(event_stream_response(body))
         })
     }
 }
 
-/// Runs a handler to its end; a failure or a panic becomes one `error` event.
-async fn run_handler<E: EventSet>(
-    handler: BoxFuture<'static, crate::Result<()>>,
-    events: &Emitter<E>,
-    runtime: &StreamRuntime,
-    info: &RequestInfo,
-) {
-    let (method, path) = (&info.method, &info.path);
-    let error = match AssertUnwindSafe(handler).catch_unwind().await {
-        Ok(Ok(())) => return,
-        Ok(Err(error)) => {
-            match error.source().downcast_ref::<EmitError>() {
-                Some(EmitError::Closed) => {
-                    tracing::debug!(%method, %path, "stream ended: the client left");
-                    return;
+/// What a running handler keeps: the error policy, the request it serves for logs, and its
+/// place in the shutdown count.
+pub(crate) struct HandlerScope {
+    runtime: Arc<StreamRuntime>,
+    info: RequestInfo,
+    /// Graceful shutdown waits for this handler while it runs.
+    _tracked: TaskTrackerToken,
+}
+
+pin_project! {
+    /// A handler's future and what happens when it ends: a failure or a panic becomes one
+    /// `error` event.
+    ///
+    /// Written out rather than as an `async fn`, which would hold the handler's future twice
+    /// (once as an argument, once being awaited): this lives as long as its stream.
+    pub(crate) struct Driven<F, E> {
+        #[pin]
+        handler: CatchUnwind<AssertUnwindSafe<F>>,
+        events: Emitter<E>,
+        scope: HandlerScope,
+    }
+}
+
+impl HandlerScope {
+    /// Wraps a handler's future; `events` sends its `error` event if it fails.
+    pub(crate) fn drive<F, E>(self, handler: F, events: Emitter<E>) -> Driven<F, E>
+    where
+        F: Future<Output = crate::Result<()>>,
+        E: EventSet,
+    {
+        Driven {
+            handler: AssertUnwindSafe(handler).catch_unwind(),
+            events,
+            scope: self,
+        }
+    }
+
+    fn finish<E: EventSet>(
+        &self,
+        outcome: Result<crate::Result<()>, Box<dyn Any + Send>>,
+        events: &Emitter<E>,
+    ) {
+        let (method, path) = (&self.info.method, &self.info.path);
+        let error = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => {
+                match error.source().downcast_ref::<EmitError>() {
+                    Some(EmitError::Closed) => {
+                        tracing::debug!(%method, %path, "stream ended: the client left");
+                        return;
+                    }
+                    Some(EmitError::Lagged) => {
+                        // Ending quietly lets the client reconnect and resume from the hub.
+                        tracing::info!(%method, %path, "slow subscriber disconnected");
+                        return;
+                    }
+                    _ => {}
                 }
-                Some(EmitError::Lagged) => {
-                    // Ending quietly lets the client reconnect and resume from the hub.
-                    tracing::info!(%method, %path, "slow subscriber disconnected");
-                    return;
-                }
-                _ => {}
+                tracing::error!(%method, %path, error = %error, "stream handler failed");
+                error
             }
-            tracing::error!(%method, %path, error = %error, "stream handler failed");
-            error
-        }
-        Err(panic) => {
-            let panic = panic_message(&*panic);
-            tracing::error!(%method, %path, panic, "stream handler panicked");
-            crate::Error::msg(format!("panic: {panic}"))
-        }
-    };
-    let data = runtime.error_handler.stream_error(&error, info);
-    events.push_unbudgeted(frame::error_event(&data));
+            Err(panic) => {
+                let panic = panic_message(&*panic);
+                tracing::error!(%method, %path, panic, "stream handler panicked");
+                crate::Error::msg(format!("panic: {panic}"))
+            }
+        };
+        let data = self.runtime.error_handler.stream_error(&error, &self.info);
+        events.push_unbudgeted(frame::error_event(&data));
+    }
+}
+
+impl<F, E> Future for Driven<F, E>
+where
+    F: Future<Output = crate::Result<()>>,
+    E: EventSet,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let outcome = ready!(this.handler.poll(cx));
+        this.scope.finish(outcome, this.events);
+        Poll::Ready(())
+    }
 }
 
 pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
