@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::emitter::Shared;
 use crate::endpoint::BoxFuture;
-use crate::hard_stop::until_stopped;
 use crate::frame;
+use crate::hard_stop::until_stopped;
 
 /// The body of every response tidings sends: an event stream, or a small complete body
 /// (errors).

@@ -39,8 +39,8 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tower_layer::{Identity, Layer, Stack};
 
 use crate::endpoint::BoxFuture;
-use crate::hard_stop::{UntilStopped, until_stopped};
 use crate::extract::BoxError;
+use crate::hard_stop::{UntilStopped, until_stopped};
 use crate::router::{Router, RouterService};
 
 /// Starts configuring a server for `router`. Run it with [`Serve::run`] or [`Serve::bind`].
@@ -170,7 +170,10 @@ where
                     let connection = http2::Builder::new(TokioExecutor::new())
                         .timer(TokioTimer::new())
                         .serve_connection(io, service);
-                    tokio::spawn(report(peer, until_stopped(watcher.watch(connection), hard_stop)));
+                    tokio::spawn(report(
+                        peer,
+                        until_stopped(watcher.watch(connection), hard_stop),
+                    ));
                 } else {
                     // The timer arms hyper's limit for reading a request head, so that a
                     // client trickling its headers cannot hold a task forever.
@@ -178,7 +181,10 @@ where
                         .timer(TokioTimer::new())
                         .header_read_timeout(header_read_timeout)
                         .serve_connection(io, service);
-                    tokio::spawn(report(peer, until_stopped(watcher.watch(connection), hard_stop)));
+                    tokio::spawn(report(
+                        peer,
+                        until_stopped(watcher.watch(connection), hard_stop),
+                    ));
                 }
             });
         }
