@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -116,7 +116,13 @@ pub(crate) struct EventBody {
     preamble: Option<Bytes>,
     heartbeat: Option<Heartbeat>,
     handler: Option<Handler>,
+    /// Where queued frames are joined into one chunk; empty until frames first queue up.
+    joined: BytesMut,
 }
+
+/// Frames queued together go out as one chunk of up to this size. Small enough that a
+/// connection whose client stopped reading holds little: hyper keeps up to 16 chunks.
+const JOIN_BYTES: usize = 4096;
 
 struct Handler {
     future: BoxFuture<'static, ()>,
@@ -147,6 +153,7 @@ impl EventBody {
                 timer: Box::pin(tokio::time::sleep_until(now + every)),
             }),
             handler: None,
+            joined: BytesMut::new(),
         }
     }
 
@@ -169,14 +176,14 @@ impl EventBody {
         }
         // Frames already queued go first; the handler runs when they are gone, and then
         // fills the buffer in one go.
-        let mut popped = self.shared.queue.poll_pop(cx);
+        let mut popped = self.shared.queue.poll_pop(cx, JOIN_BYTES, &mut self.joined);
         if popped.is_pending()
             && let Some(handler) = &mut self.handler
         {
             if handler.future.as_mut().poll(cx).is_ready() {
                 self.handler = None;
             }
-            popped = self.shared.queue.poll_pop(cx);
+            popped = self.shared.queue.poll_pop(cx, JOIN_BYTES, &mut self.joined);
         }
         match popped {
             Poll::Ready(Some(chunk)) => {

@@ -39,8 +39,9 @@
 //! starts with the next event.
 //!
 //! **Slow consumers.** Each subscriber may fall behind the newest event by at most
-//! [`HubOptions::subscriber_lag_bytes`] (checked as it reads, and every 20 ms while its client
-//! is too slow to take the next frame). Past that, [`SlowConsumer::Disconnect`] (the
+//! [`HubOptions::subscriber_lag_bytes`] (checked as it reads, and every 20 ms while it waits
+//! for room in its stream's buffer; a client that stops reading altogether is checked when it
+//! reads again, and meanwhile holds only what its connection has buffered). Past that, [`SlowConsumer::Disconnect`] (the
 //! default) ends its stream; the client reconnects with its `Last-Event-ID` and resumes
 //! losslessly from the window, which should therefore be larger than the lag limit.
 //! [`SlowConsumer::SkipToLatest`] instead jumps to the newest event, for "latest value wins"
