@@ -34,7 +34,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tower_layer::{Identity, Layer, Stack};
 
@@ -137,7 +136,7 @@ where
             .into_service()
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let runtime = router_service.runtime().clone();
-        let service = TowerToHyperService::new(self.layer.layer(router_service));
+        let service = HyperService(self.layer.layer(router_service));
         let connections = GracefulShutdown::new();
         let mut shutdown = self
             .shutdown
@@ -204,6 +203,36 @@ where
         }
         runtime.hard_stop.cancel();
         Ok(())
+    }
+}
+
+/// A tower service as hyper calls it, with the request and the call in one boxed future.
+///
+/// hyper-util's adapter keeps the request inside the future that hyper holds for each
+/// request; an HTTP/2 stream's task is sized for that future for the whole life of the
+/// stream, so boxing it costs one short-lived allocation and saves about 256 bytes on every
+/// open stream.
+#[derive(Clone)]
+struct HyperService<S>(S);
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for HyperService<S>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<B>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<B>, BoxError>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let mut service = self.0.clone();
+        Box::pin(async move {
+            std::future::poll_fn(|cx| service.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            service.call(request).await.map_err(Into::into)
+        })
     }
 }
 

@@ -71,7 +71,14 @@ fn main() {
     };
     // `--servers tidings,axum` and `--only idle` narrow a run down while working on one number.
     let servers: Vec<String> = value("--servers").map_or_else(
-        || vec!["tidings".into(), "axum".into(), "hyper".into()],
+        || {
+            vec![
+                "tidings".into(),
+                "axum".into(),
+                "hyper".into(),
+                "raw".into(),
+            ]
+        },
         |list| list.split(',').map(str::to_owned).collect(),
     );
     let only = value("--only").unwrap_or_default();
@@ -97,22 +104,23 @@ fn main() {
         let mut runs: Vec<[f64; 7]> = Vec::new();
         for _ in 0..sizes.runs {
             let mut run = [f64::NAN; 7];
-            if wanted("idle") {
+            // The floors serve only what they measure: hyper `/idle` and `/broadcast`, raw
+            // sockets the latency of `/broadcast`.
+            let full = server != "hyper" && server != "raw";
+            if server != "raw" && wanted("idle") {
                 run[0] = runtime.block_on(local.run_until(idle(&path, sizes.idle_connections)));
             }
-            if server != "hyper" && wanted("h2") {
+            if full && wanted("h2") {
                 run[6] = runtime.block_on(local.run_until(idle_h2(&path, sizes.h2_streams)));
             }
-            if server != "hyper" {
-                if wanted("broadcast") {
-                    (run[1], run[2]) = runtime.block_on(local.run_until(broadcast(&path, sizes)));
-                }
-                if wanted("latency") {
-                    (run[3], run[4]) = runtime.block_on(local.run_until(latency(&path, sizes)));
-                }
-                if wanted("firehose") {
-                    run[5] = runtime.block_on(local.run_until(firehose(&path, sizes)));
-                }
+            if server != "raw" && wanted("broadcast") {
+                (run[1], run[2]) = runtime.block_on(local.run_until(broadcast(&path, sizes)));
+            }
+            if wanted("latency") {
+                (run[3], run[4]) = runtime.block_on(local.run_until(latency(&path, sizes)));
+            }
+            if full && wanted("firehose") {
+                run[5] = runtime.block_on(local.run_until(firehose(&path, sizes)));
             }
             runs.push(run);
         }
@@ -148,8 +156,8 @@ fn print_table(rows: &[(String, Vec<(String, f64)>)], sizes: Sizes) {
         sizes.firehose_connections,
         sizes.seconds
     );
-    println!("| scenario | tidings | axum | hyper floor | tidings / axum |");
-    println!("|---|---|---|---|---|");
+    println!("| scenario | tidings | axum | hyper floor | raw socket floor | tidings / axum |");
+    println!("|---|---|---|---|---|---|");
     for (scenario, values) in rows {
         let get = |server: &str| values.iter().find(|(s, _)| s == server).map(|(_, v)| *v);
         let cell = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
@@ -158,10 +166,11 @@ fn print_table(rows: &[(String, Vec<(String, f64)>)], sizes: Sizes) {
             _ => "-".to_owned(),
         };
         println!(
-            "| {scenario} | {} | {} | {} | {ratio} |",
+            "| {scenario} | {} | {} | {} | {} | {ratio} |",
             cell(get("tidings")),
             cell(get("axum")),
-            cell(get("hyper"))
+            cell(get("hyper")),
+            cell(get("raw"))
         );
     }
 }
