@@ -4,6 +4,12 @@
 //! [`Endpoint`]; [`Router::route`](crate::Router::route) registers it. The original function
 //! lives on inside [`Endpoint::start`], which runs the extractors in argument order and, when
 //! all succeed, hands back the rest of the handler as a [`StreamTask`].
+//!
+//! While its client is connected, a handler runs inside the connection's task, polled by the
+//! response body: no task per stream, and no hop between tasks for each event. Like any async
+//! code, it should not block: move heavy computation to `tokio::task::spawn_blocking`. When
+//! the client leaves first, the handler moves to a task of its own, where `closed()` resolves
+//! and it can finish its cleanup.
 
 use std::future::Future;
 use std::pin::Pin;

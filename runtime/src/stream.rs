@@ -1,5 +1,5 @@
-//! Starting a stream: the response head, the emitter/body pair, and the handler task with its
-//! error and panic handling.
+//! Starting a stream: the response head, the emitter/body pair, and the handler future (driven
+//! by the body) with its error and panic handling.
 
 use std::any::Any;
 use std::future::Future;
@@ -46,7 +46,7 @@ impl Default for StreamOptions {
 }
 
 /// What every stream of a service shares: options, the error policy, the shutdown signal,
-/// the handler tasks.
+/// the count of running handlers.
 pub(crate) struct StreamRuntime {
     pub(crate) options: StreamOptions,
     pub(crate) error_handler: Arc<dyn ErrorHandler>,
@@ -54,6 +54,7 @@ pub(crate) struct StreamRuntime {
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when the grace period is over: what still runs is dropped.
     pub(crate) hard_stop: CancellationToken,
+    /// Every running handler holds a token of it, in its body or in its own task.
     pub(crate) handlers: TaskTracker,
 }
 

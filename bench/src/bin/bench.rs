@@ -1,4 +1,4 @@
-//! The benchmark runner: builds the three servers, runs every scenario against each with a
+//! The benchmark runner: builds the four servers, runs every scenario against each with a
 //! fresh server process, and prints a table of medians with ratios to axum.
 //!
 //! ```text
