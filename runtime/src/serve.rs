@@ -33,13 +33,14 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio_util::sync::CancellationToken;
 use tower_layer::{Identity, Layer, Stack};
 
 use crate::endpoint::BoxFuture;
 use crate::extract::BoxError;
-use crate::hard_stop::{UntilStopped, until_stopped};
+use crate::hard_stop::until_stopped;
 use crate::router::{Router, RouterService};
 
 /// Starts configuring a server for `router`. Run it with [`Serve::run`] or [`Serve::bind`].
@@ -169,10 +170,7 @@ where
                     let connection = http2::Builder::new(TokioExecutor::new())
                         .timer(TokioTimer::new())
                         .serve_connection(io, service);
-                    tokio::spawn(report(
-                        peer,
-                        until_stopped(watcher.watch(connection), hard_stop),
-                    ));
+                    spawn_connection(connection, watcher, hard_stop, peer);
                 } else {
                     // The timer arms hyper's limit for reading a request head, so that a
                     // client trickling its headers cannot hold a task forever.
@@ -180,10 +178,7 @@ where
                         .timer(TokioTimer::new())
                         .header_read_timeout(header_read_timeout)
                         .serve_connection(io, service);
-                    tokio::spawn(report(
-                        peer,
-                        until_stopped(watcher.watch(connection), hard_stop),
-                    ));
+                    spawn_connection(connection, watcher, hard_stop, peer);
                 }
             });
         }
@@ -236,16 +231,22 @@ where
     }
 }
 
-/// Logs how a connection ended, without holding anything but the connection.
-fn report<C>(peer: SocketAddr, connection: UntilStopped<C>) -> impl Future<Output = ()>
-where
-    C: Future<Output = Result<(), hyper::Error>>,
+/// Serves one connection in a task of its own until it ends, shutdown drains it, or the grace
+/// period is over; logs how it ended.
+fn spawn_connection<C>(
+    connection: C,
+    watcher: Watcher,
+    hard_stop: CancellationToken,
+    peer: SocketAddr,
+) where
+    C: GracefulConnection<Error = hyper::Error> + Send + 'static,
 {
-    connection.map(move |ended| {
+    let connection = until_stopped(watcher.watch(connection), hard_stop);
+    tokio::spawn(connection.map(move |ended| {
         if let Some(Err(error)) = ended {
             tracing::debug!(%peer, %error, "connection ended with an error");
         }
-    })
+    }));
 }
 
 /// The first bytes an HTTP/2 client sends without upgrading (h2c with prior knowledge).
