@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -116,13 +116,7 @@ pub(crate) struct EventBody {
     preamble: Option<Bytes>,
     heartbeat: Option<Heartbeat>,
     handler: Option<Handler>,
-    /// Where queued frames are joined into one chunk; empty until frames first queue up.
-    joined: BytesMut,
 }
-
-/// Frames queued together go out as one chunk of up to this size. Small enough that a
-/// connection whose client stopped reading holds little: hyper keeps up to 16 chunks.
-const JOIN_BYTES: usize = 4096;
 
 struct Handler {
     future: BoxFuture<'static, ()>,
@@ -153,7 +147,6 @@ impl EventBody {
                 timer: Box::pin(tokio::time::sleep_until(now + every)),
             }),
             handler: None,
-            joined: BytesMut::new(),
         }
     }
 
@@ -175,25 +168,28 @@ impl EventBody {
             return Poll::Ready(Some(preamble));
         }
         // Frames already queued go first; the handler runs when they are gone, and then
-        // fills the buffer in one go.
-        let mut popped = self.shared.queue.poll_pop(cx, JOIN_BYTES, &mut self.joined);
-        if popped.is_pending()
-            && let Some(handler) = &mut self.handler
-        {
-            if handler.future.as_mut().poll(cx).is_ready() {
-                self.handler = None;
-            }
-            popped = self.shared.queue.poll_pop(cx, JOIN_BYTES, &mut self.joined);
-        }
+        // fills the buffer in one go. Its emits wake nothing: the body looks again right after.
+        let queue = &self.shared.queue;
+        let popped = match &mut self.handler {
+            Some(handler) => match queue.try_pop() {
+                Some(chunk) => Poll::Ready(Some(chunk)),
+                None => {
+                    if handler.future.as_mut().poll(cx).is_ready() {
+                        self.handler = None;
+                    }
+                    queue.poll_pop(cx)
+                }
+            },
+            None => queue.poll_pop(cx),
+        };
         match popped {
             Poll::Ready(Some(chunk)) => {
-                self.shared.room.add_permits(chunk.permits as usize);
                 if let Some(heartbeat) = &mut self.heartbeat {
                     // Cheaper than resetting the timer on every frame: the timer checks this
                     // when it fires and sleeps again if there was traffic meanwhile.
                     heartbeat.last_sent = Instant::now();
                 }
-                return Poll::Ready(Some(chunk.bytes));
+                return Poll::Ready(Some(chunk));
             }
             // Every emitter is gone: the handler finished.
             Poll::Ready(None) => return Poll::Ready(None),
@@ -220,7 +216,6 @@ impl Drop for EventBody {
     fn drop(&mut self) {
         // The connection let go of the body: the client is gone (or the response finished).
         self.shared.closed.cancel();
-        self.shared.room.close();
         self.shared.queue.close();
         if let Some(handler) = self.handler.take()
             && !handler.hard_stop.is_cancelled()

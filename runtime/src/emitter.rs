@@ -1,9 +1,12 @@
 //! The typed sending half of a stream.
 //!
 //! Each stream owns a byte budget (`Serve::buffer_bytes`): an event's frame takes its size
-//! from the budget until the connection has handed the frame to the socket. [`Emitter::emit`]
-//! waits for room, so a client that reads slowly slows its own handler and nothing else;
-//! [`Emitter::try_emit`] fails instead of waiting.
+//! from the budget until the connection takes the frame to write it (a frame larger than the
+//! whole budget goes alone). [`Emitter::emit`] waits for room, so a client that reads slowly
+//! slows its own handler and nothing else; [`Emitter::try_emit`] fails instead of waiting.
+//!
+//! An emit serializes its event straight into the stream's buffer, and frames that queue up
+//! together leave as one chunk: one write for many events.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -34,47 +37,33 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
-use crate::queue::{Chunk, FrameQueue};
+use crate::queue::{FrameQueue, Push};
 use crate::validate::Violations;
 
 /// State shared by the emitters of one stream and its response body.
 pub(crate) struct Shared {
     /// Cancelled when the client is gone or the server shuts down.
     pub(crate) closed: CancellationToken,
-    /// Free bytes of the stream's buffer.
-    pub(crate) room: Semaphore,
-    pub(crate) capacity: u32,
     pub(crate) last_event_id: Option<String>,
-    /// Frames waiting for the connection.
+    /// Frames waiting for the connection, within the stream's byte budget.
     pub(crate) queue: FrameQueue,
 }
 
 impl Shared {
     pub(crate) fn new(
         closed: CancellationToken,
-        capacity: usize,
+        buffer_bytes: usize,
         last_event_id: Option<String>,
     ) -> Self {
-        let capacity = u32::try_from(capacity.max(1)).unwrap_or(u32::MAX);
         Shared {
             closed,
-            room: Semaphore::new(capacity as usize),
-            capacity,
             last_event_id,
-            queue: FrameQueue::new(),
+            queue: FrameQueue::new(buffer_bytes),
         }
-    }
-
-    /// A frame larger than the whole buffer takes all of it, so it still goes out alone.
-    fn permits_for(&self, bytes: &Bytes) -> u32 {
-        u32::try_from(bytes.len())
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.capacity)
     }
 }
 
@@ -152,27 +141,27 @@ impl<E: EventSet> Emitter<E> {
     /// `#[validate]` rules, and with [`EmitError::Closed`] once the client is gone. A wait for
     /// room ends as soon as the client is gone.
     pub async fn emit(&self, event: E) -> Result<(), EmitError> {
-        let bytes = self.encode(&event, None)?;
-        self.send(bytes).await
+        match self.write(&event, None)? {
+            Push::Full(frame) => self.send_waiting(frame).await,
+            pushed => pushed_or_closed(pushed),
+        }
     }
 
     /// Like [`emit`](Self::emit), with an `id:` line. Browsers send the last id they saw back
     /// in `Last-Event-ID` when they reconnect. The id must not contain CR, LF or NUL.
     pub async fn emit_with_id(&self, id: impl fmt::Display, event: E) -> Result<(), EmitError> {
-        let bytes = self.encode(&event, Some(&id))?;
-        self.send(bytes).await
+        match self.write(&event, Some(&id))? {
+            Push::Full(frame) => self.send_waiting(frame).await,
+            pushed => pushed_or_closed(pushed),
+        }
     }
 
     /// Sends one event if the buffer has room now, and fails with [`EmitError::Full`] if not.
     pub fn try_emit(&self, event: E) -> Result<(), EmitError> {
-        let bytes = self.encode(&event, None)?;
-        let permits = self.shared.permits_for(&bytes);
-        match self.shared.room.try_acquire_many(permits) {
-            Ok(permit) => permit.forget(),
-            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(EmitError::Full),
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(EmitError::Closed),
+        match self.write(&event, None)? {
+            Push::Full(_) => Err(EmitError::Full),
+            pushed => pushed_or_closed(pushed),
         }
-        self.push(bytes, permits)
     }
 
     /// Sends a comment (ignored by clients; useful to debug with `curl -N`). Each line of
@@ -181,21 +170,29 @@ impl<E: EventSet> Emitter<E> {
         self.send(frame::comment(text)).await
     }
 
-    fn encode(&self, event: &E, id: Option<&dyn fmt::Display>) -> Result<Bytes, EmitError> {
-        if self.shared.room.is_closed() {
-            return Err(EmitError::Closed);
-        }
+    /// Validates `event`, then serializes its frame straight into the stream's queue.
+    fn write(&self, event: &E, id: Option<&dyn fmt::Display>) -> Result<Push, EmitError> {
         event.validate().map_err(|violations| EmitError::Invalid {
             event: event.name(),
             violations,
         })?;
-        frame::event(event, id).map_err(|error| match error {
-            FrameError::Serialize(source) => EmitError::Serialize {
-                event: event.name(),
-                source,
-            },
-            FrameError::InvalidId => EmitError::InvalidId,
-        })
+        self.shared
+            .queue
+            .write(|out| frame::write_event(out, event, id))
+            .map_err(|error| match error {
+                FrameError::Serialize(source) => EmitError::Serialize {
+                    event: event.name(),
+                    source,
+                },
+                FrameError::InvalidId => EmitError::InvalidId,
+            })
+    }
+}
+
+fn pushed_or_closed(pushed: Push) -> Result<(), EmitError> {
+    match pushed {
+        Push::Queued => Ok(()),
+        _ => Err(EmitError::Closed),
     }
 }
 
@@ -229,32 +226,26 @@ impl<E> Emitter<E> {
         self.shared.last_event_id.as_deref()
     }
 
-    pub(crate) async fn send(&self, bytes: Bytes) -> Result<(), EmitError> {
-        let permits = self.shared.permits_for(&bytes);
-        match self.shared.room.try_acquire_many(permits) {
-            Ok(permit) => permit.forget(),
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(EmitError::Closed),
-            // The semaphore is closed when the client is gone, which wakes this wait.
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                match self.shared.room.acquire_many(permits).await {
-                    Ok(permit) => permit.forget(),
-                    Err(_) => return Err(EmitError::Closed),
-                }
-            }
+    /// Sends a frame made beforehand (a hub's, a comment), waiting for room.
+    pub(crate) async fn send(&self, frame: Bytes) -> Result<(), EmitError> {
+        match self.shared.queue.push(frame, true) {
+            Push::Full(frame) => self.send_waiting(frame).await,
+            pushed => pushed_or_closed(pushed),
         }
-        self.push(bytes, permits)
     }
 
-    fn push(&self, bytes: Bytes, permits: u32) -> Result<(), EmitError> {
+    async fn send_waiting(&self, frame: Bytes) -> Result<(), EmitError> {
+        // The wait ends when the body is dropped, which is when the client is gone.
         self.shared
             .queue
-            .push(Chunk { bytes, permits })
-            .map_err(|_| EmitError::Closed)
+            .push_waiting(frame)
+            .await
+            .map_err(|()| EmitError::Closed)
     }
 
     /// Sends a frame past the budget: the one `error` event of a failed handler.
-    pub(crate) fn push_unbudgeted(&self, bytes: Bytes) {
-        let _ = self.shared.queue.push(Chunk { bytes, permits: 0 });
+    pub(crate) fn push_unbudgeted(&self, frame: Bytes) {
+        let _ = self.shared.queue.push(frame, false);
     }
 }
 

@@ -5,7 +5,6 @@
 //! per line, where CR, LF and CRLF all end a line, so no payload can break the framing.
 
 use std::fmt::{self, Write as _};
-use std::io::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -23,28 +22,58 @@ pub(crate) fn event<E: EventSet>(
     event: &E,
     id: Option<&dyn fmt::Display>,
 ) -> Result<Bytes, FrameError> {
-    let name = event.name();
     // Room for a typical small event, so that serializing it does not grow the buffer.
     let mut out = BytesMut::with_capacity(256);
+    write_event(&mut out, event, id)?;
+    Ok(out.freeze())
+}
+
+/// Appends the frame of one event to `out`. On an error, part of it may have been written.
+pub(crate) fn write_event<E: EventSet>(
+    out: &mut BytesMut,
+    event: &E,
+    id: Option<&dyn fmt::Display>,
+) -> Result<(), FrameError> {
     if let Some(id) = id {
-        write_id(&mut out, id)?;
+        write_id(out, id)?;
     }
-    out.put_slice(b"event: ");
-    out.put_slice(name.as_bytes());
-    out.put_u8(b'\n');
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.name().as_bytes());
     match event.text() {
-        Some(text) => put_lines(&mut out, b"data: ", text),
+        Some(text) => {
+            out.put_u8(b'\n');
+            put_lines(out, b"data: ", text);
+        }
         None => {
-            out.put_slice(b"data: ");
-            let mut writer = (&mut out).writer();
-            serde_json::to_writer(&mut writer, event).map_err(FrameError::Serialize)?;
-            // Writing into memory cannot fail.
-            let _ = writer.flush();
+            out.extend_from_slice(b"\ndata: ");
+            serde_json::to_writer(Append(out), event).map_err(FrameError::Serialize)?;
             out.put_u8(b'\n');
         }
     }
     out.put_u8(b'\n');
-    Ok(out.freeze())
+    Ok(())
+}
+
+/// `io::Write` into a `BytesMut` by appending: the shortest path for serde_json's many small
+/// writes (`bytes`' own writer goes through the generic `BufMut::put`).
+struct Append<'a>(&'a mut BytesMut);
+
+impl std::io::Write for Append<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The `error` event sent when a handler fails after the stream started.

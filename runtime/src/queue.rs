@@ -1,50 +1,81 @@
 //! The frames of one stream, between its emitters and its response body.
 //!
-//! A `VecDeque` under a mutex, with the body's waker. Lighter than a channel: an idle stream
-//! holds no buffer at all (the deque allocates on the first frame), and the queue lives in the
-//! stream's one shared allocation. Its size is bounded by the stream's byte budget, which the
-//! emitters take before pushing.
+//! Small frames are written (or copied) one after another into one buffer under a mutex, and
+//! the body takes them out as one chunk: the connection then writes many events with one
+//! system call, an emit allocates nothing once the buffer has grown, and an idle stream holds
+//! no buffer at all. Large frames are kept whole, so a big frame shared by many subscribers
+//! is never copied. The bytes queued are bounded by the stream's budget
+//! (`Serve::buffer_bytes`).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
 
-/// One frame on its way to the socket, with the budget it holds.
-pub(crate) struct Chunk {
-    pub(crate) bytes: Bytes,
-    pub(crate) permits: u32,
+/// The body takes queued frames as chunks of up to this size (a larger frame goes alone).
+/// Small enough that a connection whose client stopped reading holds little: hyper keeps up
+/// to 16 chunks.
+pub(crate) const CHUNK_BYTES: usize = 4096;
+
+/// What became of a frame offered to the queue.
+pub(crate) enum Push {
+    Queued,
+    /// The budget has no room for it now; here it is back.
+    Full(Bytes),
+    /// The body is gone.
+    Closed,
 }
 
 pub(crate) struct FrameQueue {
     state: Mutex<State>,
-    body: AtomicWaker,
+    /// Emitters waiting for room.
+    room: Notify,
 }
 
 struct State {
-    chunks: VecDeque<Chunk>,
+    /// Frames ahead of `tail`, each sent as it is: large frames, and `tail`'s earlier
+    /// contents when a large frame came after them.
+    whole: VecDeque<Bytes>,
+    /// Small frames, back to back.
+    tail: BytesMut,
+    /// Bytes in `whole` and `tail`, counted against `capacity`.
+    queued: usize,
+    capacity: usize,
     /// Live emitters; the body ends once there are none and the queue is empty.
     senders: usize,
     body_gone: bool,
+    /// The body's waker, kept across polls.
+    body_waker: Option<Waker>,
+    /// Whether the body waits for a frame: a push from its own poll (the handler runs
+    /// inside the body) wakes nothing.
+    body_waiting: bool,
+    emitters_waiting: bool,
 }
 
 impl FrameQueue {
-    /// A queue with one sender.
-    pub(crate) fn new() -> Self {
+    /// A queue with one sender that holds at most `capacity` bytes (or one larger frame).
+    pub(crate) fn new(capacity: usize) -> Self {
         FrameQueue {
             state: Mutex::new(State {
-                chunks: VecDeque::new(),
+                whole: VecDeque::new(),
+                tail: BytesMut::new(),
+                queued: 0,
+                capacity: capacity.max(1),
                 senders: 1,
                 body_gone: false,
+                body_waker: None,
+                body_waiting: false,
+                emitters_waiting: false,
             }),
-            body: AtomicWaker::new(),
+            room: Notify::new(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while the lock is held, so a poisoned state is still consistent.
+        // A panic under the lock leaves the state consistent (see `write`), so a poisoned
+        // lock is still usable.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -55,80 +86,190 @@ impl FrameQueue {
     }
 
     pub(crate) fn remove_sender(&self) {
-        let last = {
-            let mut state = self.lock();
-            state.senders -= 1;
-            state.senders == 0
-        };
-        if last {
-            self.body.wake();
-        }
-    }
-
-    /// Queues a frame; gives it back if the body is gone.
-    pub(crate) fn push(&self, chunk: Chunk) -> Result<(), Chunk> {
-        {
-            let mut state = self.lock();
-            if state.body_gone {
-                return Err(chunk);
-            }
-            state.chunks.push_back(chunk);
-        }
-        self.body.wake();
-        Ok(())
-    }
-
-    /// The frames queued so far, as one chunk of at most `max_bytes` (or one larger frame);
-    /// `None` once every sender is gone and the queue is empty.
-    ///
-    /// Small frames are copied into `buffer`: the connection then writes one chunk with one
-    /// system call instead of one chunk per event, which costs far more than the copy. The
-    /// buffer's memory is reused once the connection has dropped what it wrote from it.
-    pub(crate) fn poll_pop(
-        &self,
-        cx: &mut Context<'_>,
-        max_bytes: usize,
-        buffer: &mut BytesMut,
-    ) -> Poll<Option<Chunk>> {
-        // Register first, so that a push between the check and the return still wakes us.
-        self.body.register(cx.waker());
         let mut state = self.lock();
-        let Some(first) = state.chunks.pop_front() else {
-            return match state.senders {
-                0 => Poll::Ready(None),
-                _ => Poll::Pending,
-            };
+        state.senders -= 1;
+        if state.senders == 0 {
+            state.wake_body();
+        }
+    }
+
+    /// Writes one frame with `write` straight into the queue, without a buffer of its own.
+    ///
+    /// If `write` fails or panics, nothing of it stays queued. If the frame does not fit the
+    /// budget, it comes back as [`Push::Full`], to be sent with [`push_waiting`](Self::push_waiting).
+    pub(crate) fn write<Error>(
+        &self,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), Error>,
+    ) -> Result<Push, Error> {
+        let mut guard = self.lock();
+        if guard.body_gone {
+            return Ok(Push::Closed);
+        }
+        let state = &mut *guard;
+        let start = state.tail.len();
+        let truncate = Truncate {
+            tail: &mut state.tail,
+            to: start,
         };
-        // How many of the frames behind the first fit in one chunk with it.
-        let (mut len, mut joins) = (first.bytes.len(), 0);
-        for next in &state.chunks {
-            if len + next.bytes.len() > max_bytes {
-                break;
+        write(truncate.tail)?;
+        std::mem::forget(truncate);
+        let len = state.tail.len() - start;
+        if !state.has_room(len) {
+            let frame = state.tail.split_off(start).freeze();
+            state.emitters_waiting = true;
+            return Ok(Push::Full(frame));
+        }
+        state.queued += len;
+        if len > CHUNK_BYTES {
+            // Written in place, sent whole.
+            let frame = state.tail.split_off(start).freeze();
+            state.keep_whole(frame);
+        }
+        state.wake_body();
+        Ok(Push::Queued)
+    }
+
+    /// Queues a frame if the budget has room for it (or ignoring the budget when `budgeted`
+    /// is false).
+    pub(crate) fn push(&self, frame: Bytes, budgeted: bool) -> Push {
+        let mut state = self.lock();
+        if state.body_gone {
+            return Push::Closed;
+        }
+        if budgeted && !state.has_room(frame.len()) {
+            state.emitters_waiting = true;
+            return Push::Full(frame);
+        }
+        state.queued += frame.len();
+        if frame.len() > CHUNK_BYTES {
+            state.keep_whole(frame);
+        } else {
+            state.tail.extend_from_slice(&frame);
+        }
+        state.wake_body();
+        Push::Queued
+    }
+
+    /// Queues a frame once the budget has room for it; `Err` once the body is gone.
+    pub(crate) async fn push_waiting(&self, mut frame: Bytes) -> Result<(), ()> {
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            // Listen before trying, so that room made in between still wakes us.
+            room.as_mut().enable();
+            match self.push(frame, true) {
+                Push::Queued => return Ok(()),
+                Push::Closed => return Err(()),
+                Push::Full(back) => frame = back,
             }
-            len += next.bytes.len();
-            joins += 1;
+            room.await;
         }
-        if joins == 0 {
-            return Poll::Ready(Some(first));
+    }
+
+    /// The next chunk, if one is queued; does not wait (and frames queued meanwhile wake
+    /// nothing).
+    pub(crate) fn try_pop(&self) -> Option<Bytes> {
+        let mut state = self.lock();
+        state.body_waiting = false;
+        self.pop(&mut state)
+    }
+
+    /// The next chunk; `None` once every sender is gone and the queue is empty.
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut state = self.lock();
+        state.body_waiting = false;
+        if let Some(chunk) = self.pop(&mut state) {
+            return Poll::Ready(Some(chunk));
         }
-        buffer.reserve(len.max(max_bytes));
-        buffer.extend_from_slice(&first.bytes);
-        let mut permits = first.permits;
-        for next in state.chunks.drain(..joins) {
-            buffer.extend_from_slice(&next.bytes);
-            permits += next.permits;
+        if state.senders == 0 {
+            return Poll::Ready(None);
         }
-        Poll::Ready(Some(Chunk {
-            bytes: buffer.split().freeze(),
-            permits,
-        }))
+        match &mut state.body_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waker => *waker = Some(cx.waker().clone()),
+        }
+        state.body_waiting = true;
+        Poll::Pending
+    }
+
+    fn pop(&self, state: &mut MutexGuard<'_, State>) -> Option<Bytes> {
+        let chunk = match state.whole.pop_front() {
+            Some(frame) => frame,
+            None if state.tail.is_empty() => return None,
+            None if state.tail.len() <= CHUNK_BYTES => state.tail.split().freeze(),
+            None => {
+                let len = whole_frames(&state.tail[..CHUNK_BYTES]);
+                state.tail.split_to(len).freeze()
+            }
+        };
+        state.queued -= chunk.len();
+        if state.queued == 0 && state.tail.capacity() > 4 * CHUNK_BYTES {
+            // A burst is over: do not keep its buffer for the rest of the stream.
+            state.tail = BytesMut::new();
+        }
+        if std::mem::take(&mut state.emitters_waiting) {
+            self.room.notify_waiters();
+        }
+        Some(chunk)
     }
 
     /// The body is gone: drop what is queued and refuse the rest.
     pub(crate) fn close(&self) {
-        let mut state = self.lock();
-        state.body_gone = true;
-        state.chunks = VecDeque::new();
+        {
+            let mut state = self.lock();
+            state.body_gone = true;
+            state.whole = VecDeque::new();
+            state.tail = BytesMut::new();
+            state.queued = 0;
+            state.body_waker = None;
+            state.body_waiting = false;
+        }
+        self.room.notify_waiters();
+    }
+}
+
+impl State {
+    fn wake_body(&mut self) {
+        if std::mem::take(&mut self.body_waiting)
+            && let Some(waker) = &self.body_waker
+        {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// A frame larger than the whole budget still goes, alone.
+    fn has_room(&self, len: usize) -> bool {
+        self.queued == 0 || self.queued + len <= self.capacity
+    }
+
+    fn keep_whole(&mut self, frame: Bytes) {
+        if !self.tail.is_empty() {
+            let before = self.tail.split().freeze();
+            self.whole.push_back(before);
+        }
+        self.whole.push_back(frame);
+    }
+}
+
+/// The length of the whole frames at the start of `bytes`: up to the last blank line (every
+/// other line of a frame starts with a field name or `:`, so `\n\n` only ends frames). The
+/// tail holds frames of at most [`CHUNK_BYTES`], so a chunk that size holds at least one.
+fn whole_frames(bytes: &[u8]) -> usize {
+    bytes
+        .windows(2)
+        .rposition(|pair| pair == b"\n\n")
+        .map_or(bytes.len(), |at| at + 2)
+}
+
+/// Takes a partly written frame back out if its writer fails or panics.
+struct Truncate<'a> {
+    tail: &'a mut BytesMut,
+    to: usize,
+}
+
+impl Drop for Truncate<'_> {
+    fn drop(&mut self) {
+        self.tail.truncate(self.to);
     }
 }
 
@@ -138,42 +279,99 @@ mod tests {
 
     use super::*;
 
-    fn chunk(text: &'static str) -> Chunk {
-        Chunk {
-            bytes: Bytes::from_static(text.as_bytes()),
-            permits: text.len() as u32,
-        }
-    }
-
-    fn pop(queue: &FrameQueue, buffer: &mut BytesMut) -> Option<(String, u32)> {
+    fn pop(queue: &FrameQueue) -> Option<String> {
         let mut cx = Context::from_waker(Waker::noop());
-        match queue.poll_pop(&mut cx, 8, buffer) {
-            Poll::Ready(Some(chunk)) => Some((
-                String::from_utf8(chunk.bytes.to_vec()).unwrap(),
-                chunk.permits,
-            )),
+        match queue.poll_pop(&mut cx) {
+            Poll::Ready(Some(chunk)) => Some(String::from_utf8(chunk.to_vec()).unwrap()),
             _ => None,
         }
     }
 
+    fn push(queue: &FrameQueue, text: &str) -> bool {
+        matches!(
+            queue.push(Bytes::copy_from_slice(text.as_bytes()), true),
+            Push::Queued
+        )
+    }
+
     #[test]
-    fn queued_frames_are_joined_up_to_the_limit_in_order() {
-        let queue = FrameQueue::new();
-        let mut buffer = BytesMut::new();
-        for text in ["ab", "cd", "efg", "hi", "0123456789", "j"] {
-            assert!(queue.push(chunk(text)).is_ok());
+    fn small_frames_leave_together_and_large_ones_whole_in_order() {
+        let queue = FrameQueue::new(64 * 1024);
+        let large = "x".repeat(CHUNK_BYTES + 1);
+        for text in ["ab", "cd", &large, "ef"] {
+            assert!(push(&queue, text));
         }
-        assert_eq!(pop(&queue, &mut buffer), Some(("abcdefg".into(), 7)));
-        // "hi" and the next frame would pass 8 bytes: "hi" goes alone, then the big one.
-        assert_eq!(pop(&queue, &mut buffer), Some(("hi".into(), 2)));
-        assert_eq!(pop(&queue, &mut buffer), Some(("0123456789".into(), 10)));
-        assert_eq!(pop(&queue, &mut buffer), Some(("j".into(), 1)));
-        assert_eq!(pop(&queue, &mut buffer), None);
+        assert_eq!(pop(&queue).as_deref(), Some("abcd"));
+        assert_eq!(pop(&queue).as_deref(), Some(large.as_str()));
+        assert_eq!(pop(&queue).as_deref(), Some("ef"));
+        assert_eq!(pop(&queue), None);
+        // Many small frames leave in chunks of whole frames, of at most CHUNK_BYTES.
+        let frame = format!("data: {}\n\n", "y".repeat(CHUNK_BYTES / 3));
+        for _ in 0..4 {
+            assert!(push(&queue, &frame));
+        }
+        assert_eq!(pop(&queue), Some(frame.repeat(2)));
+        assert_eq!(pop(&queue), Some(frame.repeat(2)));
         queue.remove_sender();
         let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(queue.poll_pop(&mut cx), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn the_budget_refuses_what_does_not_fit_but_never_a_lone_frame() {
+        let queue = FrameQueue::new(8);
+        assert!(push(&queue, "12345"));
+        assert!(!push(&queue, "6789"));
+        assert!(push(&queue, "678"));
+        assert_eq!(pop(&queue).as_deref(), Some("12345678"));
+        assert!(push(&queue, "a frame larger than the budget"));
+        assert!(!push(&queue, "a"));
         assert!(matches!(
-            queue.poll_pop(&mut cx, 8, &mut buffer),
-            Poll::Ready(None)
+            queue.push(Bytes::from_static(b"!"), false),
+            Push::Queued
         ));
+    }
+
+    #[test]
+    fn a_failed_or_refused_write_leaves_nothing_behind() {
+        let queue = FrameQueue::new(8);
+        assert!(push(&queue, "1234"));
+        let failed = queue.write(|out| {
+            out.extend_from_slice(b"half a frame");
+            Err("serde said no")
+        });
+        assert!(matches!(failed, Err("serde said no")));
+        let refused = queue.write(|out| {
+            out.extend_from_slice(b"too long");
+            Ok::<_, ()>(())
+        });
+        assert!(matches!(refused, Ok(Push::Full(frame)) if &frame[..] == b"too long"));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = queue.write(|out| -> Result<(), ()> {
+                out.extend_from_slice(b"oops");
+                panic!("a Serialize impl panicked")
+            });
+        }));
+        assert!(panicked.is_err());
+        assert!(matches!(
+            queue.write(|out| {
+                out.extend_from_slice(b"5678");
+                Ok::<_, ()>(())
+            }),
+            Ok(Push::Queued)
+        ));
+        assert_eq!(pop(&queue).as_deref(), Some("12345678"));
+    }
+
+    #[test]
+    fn nothing_is_queued_once_the_body_is_gone() {
+        let queue = FrameQueue::new(8);
+        assert!(push(&queue, "1234"));
+        queue.close();
+        assert!(matches!(
+            queue.push(Bytes::from_static(b"x"), false),
+            Push::Closed
+        ));
+        assert_eq!(pop(&queue), None);
     }
 }
