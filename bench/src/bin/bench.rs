@@ -101,9 +101,9 @@ fn main() {
     for server in &servers {
         let server: &str = server;
         let path = dir.join(format!("{server}-server"));
-        let mut runs: Vec<[f64; 7]> = Vec::new();
+        let mut runs: Vec<[f64; 8]> = Vec::new();
         for _ in 0..sizes.runs {
-            let mut run = [f64::NAN; 7];
+            let mut run = [f64::NAN; 8];
             // The floors serve only what they measure: hyper `/idle` and `/broadcast`, raw
             // sockets the latency of `/broadcast`.
             let full = server != "hyper" && server != "raw";
@@ -117,7 +117,9 @@ fn main() {
                 (run[1], run[2]) = runtime.block_on(local.run_until(broadcast(&path, sizes)));
             }
             if wanted("latency") {
-                (run[3], run[4]) = runtime.block_on(local.run_until(latency(&path, sizes)));
+                let timed_writes = server == "raw";
+                (run[3], run[4], run[7]) =
+                    runtime.block_on(local.run_until(latency(&path, sizes, timed_writes)));
             }
             if full && wanted("firehose") {
                 run[5] = runtime.block_on(local.run_until(firehose(&path, sizes)));
@@ -132,6 +134,7 @@ fn main() {
             "latency: p99 ms",
             "firehose: events/s",
             "h2 idle: server KiB per additional stream",
+            "latency: p99 ms of the server's own writes",
         ];
         for (i, name) in names.iter().enumerate() {
             let mut values: Vec<f64> = runs.iter().map(|r| r[i]).filter(|v| !v.is_nan()).collect();
@@ -395,7 +398,9 @@ async fn broadcast(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
     .await
 }
 
-async fn latency(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
+/// Delivery latency p50 and p99 at 100 events/s, in milliseconds; with `timed_writes` (the raw
+/// floor), also the p99 of the server's own timing of its writes.
+async fn latency(path: &std::path::Path, sizes: Sizes, timed_writes: bool) -> (f64, f64, f64) {
     let server = Server::start(path, 100);
     let latencies = Rc::new(RefCell::new(Vec::new()));
     let _streams = open_streams(
@@ -408,7 +413,14 @@ async fn latency(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     latencies.borrow_mut().clear();
+    if timed_writes {
+        writes_report(server.addr).await;
+    }
     tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+    let written_p99 = match timed_writes {
+        true => writes_report(server.addr).await.1 as f64 / 1000.0,
+        false => f64::NAN,
+    };
     let mut all = latencies.borrow().clone();
     all.sort_unstable();
     let at = |q: f64| {
@@ -417,7 +429,21 @@ async fn latency(path: &std::path::Path, sizes: Sizes) -> (f64, f64) {
             .unwrap_or(0) as f64
             / 1000.0
     };
-    (at(0.5), at(0.99))
+    (at(0.5), at(0.99), written_p99)
+}
+
+/// The raw floor's `GET /writes`: p50 and p99 in microseconds of its writes since the last ask.
+async fn writes_report(addr: std::net::SocketAddr) -> (u64, u64) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /writes HTTP/1.1\r\nhost: bench\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let mut numbers = body.split(' ').map(|n| n.trim().parse().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
 }
 
 async fn firehose(path: &std::path::Path, sizes: Sizes) -> f64 {
