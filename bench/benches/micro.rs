@@ -1,5 +1,6 @@
-//! Micro-benchmarks: one emit (validate, serialize, frame, queue) and one publish to N
-//! subscribers. `cargo bench -p tidings-bench --bench micro`.
+//! Micro-benchmarks: one emit (validate, serialize, frame, queue) next to axum building the
+//! same event and serde_json alone, and one publish to N subscribers.
+//! `cargo bench -p tidings-bench --bench micro`.
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -18,23 +19,61 @@ fn emit(c: &mut Criterion) {
     let mut cx = Context::from_waker(Waker::noop());
     let Bench::Tick { ts, .. } = tick(0);
     let mut seq = 0;
-    c.bench_function(
-        "emit one small event (validate + serialize + frame + queue)",
-        |b| {
-            b.iter(|| {
-                seq += 1;
-                let event = Bench::Tick {
-                    seq,
-                    ts,
-                    payload: Cow::Borrowed(PAYLOAD),
-                };
-                events.try_emit(black_box(event)).unwrap();
-                // Take the frame back, as the connection would, so that the queue stays empty.
-                let frame = Pin::new(&mut body).poll_frame(&mut cx);
-                assert!(matches!(frame, Poll::Ready(Some(Ok(_)))));
-            })
-        },
-    );
+    let mut group = c.benchmark_group("one small event");
+    group.bench_function("tidings emit (validate + serialize + frame + queue)", |b| {
+        b.iter(|| {
+            seq += 1;
+            let event = Bench::Tick {
+                seq,
+                ts,
+                payload: Cow::Borrowed(PAYLOAD),
+            };
+            events.try_emit(black_box(event)).unwrap();
+            // Take the frame back, as the connection would, so that the queue stays empty.
+            let frame = Pin::new(&mut body).poll_frame(&mut cx);
+            assert!(matches!(frame, Poll::Ready(Some(Ok(_)))));
+        })
+    });
+    // Baselines in the same run: axum building the same event, and serde_json alone writing
+    // its data into a reused buffer (the part of an emit no SSE library can avoid).
+    group.bench_function("axum Event::json_data (baseline)", |b| {
+        b.iter(|| {
+            seq += 1;
+            let tick = AxumTick {
+                seq,
+                ts,
+                payload: PAYLOAD,
+            };
+            let event = axum::response::sse::Event::default()
+                .event("tick")
+                .json_data(black_box(&tick))
+                .unwrap();
+            drop(black_box(event));
+        })
+    });
+    let mut buffer = Vec::with_capacity(256);
+    group.bench_function("serde_json::to_writer alone (floor)", |b| {
+        b.iter(|| {
+            seq += 1;
+            let tick = AxumTick {
+                seq,
+                ts,
+                payload: PAYLOAD,
+            };
+            buffer.clear();
+            serde_json::to_writer(&mut buffer, black_box(&tick)).unwrap();
+            black_box(&buffer);
+        })
+    });
+    group.finish();
+}
+
+/// The event's data as a plain struct, for the baselines.
+#[derive(serde::Serialize)]
+struct AxumTick {
+    seq: u64,
+    ts: u64,
+    payload: &'static str,
 }
 
 fn publish(c: &mut Criterion) {

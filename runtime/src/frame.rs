@@ -67,7 +67,15 @@ impl std::io::Write for Append<'_> {
 
     #[inline]
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.extend_from_slice(bytes);
+        // Most of serde_json's writes are a byte or a few (`"`, `:`, `,`): copying those one
+        // by one is cheaper than a call to `memcpy`.
+        if bytes.len() <= 4 {
+            for &byte in bytes {
+                self.0.put_u8(byte);
+            }
+        } else {
+            self.0.extend_from_slice(bytes);
+        }
         Ok(())
     }
 
