@@ -318,6 +318,22 @@ mod tests {
     }
 
     #[test]
+    fn a_large_frame_written_in_place_leaves_whole_after_what_came_before() {
+        let queue = FrameQueue::new(64 * 1024);
+        let large = "z".repeat(CHUNK_BYTES * 2);
+        assert!(push(&queue, "first\n\n"));
+        let written = queue.write(|out| {
+            out.extend_from_slice(large.as_bytes());
+            Ok::<_, ()>(())
+        });
+        assert!(matches!(written, Ok(Push::Queued)));
+        assert!(push(&queue, "last\n\n"));
+        assert_eq!(pop(&queue).as_deref(), Some("first\n\n"));
+        assert_eq!(pop(&queue).as_deref(), Some(large.as_str()));
+        assert_eq!(pop(&queue).as_deref(), Some("last\n\n"));
+    }
+
+    #[test]
     fn the_budget_refuses_what_does_not_fit_but_never_a_lone_frame() {
         let queue = FrameQueue::new(8);
         assert!(push(&queue, "12345"));
