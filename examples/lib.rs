@@ -3,3 +3,6 @@
 
 #[path = "clock/app.rs"]
 pub mod clock;
+
+#[path = "dashboard/app.rs"]
+pub mod dashboard;
