@@ -1,0 +1,117 @@
+// The generated TypeScript client in a real browser: headless Chromium loads the compiled
+// examples/clock/client.js from the clock example's own origin and subscribes with the
+// browser's native EventSource and with its streaming fetch.
+// Run by .ci/run with CLOCK_URL set to the clock example's address; CHROMIUM names the browser.
+import { test, after, before } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { chromium, type Browser, type Page } from "playwright-core";
+
+const baseUrl = process.env.CLOCK_URL ?? "";
+// The compiled client, next to this file's compiled form (tools/build/...).
+const clientJs = new URL("../../examples/clock/client.js", import.meta.url);
+let browser: Browser;
+let page: Page;
+const errors: string[] = [];
+
+before(async () => {
+  assert.ok(baseUrl, "CLOCK_URL is set");
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    // CI runs as root, where Chromium's sandbox cannot start.
+    args: ["--no-sandbox"],
+  });
+  page = await browser.newPage();
+  page.on("pageerror", (error) => errors.push(error.message));
+  // The page and the client are served from the example's origin, as an app would serve
+  // them; the streams then come from the example itself.
+  const client = await readFile(clientJs, "utf8");
+  await page.route(`${baseUrl}/__browser/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (path === "/__browser/client.js") {
+      return route.fulfill({ contentType: "text/javascript", body: client });
+    }
+    return route.fulfill({ contentType: "text/html", body: "<!doctype html><title>client</title>" });
+  });
+  await page.goto(`${baseUrl}/__browser/index.html`);
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+type Transport = "eventsource" | "fetch";
+
+/** Runs in the page: `count` events of `route`, with the ids they came with. */
+function collect(
+  route: string,
+  params: Record<string, unknown>,
+  options: { transport: Transport; lastEventId?: string },
+  event: string,
+  count: number,
+): Promise<{ data: unknown[]; lastEventId: string }> {
+  return page.evaluate(
+    async ({ route, params, options, event, count }) => {
+      const module = "/__browser/client.js";
+      const { Subscription } = await import(module);
+      return await new Promise<{ data: unknown[]; lastEventId: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${count} ${event} events within 10 s`)), 10_000);
+        const data: unknown[] = [];
+        const subscription = new Subscription(route, params, { ...options, retryMs: 20 })
+          .on(event, (value: unknown) => {
+            data.push(value);
+            if (data.length === count) {
+              clearTimeout(timer);
+              subscription.close();
+              resolve({ data, lastEventId: subscription.lastEventId });
+            }
+          })
+          .onError((error: { fatal: boolean; message: string }) => {
+            if (error.fatal) {
+              clearTimeout(timer);
+              reject(new Error(error.message));
+            }
+          });
+      });
+    },
+    { route, params, options, event, count },
+  );
+}
+
+for (const transport of ["eventsource", "fetch"] as const) {
+  test(`the ${transport} transport receives typed ticks in Chromium`, async () => {
+    const { data } = await collect("GET /clock", { interval_ms: 50 }, { transport }, "tick", 3);
+    const ticks = data as { seq: number; unix_ms: number }[];
+    assert.deepEqual(ticks.map((tick) => tick.seq), [0, 1, 2]);
+    for (const tick of ticks) assert.equal(typeof tick.unix_ms, "number");
+  });
+
+  test(`the ${transport} transport resumes after the last event id in Chromium`, async () => {
+    const first = await collect("GET /ticks", {}, { transport }, "tick", 2);
+    assert.ok(first.lastEventId.length > 0, "hub events carry ids");
+    // Gone for a moment: ticks go on without us.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const resumed = await collect("GET /ticks", {}, { transport, lastEventId: first.lastEventId }, "tick", 4);
+    const last = (first.data[1] as { seq: number }).seq;
+    assert.deepEqual(
+      (resumed.data as { seq: number }[]).map((tick) => tick.seq),
+      [last + 1, last + 2, last + 3, last + 4],
+      "the missed ticks came first, none lost",
+    );
+  });
+}
+
+test("the fetch transport posts a body and fills the path in Chromium", async () => {
+  const { data } = await collect(
+    "POST /alarms/{label}",
+    { label: "tea time/now", body: { in_ms: 100 } },
+    { transport: "fetch" },
+    "ring",
+    1,
+  );
+  assert.deepEqual(data, ["tea time/now"]);
+});
+
+test("no errors in the page", () => {
+  assert.deepEqual(errors, []);
+});
