@@ -118,8 +118,12 @@ pub(crate) struct EventBody {
     handler: Option<Handler>,
 }
 
+/// Chunks the body may take from a queue that never runs dry before it polls the handler.
+const HANDLER_AT_LEAST_EVERY: u8 = 16;
+
 struct Handler {
     future: BoxFuture<'static, ()>,
+    chunks_since_poll: u8,
     /// Cancelled when the grace period of a shutdown is over: a handler still running then is
     /// dropped, not moved to a task.
     hard_stop: CancellationToken,
@@ -158,6 +162,7 @@ impl EventBody {
     ) -> Self {
         self.handler = Some(Handler {
             future: handler,
+            chunks_since_poll: 0,
             hard_stop,
         });
         self
@@ -169,15 +174,24 @@ impl EventBody {
         }
         // Frames already queued go first; the handler runs when they are gone, and then
         // fills the buffer in one go. Its emits wake nothing: the body looks again right after.
+        // It also runs after every few chunks, in case other tasks holding emitters keep the
+        // queue from ever running dry.
         let queue = &self.shared.queue;
         let popped = match &mut self.handler {
             Some(handler) => match queue.try_pop() {
-                Some(chunk) => Poll::Ready(Some(chunk)),
-                None => {
+                Some(chunk) if handler.chunks_since_poll < HANDLER_AT_LEAST_EVERY => {
+                    handler.chunks_since_poll += 1;
+                    Poll::Ready(Some(chunk))
+                }
+                popped => {
+                    handler.chunks_since_poll = 0;
                     if handler.future.as_mut().poll(cx).is_ready() {
                         self.handler = None;
                     }
-                    queue.poll_pop(cx)
+                    match popped {
+                        Some(chunk) => Poll::Ready(Some(chunk)),
+                        None => queue.poll_pop(cx),
+                    }
                 }
             },
             None => queue.poll_pop(cx),
@@ -224,5 +238,39 @@ impl Drop for EventBody {
             // The handler sees `closed()`, and may have work to finish (logging, cleanup).
             runtime.spawn(until_stopped(handler.future, handler.hard_stop));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Waker;
+
+    use super::*;
+    use crate::queue::Push;
+
+    #[test]
+    fn the_handler_runs_even_when_other_emitters_keep_the_queue_full() {
+        let shared = Arc::new(Shared::new(CancellationToken::new(), 64 * 1024, None));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let counted = polls.clone();
+        let handler = Box::pin(std::future::poll_fn(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Poll::<()>::Pending
+        }));
+        let mut body =
+            EventBody::new(shared.clone(), None, None).driving(handler, CancellationToken::new());
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..100 {
+            // Another task refills the queue before every poll of the body.
+            let pushed = shared.queue.push(Bytes::from_static(b"data: x\n\n"), true);
+            assert!(matches!(pushed, Push::Queued));
+            assert!(matches!(body.poll_next(&mut cx), Poll::Ready(Some(_))));
+        }
+        let polls = polls.load(Ordering::SeqCst);
+        assert!(
+            (100 / (HANDLER_AT_LEAST_EVERY as usize + 1)..=100).contains(&polls),
+            "the handler was polled {polls} times in 100 chunks"
+        );
     }
 }
