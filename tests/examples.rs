@@ -76,3 +76,90 @@ fn the_clock_typescript_client_is_up_to_date() {
         "examples/clock/client.ts is stale: rerun with TIDINGS_BLESS=1"
     );
 }
+
+/// A log file in the temporary directory, removed when dropped.
+struct TempLog(std::path::PathBuf);
+
+impl TempLog {
+    fn new(name: &str, content: &str) -> TempLog {
+        let path = std::env::temp_dir().join(format!("tidings-{name}-{}.log", std::process::id()));
+        std::fs::write(&path, content).unwrap();
+        TempLog(path)
+    }
+
+    fn append(&self, content: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.0)
+            .unwrap();
+        file.write_all(content.as_bytes()).unwrap();
+    }
+}
+
+impl Drop for TempLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `(id, data)` of the next `line` event.
+async fn next_line(response: &mut tidings_tests::RawResponse) -> (String, String) {
+    let mut frame = response.event().await;
+    if frame.starts_with("retry: ") {
+        frame = response.event().await;
+    }
+    let mut id = String::new();
+    let mut data = String::new();
+    for line in frame.trim_end().lines() {
+        if let Some(value) = line.strip_prefix("id: ") {
+            id = value.to_owned();
+        } else if let Some(value) = line.strip_prefix("data: ") {
+            data = value.to_owned();
+        } else {
+            assert!(
+                line == "event: line",
+                "unexpected line {line:?} in {frame:?}"
+            );
+        }
+    }
+    (id, data)
+}
+
+#[tokio::test]
+async fn the_log_tail_resumes_at_the_next_line_and_sees_new_ones() {
+    let log = TempLog::new("resume", "one\ntwo\r\nthree\n");
+    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    let mut response = server.get("/logs?lines=2").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(next_line(&mut response).await, ("4".into(), "one".into()));
+    assert_eq!(next_line(&mut response).await, ("9".into(), "two".into()));
+    // Two lines asked for: the stream ends, and a client comes back with the last id.
+    assert!(response.ends().await);
+    let mut resumed =
+        tidings_tests::RawResponse::send(server.addr, "GET", "/logs", &[("last-event-id", "9")])
+            .await;
+    assert_eq!(next_line(&mut resumed).await, ("15".into(), "three".into()));
+    // A line written later arrives; half a line waits for its line break.
+    log.append("four\nfi");
+    assert_eq!(next_line(&mut resumed).await, ("20".into(), "four".into()));
+    log.append("ve\n");
+    assert_eq!(next_line(&mut resumed).await, ("25".into(), "five".into()));
+}
+
+#[tokio::test]
+async fn the_log_tail_filters_and_notices_a_rotated_file() {
+    let log = TempLog::new("filter", "a INFO\nb ERROR\nc INFO\n");
+    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    let mut response = server.get("/logs?contains=ERROR").await;
+    assert_eq!(next_line(&mut response).await.1, "b ERROR");
+    log.append("d ERROR\n");
+    assert_eq!(next_line(&mut response).await.1, "d ERROR");
+    // The file is replaced by a shorter one: the client hears so, then its lines.
+    std::fs::write(&log.0, "e ERROR\n").unwrap();
+    assert_eq!(response.event().await, "event: rotated\ndata: null\n\n");
+    assert_eq!(
+        next_line(&mut response).await,
+        ("8".into(), "e ERROR".into())
+    );
+}

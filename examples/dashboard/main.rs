@@ -9,22 +9,11 @@
 //! `/metrics`.
 
 use tidings::hub::Hub;
-use tidings_examples::dashboard;
+use tidings_examples::{dashboard, serve_page};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hub = Hub::new();
     tokio::spawn(dashboard::sample(hub.clone()));
-    let streams = dashboard::app(hub).into_service()?;
-    let app = axum::Router::new()
-        .route(
-            "/",
-            axum::routing::get(|| async { axum::response::Html(dashboard::PAGE) }),
-        )
-        .fallback_service(streams);
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("dashboard on http://{}/", listener.local_addr()?);
-    axum::serve(listener, app).await?;
-    Ok(())
+    serve_page("dashboard", dashboard::PAGE, dashboard::app(hub)).await
 }

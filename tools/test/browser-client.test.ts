@@ -5,7 +5,8 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launch } from "./browser.js";
 
 const baseUrl = process.env.CLOCK_URL ?? "";
 // The compiled client, next to this file's compiled form (tools/build/...).
@@ -16,11 +17,7 @@ const errors: string[] = [];
 
 before(async () => {
   assert.ok(baseUrl, "CLOCK_URL is set");
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    // CI runs as root, where Chromium's sandbox cannot start.
-    args: ["--no-sandbox"],
-  });
+  browser = await launch();
   page = await browser.newPage();
   page.on("pageerror", (error) => errors.push(error.message));
   // The page and the client are served from the example's origin, as an app would serve

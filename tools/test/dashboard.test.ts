@@ -4,35 +4,22 @@
 // browser (default /usr/bin/chromium, Debian's package).
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launch, open as openTab } from "./browser.js";
 
 const url = process.env.DASHBOARD_URL ?? "";
 let browser: Browser;
 
 before(async () => {
   assert.ok(url, "DASHBOARD_URL is set");
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    // CI runs as root, where Chromium's sandbox cannot start.
-    args: ["--no-sandbox"],
-  });
+  browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
 });
 
-async function open(): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text());
-  });
-  await page.goto(url);
-  return { page, errors };
-}
-
+const open = () => openTab(browser, url);
 const text = (page: Page, selector: string) => page.locator(selector).innerText();
 
 test("the page receives and renders live samples", async () => {

@@ -1,0 +1,174 @@
+//! Log streaming: tails a file to the browser, line by line. The id of each line is the byte
+//! offset right after it, so a client that reconnects with `Last-Event-ID` resumes at the next
+//! line: none lost, none twice. Run it with `cargo run --example logs` and open the printed
+//! address.
+
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tidings::{Emitter, Query, Router, State, Validate, event_stream};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// What the log stream says.
+#[event_stream]
+#[derive(Debug, Clone)]
+pub enum Logs {
+    /// One line of the file, without its line break, as plain text.
+    #[event(text)]
+    Line(String),
+    /// The file shrank (it was rotated or truncated): lines start again from its beginning.
+    Rotated,
+}
+
+/// Query string of `/logs`.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+pub struct LogsQuery {
+    /// Only the lines that contain this text.
+    #[validate(length(min = 1, max = 200))]
+    contains: Option<String>,
+    /// End the stream after this many lines; an `EventSource` then reconnects and resumes,
+    /// which shows resume at work.
+    #[validate(range(min = 1))]
+    lines: Option<u64>,
+}
+
+/// The file to tail.
+#[derive(Debug, Clone)]
+pub struct LogFile(pub Arc<PathBuf>);
+
+/// How often the file is checked for new lines.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+/// A new client first gets the lines of about this many bytes at the end of the file.
+const TAIL_BYTES: u64 = 2048;
+/// The most read from the file at once.
+const READ_BYTES: u64 = 64 * 1024;
+
+/// The lines of the log as they are written, from the end of the file, or right after the
+/// line whose offset the client sends back in `Last-Event-ID`.
+#[event_stream(path = "/logs")]
+pub async fn logs(
+    State(file): State<LogFile>,
+    Query(query): Query<LogsQuery>,
+    events: Emitter<Logs>,
+) -> tidings::Result<()> {
+    let mut offset = match events.last_event_id().and_then(|id| id.parse().ok()) {
+        Some(offset) => offset,
+        None => tail_start(&file.0).await?,
+    };
+    let mut sent = 0;
+    let mut poll = tokio::time::interval(POLL_EVERY);
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {}
+            _ = events.closed() => return Ok(()),
+        }
+        let Some(read) = read_lines(&file.0, offset).await? else {
+            events.emit(Logs::Rotated).await?;
+            offset = 0;
+            continue;
+        };
+        for (line, end) in read {
+            offset = end;
+            if query
+                .contains
+                .as_ref()
+                .is_some_and(|text| !line.contains(text))
+            {
+                continue;
+            }
+            events.emit_with_id(end, Logs::Line(line)).await?;
+            sent += 1;
+            if query.lines.is_some_and(|lines| sent >= lines) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The routes, tailing `file`. Clients reconnect half a second after a stream ends.
+pub fn app(file: PathBuf) -> Router {
+    Router::new()
+        .route(logs)
+        .with_state(LogFile(Arc::new(file)))
+        .retry(Duration::from_millis(500))
+}
+
+/// The page: plain HTML and an `EventSource`, no build step.
+pub const PAGE: &str = include_str!("index.html");
+
+/// Where the last lines of the file start: the first line that begins in its last
+/// `TAIL_BYTES`.
+async fn tail_start(path: &PathBuf) -> std::io::Result<u64> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    if len <= TAIL_BYTES {
+        return Ok(0);
+    }
+    let from = len - TAIL_BYTES;
+    file.seek(SeekFrom::Start(from)).await?;
+    let mut tail = Vec::with_capacity(TAIL_BYTES as usize);
+    file.take(TAIL_BYTES).read_to_end(&mut tail).await?;
+    Ok(match tail.iter().position(|&b| b == b'\n') {
+        Some(at) => from + at as u64 + 1,
+        None => len,
+    })
+}
+
+/// The whole lines written after `offset`, each with the offset right after it; `None` when
+/// the file is now shorter than `offset`.
+async fn read_lines(path: &PathBuf, offset: u64) -> std::io::Result<Option<Vec<(String, u64)>>> {
+    let mut file = tokio::fs::File::open(path).await?;
+    if file.metadata().await?.len() < offset {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::Start(offset)).await?;
+    let mut bytes = Vec::new();
+    file.take(READ_BYTES).read_to_end(&mut bytes).await?;
+    let mut lines = Vec::new();
+    let mut start = 0;
+    // A line still being written (no line break yet) waits for the next read.
+    while let Some(at) = bytes[start..].iter().position(|&b| b == b'\n') {
+        let line = &bytes[start..start + at];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        start += at + 1;
+        lines.push((
+            String::from_utf8_lossy(line).into_owned(),
+            offset + start as u64,
+        ));
+    }
+    Ok(Some(lines))
+}
+
+/// Appends a made-up access log line to `path` every `every`, numbered from 1, forever: the
+/// example's log when it is given none.
+pub async fn write_demo_log(path: PathBuf, every: Duration) -> std::io::Result<()> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .await?;
+    let mut tick = tokio::time::interval(every);
+    for n in 1u64.. {
+        tick.tick().await;
+        let level = match n % 5 {
+            0 => "ERROR",
+            3 => "WARN",
+            _ => "INFO",
+        };
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let line = format!(
+            "{n:06} {unix_ms} {level} GET /items/{} {} {}ms\n",
+            n % 97,
+            if level == "ERROR" { 500 } else { 200 },
+            n % 13
+        );
+        file.write_all(line.as_bytes()).await?;
+    }
+    Ok(())
+}

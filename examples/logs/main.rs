@@ -1,0 +1,57 @@
+//! Log streaming to the browser.
+//!
+//! ```text
+//! cargo run --example logs                       # tails a log it writes itself
+//! LOG_FILE=/var/log/syslog cargo run --example logs
+//! ```
+//!
+//! Then open the printed address (`/?contains=ERROR` filters; `/?lines=5` ends each stream
+//! after 5 lines, and the browser resumes where it stopped). `ADDR` sets the address to listen
+//! on (default `127.0.0.1:8080`).
+
+use std::time::Duration;
+
+use tidings_examples::{logs, serve_page};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (file, demo) = match std::env::var_os("LOG_FILE") {
+        Some(file) => (file.into(), false),
+        None => {
+            let file =
+                std::env::temp_dir().join(format!("tidings-demo-{}.log", std::process::id()));
+            // A fresh demo log, so that its lines are numbered from 1.
+            std::fs::write(&file, "")?;
+            tokio::spawn(logs::write_demo_log(
+                file.clone(),
+                Duration::from_millis(200),
+            ));
+            (file, true)
+        }
+    };
+    println!("tailing {}", file.display());
+    let served = tokio::select! {
+        served = serve_page("logs", logs::PAGE, logs::app(file.clone())) => served,
+        _ = stop_signal() => Ok(()),
+    };
+    if demo {
+        let _ = std::fs::remove_file(&file);
+    }
+    served
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
