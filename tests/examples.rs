@@ -163,3 +163,51 @@ async fn the_log_tail_filters_and_notices_a_rotated_file() {
         ("8".into(), "e ERROR".into())
     );
 }
+
+#[tokio::test]
+async fn a_job_is_watched_from_its_state_now_to_done() {
+    use tidings_examples::progress::{self, Job, JobRequest, Jobs};
+    let jobs = Jobs::default();
+    let started = jobs
+        .start(&JobRequest {
+            steps: 5,
+            step_ms: 20,
+        })
+        .unwrap();
+    assert_eq!(started.progress, format!("/jobs/{}/progress", started.id));
+    let server = TestServer::start(progress::app(jobs.clone())).await;
+    let mut response = server.get(&started.progress).await;
+    assert_eq!(response.status, 200);
+    let mut percents = Vec::new();
+    loop {
+        let frame = response.event().await;
+        let (name, data) = frame
+            .strip_prefix("event: ")
+            .and_then(|rest| rest.split_once("\ndata: "))
+            .unwrap();
+        match Job::decode(name, data.trim_end()).unwrap() {
+            Job::Progress { percent, .. } => percents.push(percent),
+            Job::Done { took_ms } => {
+                assert!(took_ms >= 100, "5 steps of 20 ms took {took_ms} ms");
+                break;
+            }
+        }
+    }
+    assert_eq!(percents.first(), Some(&0), "the state at once");
+    assert!(percents.is_sorted(), "progress only goes up: {percents:?}");
+    assert!(response.ends().await, "the stream ends after done");
+
+    // A watcher that comes after the end hears `done` at once.
+    let mut late = server.get(&started.progress).await;
+    assert!(late.event().await.starts_with("event: done\n"));
+
+    // Out of range, or no such job.
+    let refused = JobRequest {
+        steps: 0,
+        step_ms: 10,
+    };
+    assert!(jobs.start(&refused).is_none());
+    let mut unknown = server.get("/jobs/999/progress").await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.rest().await.contains("no job 999"));
+}

@@ -1,0 +1,75 @@
+// The progress example in a real browser: the page starts jobs with fetch and watches each
+// with its own EventSource until `done`; a second tab can watch the same job.
+// Run by .ci/run with PROGRESS_URL set to the example server's address.
+import { test, after, before } from "node:test";
+import assert from "node:assert/strict";
+import type { Browser, Page } from "playwright-core";
+import { launch, open } from "./browser.js";
+
+const url = process.env.PROGRESS_URL ?? "";
+let browser: Browser;
+
+before(async () => {
+  assert.ok(url, "PROGRESS_URL is set");
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function start(page: Page, steps: number, stepMs: number) {
+  await page.fill("input[name=steps]", String(steps));
+  await page.fill("input[name=step_ms]", String(stepMs));
+  await page.click("button");
+}
+
+const seen = async (page: Page, id: number) =>
+  ((await page.locator(`#job-${id}`).getAttribute("data-seen")) ?? "").split(",").filter(Boolean).map(Number);
+
+test("a job started from the page is watched to the end", async () => {
+  const { page, errors } = await open(browser, url);
+  await start(page, 10, 100);
+  await page.waitForSelector("li.done", { timeout: 15_000 });
+  const id = Number((await page.locator("li.done").getAttribute("id"))?.replace("job-", ""));
+  assert.ok(id >= 1);
+  assert.match(await page.locator(`#job-${id} .stage`).innerText(), /^done in \d+ ms$/);
+  assert.equal(await page.locator(`#job-${id} progress`).evaluate((bar) => (bar as HTMLProgressElement).value), 100);
+  const percents = await seen(page, id);
+  assert.ok(percents.length >= 3, `percents seen: ${percents}`);
+  assert.deepEqual(percents, [...percents].sort((a, b) => a - b), "progress only goes up");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a second tab watches a running job from where it is", async () => {
+  const first = await open(browser, url);
+  await start(first.page, 20, 100);
+  await first.page.waitForSelector("li[id^=job-]");
+  const id = Number((await first.page.locator("li[id^=job-]").first().getAttribute("id"))?.replace("job-", ""));
+  // Halfway through, another tab joins: it starts from the job's state then, not from 0.
+  await first.page.waitForFunction(
+    (id) => (document.getElementById(`job-${id}`)?.dataset.seen ?? "").split(",").some((p) => Number(p) >= 40),
+    id,
+    { timeout: 10_000 },
+  );
+  const second = await open(browser, `${url}/?watch=${id}`);
+  await second.page.waitForSelector(`#job-${id}.done`, { timeout: 15_000 });
+  await first.page.waitForSelector(`#job-${id}.done`, { timeout: 15_000 });
+  const joined = await seen(second.page, id);
+  assert.ok((joined[0] ?? 0) >= 40, `the second tab started at ${joined[0]}`);
+  for (const { page, errors } of [first, second]) {
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
+
+test("a refused job shows the server's reason", async () => {
+  const { page, errors } = await open(browser, url);
+  await start(page, 0, 100);
+  await page.waitForFunction(() => document.getElementById("error")?.textContent !== "", undefined, { timeout: 5_000 });
+  assert.match(await page.locator("#error").innerText(), /steps must be 1 to 1000/);
+  // The failed POST itself is logged by Chromium as a console error: that one is expected.
+  assert.ok(errors.every((error) => error.includes("400")), `errors: ${errors}`);
+  await page.close();
+});
