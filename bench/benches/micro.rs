@@ -39,11 +39,7 @@ fn emit(c: &mut Criterion) {
     group.bench_function("axum Event::json_data (baseline)", |b| {
         b.iter(|| {
             seq += 1;
-            let tick = AxumTick {
-                seq,
-                ts,
-                payload: PAYLOAD,
-            };
+            let tick = AxumTick::new(seq, ts);
             let event = axum::response::sse::Event::default()
                 .event("tick")
                 .json_data(black_box(&tick))
@@ -55,11 +51,7 @@ fn emit(c: &mut Criterion) {
     group.bench_function("serde_json::to_writer alone (floor)", |b| {
         b.iter(|| {
             seq += 1;
-            let tick = AxumTick {
-                seq,
-                ts,
-                payload: PAYLOAD,
-            };
+            let tick = AxumTick::new(seq, ts);
             buffer.clear();
             serde_json::to_writer(&mut buffer, black_box(&tick)).unwrap();
             black_box(&buffer);
@@ -74,6 +66,16 @@ struct AxumTick {
     seq: u64,
     ts: u64,
     payload: &'static str,
+}
+
+impl AxumTick {
+    fn new(seq: u64, ts: u64) -> Self {
+        AxumTick {
+            seq,
+            ts,
+            payload: PAYLOAD,
+        }
+    }
 }
 
 fn publish(c: &mut Criterion) {

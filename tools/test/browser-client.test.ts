@@ -2,23 +2,20 @@
 // examples/clock/client.js from the clock example's own origin and subscribes with the
 // browser's native EventSource and with its streaming fetch.
 // Run by .ci/run with CLOCK_URL set to the clock example's address; CHROMIUM names the browser.
-import { test, after, before } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import type { Browser, Page } from "playwright-core";
-import { launch } from "./browser.js";
+import type { Page } from "playwright-core";
+import { exampleInBrowser } from "./browser.js";
 
-const baseUrl = process.env.CLOCK_URL ?? "";
+const { url: baseUrl, browser } = exampleInBrowser("CLOCK_URL");
 // The compiled client, next to this file's compiled form (tools/build/...).
 const clientJs = new URL("../../examples/clock/client.js", import.meta.url);
-let browser: Browser;
 let page: Page;
 const errors: string[] = [];
 
 before(async () => {
-  assert.ok(baseUrl, "CLOCK_URL is set");
-  browser = await launch();
-  page = await browser.newPage();
+  page = await (await browser()).newPage();
   page.on("pageerror", (error) => errors.push(error.message));
   // The page and the client are served from the example's origin, as an app would serve
   // them; the streams then come from the example itself.
@@ -31,10 +28,6 @@ before(async () => {
     return route.fulfill({ contentType: "text/html", body: "<!doctype html><title>client</title>" });
   });
   await page.goto(`${baseUrl}/__browser/index.html`);
-});
-
-after(async () => {
-  await browser?.close();
 });
 
 type Transport = "eventsource" | "fetch";

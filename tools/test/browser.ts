@@ -1,5 +1,7 @@
 // Headless Chromium for the browser tests: Debian's package (CHROMIUM names another), driven
 // by playwright-core.
+import { after } from "node:test";
+import assert from "node:assert/strict";
 import { chromium, type Browser, type Page } from "playwright-core";
 
 export function launch(): Promise<Browser> {
@@ -20,4 +22,32 @@ export async function open(browser: Browser, url: string): Promise<{ page: Page;
   });
   await page.goto(url);
   return { page, errors };
+}
+
+/** An example under test in a browser; see [`exampleInBrowser`]. */
+export interface ExampleInBrowser {
+  /** The example's address. */
+  url: string;
+  /** The browser, launched on first use. */
+  browser: () => Promise<Browser>;
+  /** Opens `path` (default `/`) of the example in a new tab. */
+  open: (path?: string) => Promise<{ page: Page; errors: string[] }>;
+}
+
+/**
+ * For a test file: the example whose address is in the environment variable `variable`, and
+ * a browser launched on first use and closed after the file's tests.
+ */
+export function exampleInBrowser(variable: string): ExampleInBrowser {
+  const url = process.env[variable] ?? "";
+  let launched: Promise<Browser> | undefined;
+  after(async () => {
+    await (await launched)?.close();
+  });
+  const browser = () => {
+    assert.ok(url, `${variable} is set`);
+    launched ??= launch();
+    return launched;
+  };
+  return { url, browser, open: async (path = "/") => open(await browser(), url + path) };
 }

@@ -2,24 +2,12 @@
 // EventSource must receive and render live samples from the hub.
 // Run by .ci/run with DASHBOARD_URL set to the example server's address; CHROMIUM names the
 // browser (default /usr/bin/chromium, Debian's package).
-import { test, after, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser, Page } from "playwright-core";
-import { launch, open as openTab } from "./browser.js";
+import type { Page } from "playwright-core";
+import { exampleInBrowser } from "./browser.js";
 
-const url = process.env.DASHBOARD_URL ?? "";
-let browser: Browser;
-
-before(async () => {
-  assert.ok(url, "DASHBOARD_URL is set");
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
-
-const open = () => openTab(browser, url);
+const { open } = exampleInBrowser("DASHBOARD_URL");
 const text = (page: Page, selector: string) => page.locator(selector).innerText();
 
 test("the page receives and renders live samples", async () => {

@@ -1,29 +1,19 @@
 // The log-tail example in a real browser: headless Chromium's own EventSource resumes with
 // Last-Event-ID after every stream end, and not one line is lost or repeated.
 // Run by .ci/run with LOGS_URL set to the example server's address (writing its demo log).
-import { test, after, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser, Page } from "playwright-core";
-import { launch, open } from "./browser.js";
+import type { Page } from "playwright-core";
+import { exampleInBrowser } from "./browser.js";
 
-const url = process.env.LOGS_URL ?? "";
-let browser: Browser;
-
-before(async () => {
-  assert.ok(url, "LOGS_URL is set");
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
+const { open } = exampleInBrowser("LOGS_URL");
 
 const count = (page: Page) => page.locator("#count").innerText().then(Number);
 const lines = (page: Page) => page.locator("#lines > div").allInnerTexts();
 
 test("the browser resumes after every stream end without losing or repeating a line", async () => {
   // Every stream ends after 3 lines; EventSource reconnects and sends the last id it saw.
-  const { page, errors } = await open(browser, `${url}/?lines=3`);
+  const { page, errors } = await open("/?lines=3");
   await page.waitForFunction(
     () => Number(document.getElementById("opens")?.textContent) >= 4,
     undefined,
@@ -41,7 +31,7 @@ test("the browser resumes after every stream end without losing or repeating a l
 });
 
 test("a filter from the page's query string reaches the stream", async () => {
-  const { page, errors } = await open(browser, `${url}/?contains=ERROR`);
+  const { page, errors } = await open("/?contains=ERROR");
   // One line in five is an error, five lines a second.
   await page.waitForFunction(
     () => Number(document.getElementById("count")?.textContent) >= 2,

@@ -1,22 +1,12 @@
 // The progress example in a real browser: the page starts jobs with fetch and watches each
 // with its own EventSource until `done`; a second tab can watch the same job.
 // Run by .ci/run with PROGRESS_URL set to the example server's address.
-import { test, after, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser, Page } from "playwright-core";
-import { launch, open } from "./browser.js";
+import type { Page } from "playwright-core";
+import { exampleInBrowser } from "./browser.js";
 
-const url = process.env.PROGRESS_URL ?? "";
-let browser: Browser;
-
-before(async () => {
-  assert.ok(url, "PROGRESS_URL is set");
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-});
+const { open } = exampleInBrowser("PROGRESS_URL");
 
 async function start(page: Page, steps: number, stepMs: number) {
   await page.fill("input[name=steps]", String(steps));
@@ -28,7 +18,7 @@ const seen = async (page: Page, id: number) =>
   ((await page.locator(`#job-${id}`).getAttribute("data-seen")) ?? "").split(",").filter(Boolean).map(Number);
 
 test("a job started from the page is watched to the end", async () => {
-  const { page, errors } = await open(browser, url);
+  const { page, errors } = await open();
   await start(page, 10, 100);
   await page.waitForSelector("li.done", { timeout: 15_000 });
   const id = Number((await page.locator("li.done").getAttribute("id"))?.replace("job-", ""));
@@ -43,7 +33,7 @@ test("a job started from the page is watched to the end", async () => {
 });
 
 test("a second tab watches a running job from where it is", async () => {
-  const first = await open(browser, url);
+  const first = await open();
   await start(first.page, 20, 100);
   await first.page.waitForSelector("li[id^=job-]");
   const id = Number((await first.page.locator("li[id^=job-]").first().getAttribute("id"))?.replace("job-", ""));
@@ -53,7 +43,7 @@ test("a second tab watches a running job from where it is", async () => {
     id,
     { timeout: 10_000 },
   );
-  const second = await open(browser, `${url}/?watch=${id}`);
+  const second = await open(`/?watch=${id}`);
   await second.page.waitForSelector(`#job-${id}.done`, { timeout: 15_000 });
   await first.page.waitForSelector(`#job-${id}.done`, { timeout: 15_000 });
   const joined = await seen(second.page, id);
@@ -65,7 +55,7 @@ test("a second tab watches a running job from where it is", async () => {
 });
 
 test("a refused job shows the server's reason", async () => {
-  const { page, errors } = await open(browser, url);
+  const { page, errors } = await open();
   await start(page, 0, 100);
   await page.waitForFunction(() => document.getElementById("error")?.textContent !== "", undefined, { timeout: 5_000 });
   assert.match(await page.locator("#error").innerText(), /steps must be 1 to 1000/);
