@@ -268,3 +268,47 @@ async fn spawned_tasks_hold_a_token_that_is_cancelled_with_the_stream() {
         .unwrap()
         .unwrap();
 }
+
+#[event_stream(path = "/once")]
+async fn once(events: Emitter<Status>) -> tidings::Result<()> {
+    events.emit(Status::Bye).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bind_serves_an_address_and_reports_one_in_use() {
+    // An address nobody holds: the kernel's pick, let go again.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tidings::serve(Router::new().route(once))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .bind(addr),
+    );
+    let deadline = Instant::now() + PATIENCE;
+    let mut response = loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break tidings_tests::RawResponse::send(addr, "GET", "/once", &[]).await;
+        }
+        assert!(Instant::now() < deadline, "bind never listened on {addr}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(response.event().await, "event: bye\ndata: null\n\n");
+
+    // A second server on the same address fails with the bind error, without panicking.
+    let taken = tidings::serve(Router::new().route(once)).bind(addr).await;
+    assert_eq!(
+        taken.unwrap_err().kind(),
+        std::io::ErrorKind::AddrInUse,
+        "binding an address in use"
+    );
+
+    let _ = stop.send(());
+    let served = tokio::time::timeout(PATIENCE, server).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "{served:?}");
+}

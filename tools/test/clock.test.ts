@@ -116,3 +116,36 @@ for (const transport of ["eventsource", "fetch"] as const) {
     assert.deepEqual(resumed, [last + 1, last + 2, last + 3, last + 4, last + 5], "the missed ticks came first, none lost");
   });
 }
+
+test("withCredentials reaches both transports, and is off by default", async () => {
+  const seen: unknown[] = [];
+  class RecordingEventSource extends EventSource {
+    constructor(url: string | URL, init?: { withCredentials?: boolean }) {
+      super(url, init);
+      seen.push(init?.withCredentials);
+    }
+  }
+  const recordingFetch: typeof fetch = (url, init) => {
+    seen.push(init?.credentials);
+    return fetch(url, init);
+  };
+  for (const withCredentials of [undefined, true]) {
+    for (const transport of ["eventsource", "fetch"] as const) {
+      await within<void>(10_000, (done, fail) => {
+        const clock = new Subscription("GET /clock", { interval_ms: 50 }, {
+          baseUrl,
+          transport,
+          EventSource: RecordingEventSource,
+          fetch: recordingFetch,
+          ...(withCredentials ? { withCredentials } : {}),
+        })
+          .on("tick", () => {
+            clock.close();
+            done();
+          })
+          .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+      });
+    }
+  }
+  assert.deepEqual(seen, [false, "same-origin", true, "include"]);
+});
