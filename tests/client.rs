@@ -202,7 +202,7 @@ async fn stops_for_good_on_204_other_statuses_and_wrong_content_types() {
     page.abort();
 
     assert!(matches!(
-        client.subscribe::<Count>("https://example.test/"),
+        client.subscribe::<Count>("ftp://example.test/"),
         Err(ClientError::Url(_))
     ));
 }

@@ -22,8 +22,8 @@
 //! the server says otherwise), doubling the wait after each attempt that brought no event (up
 //! to 30 s) with up to 25 % jitter, and sends `Last-Event-ID`. It stops for good, reporting
 //! why, on `204 No Content`, on any other status but `200`, and on a content type other than
-//! `text/event-stream`. Plain `http://` only: put TLS in front with a proxy, or wait for the
-//! TLS feature.
+//! `text/event-stream`. It speaks `http://`, and `https://` too with the `client-tls` feature
+//! (rustls, with Mozilla's root certificates or a [`rustls::ClientConfig`] of your own).
 
 mod parser;
 
@@ -48,10 +48,22 @@ pub use parser::{ParseError, Parser, RawEvent};
 use crate::event::{DecodeError, ERROR_EVENT, EventSet};
 use crate::hub::RESET_EVENT;
 
+#[cfg(feature = "client-tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "client-tls"))]
+type Connector = HttpConnector;
+
+/// The URL schemes the client speaks.
+const SCHEMES: &[&str] = if cfg!(feature = "client-tls") {
+    &["http", "https"]
+} else {
+    &["http"]
+};
+
 /// Opens subscriptions. Cheap to clone; clones share connections.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<Connector, Full<Bytes>>,
 }
 
 impl fmt::Debug for Client {
@@ -67,17 +79,48 @@ impl Default for Client {
 }
 
 impl Client {
-    /// A client over plain HTTP/1.1.
+    /// A client over HTTP/1.1; with the `client-tls` feature, `https://` URLs are checked
+    /// against Mozilla's root certificates (webpki-roots).
     pub fn new() -> Self {
+        #[cfg(feature = "client-tls")]
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            // Only ring's provider is compiled in here, and it has both TLS versions.
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .expect("ring supports the safe default TLS versions")
+            .https_or_http()
+            .enable_http1()
+            .build();
+        #[cfg(not(feature = "client-tls"))]
+        let connector = HttpConnector::new();
         Client {
-            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
+        }
+    }
+
+    /// A client whose `https://` connections use `config`: your own root certificates,
+    /// client certificates, another crypto provider. Its ALPN protocols are replaced (this
+    /// client speaks HTTP/1.1).
+    #[cfg(feature = "client-tls")]
+    pub fn with_tls(mut config: rustls::ClientConfig) -> Self {
+        // hyper-rustls insists on choosing ALPN itself.
+        config.alpn_protocols.clear();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Client {
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
         }
     }
 
     /// Prepares a subscription to `url`, whose events are `E`.
     pub fn subscribe<E: EventSet>(&self, url: &str) -> Result<Subscribe<E>, ClientError> {
         let uri: Uri = url.parse().map_err(|_| ClientError::Url(url.to_owned()))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        let known_scheme = uri
+            .scheme_str()
+            .is_some_and(|scheme| SCHEMES.contains(&scheme));
+        if !known_scheme || uri.host().is_none() {
             return Err(ClientError::Url(url.to_owned()));
         }
         Ok(Subscribe {
@@ -98,7 +141,7 @@ type HeaderFn = Arc<dyn Fn() -> HeaderMap + Send + Sync>;
 
 /// A subscription being configured; [`start`](Subscribe::start) opens it.
 pub struct Subscribe<E> {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<Connector, Full<Bytes>>,
     uri: Uri,
     method: Method,
     body: Bytes,
@@ -187,7 +230,7 @@ pub enum Update<E> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// Not an `http://host/...` URL.
+    /// Not an `http://host/...` URL (or `https://`, with the `client-tls` feature).
     Url(String),
     /// The request body could not be serialized.
     Body(serde_json::Error),
@@ -206,7 +249,11 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Url(url) => write!(f, "`{url}` is not an http:// URL"),
+            ClientError::Url(url) => {
+                write!(f, "`{url}` is not a URL of ")?;
+                f.write_str(&SCHEMES.join(":// or "))?;
+                f.write_str("://")
+            }
             ClientError::Body(error) => write!(f, "cannot serialize the request body: {error}"),
             ClientError::Decode(error) => error.fmt(f),
             ClientError::NoContent => f.write_str("the server has no stream for this client (204)"),
