@@ -211,3 +211,26 @@ async fn a_job_is_watched_from_its_state_now_to_done() {
     assert_eq!(unknown.status, 404);
     assert!(unknown.rest().await.contains("no job 999"));
 }
+
+#[tokio::test]
+async fn a_line_longer_than_a_read_still_goes_out() {
+    let long = "x".repeat(100 * 1024);
+    let log = TempLog::new("long", &format!("{long}\nafter\n"));
+    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    // From the start of the file (a fresh client would start near its end).
+    let mut response =
+        tidings_tests::RawResponse::send(server.addr, "GET", "/logs", &[("last-event-id", "0")])
+            .await;
+    let mut received = String::new();
+    loop {
+        let (_, data) = next_line(&mut response).await;
+        if data == "after" {
+            break;
+        }
+        received.push_str(&data);
+    }
+    assert_eq!(
+        received, long,
+        "the long line, in pieces, then the next one"
+    );
+}

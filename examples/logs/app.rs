@@ -140,6 +140,11 @@ async fn read_lines(path: &PathBuf, offset: u64) -> std::io::Result<Option<Vec<(
             offset + start as u64,
         ));
     }
+    if lines.is_empty() && bytes.len() as u64 == READ_BYTES {
+        // A line longer than a whole read goes out in pieces rather than never.
+        let piece = String::from_utf8_lossy(&bytes).into_owned();
+        lines.push((piece, offset + READ_BYTES));
+    }
     Ok(Some(lines))
 }
 

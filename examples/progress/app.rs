@@ -51,7 +51,8 @@ pub struct Started {
     pub progress: String,
 }
 
-/// The running and finished jobs, each with its latest state.
+/// The running and finished jobs, each with its latest state. Finished jobs stay listed, so
+/// that a late watcher still hears `done`; a real service would expire them.
 #[derive(Debug, Clone, Default)]
 pub struct Jobs {
     next_id: Arc<AtomicU64>,
