@@ -34,7 +34,10 @@
 //! - [`event`]: what `#[event_stream]` generates for the enum, and the wire shape.
 //! - [`validate`]: `#[validate(...)]` field rules.
 //! - [`emitter`]: sending events, backpressure, closing.
-//! - `client` (cargo feature `client`): a typed client that reconnects and resumes.
+//! - `client` (cargo feature `client`): a typed client that reconnects and resumes;
+//!   `client-tls` adds `https://`.
+//! - `testing` (cargo feature `testing`): serve an app on an ephemeral port in a test,
+//!   subscribe with the typed client, assert on typed events, drop the connection, resume.
 //! - [`hub`]: broadcast to many subscribers, ids, lossless `Last-Event-ID` resume.
 //! - [`extract`], [`json`]: handler arguments (`Path`, `Query`, `Header`, `Json`, your own).
 //! - [`middleware`]: what runs before every route of a router; `State`, `Extension`.
@@ -67,6 +70,8 @@ pub mod router;
 #[path = "serve.rs"]
 pub mod server;
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod typescript;
 pub mod validate;
 
