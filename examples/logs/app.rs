@@ -121,6 +121,7 @@ async fn tail_start(path: &PathBuf) -> std::io::Result<u64> {
 /// The whole lines written after `offset`, each with the offset right after it; `None` when
 /// the file is now shorter than `offset`.
 async fn read_lines(path: &PathBuf, offset: u64) -> std::io::Result<Option<Vec<(String, u64)>>> {
+    // Opened again on every look, so that a file replaced by log rotation is the one read.
     let mut file = tokio::fs::File::open(path).await?;
     if file.metadata().await?.len() < offset {
         return Ok(None);

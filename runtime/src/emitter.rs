@@ -141,26 +141,23 @@ impl<E: EventSet> Emitter<E> {
     /// `#[validate]` rules, and with [`EmitError::Closed`] once the client is gone. A wait for
     /// room ends as soon as the client is gone.
     pub async fn emit(&self, event: E) -> Result<(), EmitError> {
-        match self.write(&event, None)? {
-            Push::Full(frame) => self.send_waiting(frame).await,
-            pushed => pushed_or_closed(pushed),
-        }
+        let pushed = self.write(&event, None)?;
+        self.settle(pushed).await
     }
 
     /// Like [`emit`](Self::emit), with an `id:` line. Browsers send the last id they saw back
     /// in `Last-Event-ID` when they reconnect. The id must not contain CR, LF or NUL.
     pub async fn emit_with_id(&self, id: impl fmt::Display, event: E) -> Result<(), EmitError> {
-        match self.write(&event, Some(&id))? {
-            Push::Full(frame) => self.send_waiting(frame).await,
-            pushed => pushed_or_closed(pushed),
-        }
+        let pushed = self.write(&event, Some(&id))?;
+        self.settle(pushed).await
     }
 
     /// Sends one event if the buffer has room now, and fails with [`EmitError::Full`] if not.
     pub fn try_emit(&self, event: E) -> Result<(), EmitError> {
         match self.write(&event, None)? {
+            Push::Queued => Ok(()),
             Push::Full(_) => Err(EmitError::Full),
-            pushed => pushed_or_closed(pushed),
+            Push::Closed => Err(EmitError::Closed),
         }
     }
 
@@ -186,13 +183,6 @@ impl<E: EventSet> Emitter<E> {
                 },
                 FrameError::InvalidId => EmitError::InvalidId,
             })
-    }
-}
-
-fn pushed_or_closed(pushed: Push) -> Result<(), EmitError> {
-    match pushed {
-        Push::Queued => Ok(()),
-        _ => Err(EmitError::Closed),
     }
 }
 
@@ -228,19 +218,23 @@ impl<E> Emitter<E> {
 
     /// Sends a frame made beforehand (a hub's, a comment), waiting for room.
     pub(crate) async fn send(&self, frame: Bytes) -> Result<(), EmitError> {
-        match self.shared.queue.push(frame, true) {
-            Push::Full(frame) => self.send_waiting(frame).await,
-            pushed => pushed_or_closed(pushed),
-        }
+        let pushed = self.shared.queue.push(frame, true);
+        self.settle(pushed).await
     }
 
-    async fn send_waiting(&self, frame: Bytes) -> Result<(), EmitError> {
-        // The wait ends when the body is dropped, which is when the client is gone.
-        self.shared
-            .queue
-            .push_waiting(frame)
-            .await
-            .map_err(|()| EmitError::Closed)
+    /// Finishes an emit: a frame the budget had no room for waits for it.
+    async fn settle(&self, pushed: Push) -> Result<(), EmitError> {
+        match pushed {
+            Push::Queued => Ok(()),
+            // The wait ends when the body is dropped, which is when the client is gone.
+            Push::Full(frame) => self
+                .shared
+                .queue
+                .push_waiting(frame)
+                .await
+                .map_err(|()| EmitError::Closed),
+            Push::Closed => Err(EmitError::Closed),
+        }
     }
 
     /// Sends a frame past the budget: the one `error` event of a failed handler.

@@ -92,9 +92,7 @@ impl Client {
             .build();
         #[cfg(not(feature = "client-tls"))]
         let connector = HttpConnector::new();
-        Client {
-            http: HyperClient::builder(TokioExecutor::new()).build(connector),
-        }
+        Client::over(connector)
     }
 
     /// A client whose `https://` connections use `config`: your own root certificates,
@@ -109,6 +107,10 @@ impl Client {
             .https_or_http()
             .enable_http1()
             .build();
+        Client::over(connector)
+    }
+
+    fn over(connector: Connector) -> Self {
         Client {
             http: HyperClient::builder(TokioExecutor::new()).build(connector),
         }
