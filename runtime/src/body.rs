@@ -15,6 +15,7 @@ use crate::emitter::Shared;
 use crate::endpoint::BoxFuture;
 use crate::frame;
 use crate::hard_stop::until_stopped;
+use crate::stream::StreamTiming;
 
 /// The body of every response tidings sends: an event stream, or a small complete body
 /// (errors).
@@ -115,6 +116,8 @@ pub(crate) struct EventBody {
     shared: Arc<Shared>,
     preamble: Option<Bytes>,
     heartbeat: Option<Heartbeat>,
+    /// When the stream ends by itself (`Router::max_stream_duration`).
+    deadline: Option<Pin<Box<Sleep>>>,
     handler: Option<Handler>,
 }
 
@@ -136,20 +139,19 @@ struct Heartbeat {
 }
 
 impl EventBody {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        retry: Option<Duration>,
-        heartbeat: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, timing: StreamTiming) -> Self {
         let now = Instant::now();
         EventBody {
             shared,
-            preamble: retry.map(|r| frame::retry(r.as_millis())),
-            heartbeat: heartbeat.map(|every| Heartbeat {
+            preamble: timing.retry.map(|r| frame::retry(r.as_millis())),
+            heartbeat: timing.heartbeat.map(|every| Heartbeat {
                 every,
                 last_sent: now,
                 timer: Box::pin(tokio::time::sleep_until(now + every)),
             }),
+            deadline: timing
+                .max_duration
+                .map(|lifetime| Box::pin(tokio::time::sleep_until(now + lifetime))),
             handler: None,
         }
     }
@@ -171,6 +173,16 @@ impl EventBody {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(preamble) = self.preamble.take() {
             return Poll::Ready(Some(preamble));
+        }
+        if let Some(deadline) = &mut self.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            // The stream has lived long enough: the handler sees `closed()`, what is queued
+            // still goes out, then the stream ends and the client reconnects (a hub resumes
+            // it after the last event it got).
+            self.deadline = None;
+            self.shared.closed.cancel();
+            self.shared.queue.end();
         }
         // Frames already queued go first; the handler runs when they are gone, and then
         // fills the buffer in one go. Its emits wake nothing: the body looks again right after.
@@ -258,8 +270,8 @@ mod tests {
             counted.fetch_add(1, Ordering::SeqCst);
             Poll::<()>::Pending
         }));
-        let mut body =
-            EventBody::new(shared.clone(), None, None).driving(handler, CancellationToken::new());
+        let mut body = EventBody::new(shared.clone(), StreamTiming::default())
+            .driving(handler, CancellationToken::new());
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..100 {
             // Another task refills the queue before every poll of the body.

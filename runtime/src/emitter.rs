@@ -131,7 +131,7 @@ impl<E: EventSet> Emitter<E> {
     /// ```
     pub fn pair(buffer_bytes: usize) -> (Emitter<E>, crate::ResponseBody) {
         let shared = Arc::new(Shared::new(CancellationToken::new(), buffer_bytes, None));
-        let body = crate::body::EventBody::new(shared.clone(), None, None);
+        let body = crate::body::EventBody::new(shared.clone(), Default::default());
         (Emitter::new(shared), crate::ResponseBody::stream(body))
     }
 

@@ -25,7 +25,9 @@
 //! }
 //! ```
 
+use std::any::Any;
 use std::future::Future;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -54,6 +56,9 @@ pub struct RequestContext {
     params: Vec<(String, String)>,
     body: Option<RequestBody>,
     body_limit: usize,
+    body_timeout: Duration,
+    /// Values that middleware keeps alive for as long as the stream lasts.
+    kept: Vec<Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -71,13 +76,15 @@ impl RequestContext {
         parts: Parts,
         params: Vec<(String, String)>,
         body: RequestBody,
-        body_limit: usize,
+        limits: BodyLimits,
     ) -> Self {
         RequestContext {
             parts,
             params,
             body: Some(body),
-            body_limit,
+            body_limit: limits.bytes,
+            body_timeout: limits.timeout,
+            kept: Vec::new(),
         }
     }
 
@@ -89,6 +96,26 @@ impl RequestContext {
     /// The most bytes a body extractor reads (`Router::body_limit`, default 1 MiB).
     pub fn body_limit(&self) -> usize {
         self.body_limit
+    }
+
+    /// How long a body extractor may take to read the body (`Router::body_timeout`, default
+    /// 30 s); past it, the request answers `408`.
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
+    }
+
+    /// Keeps `value` alive until the stream ends (its response body is gone and its handler
+    /// has returned), or until the request is answered without a stream. For middleware that
+    /// hands out something per stream, such as
+    /// [`StreamsPerClient`](crate::limits::StreamsPerClient)'s slots: the value's `Drop`
+    /// gives it back. Only what middleware keeps lasts that long; an extractor's runs with
+    /// the stream's start.
+    pub fn keep_until_stream_ends(&mut self, value: impl Send + Sync + 'static) {
+        self.kept.push(Box::new(value));
+    }
+
+    pub(crate) fn take_kept(&mut self) -> Vec<Box<dyn Any + Send + Sync>> {
+        std::mem::take(&mut self.kept)
     }
 
     /// The request method.
@@ -124,6 +151,22 @@ impl RequestContext {
     /// The request head.
     pub fn parts(&self) -> &Parts {
         &self.parts
+    }
+}
+
+/// What a body extractor may read: at most `bytes`, within `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimits {
+    pub(crate) bytes: usize,
+    pub(crate) timeout: Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            bytes: 1024 * 1024,
+            timeout: Duration::from_secs(30),
+        }
     }
 }
 

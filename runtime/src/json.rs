@@ -45,7 +45,8 @@ use crate::validate::Validate;
 /// rules.
 ///
 /// Answers `415` unless the `content-type` is `application/json` (or `+json`), `413` past the
-/// body limit (`Router::body_limit`, default 1 MiB), and `400` for malformed JSON, a wrong
+/// body limit (`Router::body_limit`, default 1 MiB), `408` when the whole body has not arrived
+/// within `Router::body_timeout` (default 30 s), and `400` for malformed JSON, a wrong
 /// shape (with the path of the offending field) or broken rules (every one listed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Json<T>(pub T);
@@ -82,7 +83,15 @@ impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Json<T>
                 "the request body was already taken by another extractor",
             ))
         })?;
-        let bytes = read_limited(body, limit).await?;
+        let timeout = cx.body_timeout();
+        let bytes = tokio::time::timeout(timeout, read_limited(body, limit))
+            .await
+            .map_err(|_| {
+                Rejection::new(StatusCode::REQUEST_TIMEOUT).detail(format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ))
+            })??;
         let shape_error = |path: String, error: serde_json::Error| {
             Rejection::bad_request("invalid JSON body").error(
                 "body",

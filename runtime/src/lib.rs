@@ -61,13 +61,13 @@ mod frame;
 mod hard_stop;
 pub mod hub;
 pub mod json;
+pub mod limits;
 pub mod middleware;
 pub mod openapi;
 mod path_params;
 mod queue;
 pub mod rejection;
 pub mod router;
-#[path = "serve.rs"]
 pub mod server;
 mod stream;
 #[cfg(feature = "testing")]
@@ -86,7 +86,7 @@ pub use json::Json;
 pub use middleware::{Extension, Middleware, State};
 pub use rejection::{Problem, ProblemItem, Rejection};
 pub use router::{IntoEndpoint, RouteInfo, Router, RouterError, RouterService};
-pub use server::{Serve, serve};
+pub use server::{Serve, serve, serve_service};
 pub use validate::{Validate, Violation, Violations};
 
 /// `headers`, for [`Header<T>`]: typed headers such as `headers::Authorization`.

@@ -46,6 +46,8 @@ struct State {
     /// Live emitters; the body ends once there are none and the queue is empty.
     senders: usize,
     body_gone: bool,
+    /// The stream is ending: no more frames; the body takes what is queued, then ends.
+    ending: bool,
     /// The body's waker, kept across polls.
     body_waker: Option<Waker>,
     /// Whether the body waits for a frame: a push from its own poll (the handler runs
@@ -65,6 +67,7 @@ impl FrameQueue {
                 capacity: capacity.max(1),
                 senders: 1,
                 body_gone: false,
+                ending: false,
                 body_waker: None,
                 body_waiting: false,
                 emitters_waiting: false,
@@ -102,7 +105,7 @@ impl FrameQueue {
         write: impl FnOnce(&mut BytesMut) -> Result<(), Error>,
     ) -> Result<Push, Error> {
         let mut guard = self.lock();
-        if guard.body_gone {
+        if guard.refuses_frames() {
             return Ok(Push::Closed);
         }
         let state = &mut *guard;
@@ -133,7 +136,7 @@ impl FrameQueue {
     /// is false).
     pub(crate) fn push(&self, frame: Bytes, budgeted: bool) -> Push {
         let mut state = self.lock();
-        if state.body_gone {
+        if state.refuses_frames() {
             return Push::Closed;
         }
         if budgeted && !state.has_room(frame.len()) {
@@ -181,7 +184,7 @@ impl FrameQueue {
         if let Some(chunk) = self.pop(&mut state) {
             return Poll::Ready(Some(chunk));
         }
-        if state.senders == 0 {
+        if state.senders == 0 || state.ending {
             return Poll::Ready(None);
         }
         match &mut state.body_waker {
@@ -213,6 +216,12 @@ impl FrameQueue {
         Some(chunk)
     }
 
+    /// The stream is ending: refuse new frames; the body takes what is queued, then ends.
+    pub(crate) fn end(&self) {
+        self.lock().ending = true;
+        self.room.notify_waiters();
+    }
+
     /// The body is gone: drop what is queued and refuse the rest.
     pub(crate) fn close(&self) {
         {
@@ -229,6 +238,10 @@ impl FrameQueue {
 }
 
 impl State {
+    fn refuses_frames(&self) -> bool {
+        self.body_gone || self.ending
+    }
+
     fn wake_body(&mut self) {
         if std::mem::take(&mut self.body_waiting)
             && let Some(waker) = &self.body_waker

@@ -48,7 +48,7 @@ use crate::body::ResponseBody;
 use crate::endpoint::{BoxFuture, Endpoint};
 use crate::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_rejection};
 use crate::event::{EventSchema, EventSet};
-use crate::extract::{BoxError, FromRequest, RequestContext};
+use crate::extract::{BodyLimits, BoxError, FromRequest, RequestContext};
 use crate::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
 use crate::openapi::{InputDoc, OpenApi};
 use crate::rejection::Rejection;
@@ -61,7 +61,7 @@ pub struct Router {
     middleware: Vec<Arc<dyn ErasedMiddleware>>,
     state: Extensions,
     options: StreamOptions,
-    body_limit: usize,
+    body_limits: BodyLimits,
     error_handler: Arc<dyn ErrorHandler>,
 }
 
@@ -72,7 +72,7 @@ impl Default for Router {
             middleware: Vec::new(),
             state: Extensions::new(),
             options: StreamOptions::default(),
-            body_limit: 1024 * 1024,
+            body_limits: BodyLimits::default(),
             error_handler: Arc::new(ProblemDetails),
         }
     }
@@ -199,7 +199,25 @@ impl Router {
     /// The most bytes a body extractor such as [`Json`](crate::Json) reads (default 1 MiB);
     /// larger bodies answer `413`.
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
+        self.body_limits.bytes = bytes;
+        self
+    }
+
+    /// How long a body extractor such as [`Json`](crate::Json) may take to read the whole
+    /// body (default 30 s); a client that sends it slower, or stops, gets `408`. Bounds how
+    /// long a request can hold its connection and its partial body before any stream starts.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_limits.timeout = timeout;
+        self
+    }
+
+    /// Ends every stream this long after it started (default: never). The handler sees
+    /// [`closed()`](crate::Emitter::closed) resolve, the events already queued still go out,
+    /// then the response ends; clients reconnect on their own, and a hub stream resumes after
+    /// the last event its client got. Use it to spread long-lived clients over new server
+    /// instances, or to make them come back with fresh credentials.
+    pub fn max_stream_duration(mut self, lifetime: Option<Duration>) -> Self {
+        self.options.max_duration = lifetime;
         self
     }
 
@@ -226,8 +244,9 @@ impl Router {
     /// Builds the router into a `tower::Service` (and `hyper::service::Service`), e.g. to
     /// mount it into an axum application with `nest_service`. Fails on conflicting routes.
     ///
-    /// Served this way, streams end when their clients leave or their handlers return; the
-    /// graceful shutdown of [`serve`](crate::serve) is not involved.
+    /// Served by [`serve_service`](crate::serve_service), its streams follow that server's
+    /// graceful shutdown; served another way, they end when their clients leave or their
+    /// handlers return.
     pub fn into_service(self) -> Result<RouterService, RouterError> {
         let runtime = StreamRuntime::new(self.options.clone(), self.error_handler.clone());
         let table = self.build()?;
@@ -291,7 +310,7 @@ impl Router {
         Ok(RouteTable {
             matcher,
             state: self.state,
-            body_limit: self.body_limit,
+            body_limits: self.body_limits,
         })
     }
 }
@@ -356,7 +375,7 @@ struct Methods {
 struct RouteTable {
     matcher: matchit::Router<Methods>,
     state: Extensions,
-    body_limit: usize,
+    body_limits: BodyLimits,
 }
 
 /// The future of one answer of a [`RouterService`].
@@ -376,10 +395,6 @@ impl fmt::Debug for RouterService {
 }
 
 impl RouterService {
-    pub(crate) fn runtime(&self) -> &Arc<StreamRuntime> {
-        &self.runtime
-    }
-
     /// Answers one request: routing, middleware and extractors, then the stream. Never
     /// fails: every error is an HTTP answer. Both service impls return this future as is.
     pub fn respond<B>(&self, request: Request<B>) -> ResponseFuture
@@ -468,7 +483,7 @@ impl RouterService {
         }
         parts.extensions.extend(self.table.state.clone());
         let body = body.map_err(Into::into).boxed_unsync();
-        let cx = RequestContext::new(parts, params, body, self.table.body_limit);
+        let cx = RequestContext::new(parts, params, body, self.table.body_limits);
         Ok((entry.endpoint.clone(), entry.middleware.clone(), cx))
     }
 }
@@ -483,26 +498,45 @@ fn reject(
 }
 
 /// Whether `Accept` (absent, or any of its ranges) allows `text/event-stream`.
+///
+/// The most specific range that matches decides (RFC 9110, 12.5.1): `text/event-stream;q=0,
+/// */*` refuses, `text/*;q=0, text/event-stream` accepts. Parameter names are
+/// case-insensitive.
 fn accepts_event_stream(headers: &http::HeaderMap) -> bool {
     let mut values = headers.get_all(ACCEPT).iter().peekable();
     if values.peek().is_none() {
         return true;
     }
-    values
+    // (specificity, accepted) of the most specific matching range.
+    let mut best: Option<(u8, bool)> = None;
+    let ranges = values
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|range| {
-            let mut params = range.split(';');
-            let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
-            let refused = params.any(|param| {
-                param
-                    .trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    == Some(0.0)
-            });
-            !refused && matches!(media.as_str(), "text/event-stream" | "text/*" | "*/*")
-        })
+        .flat_map(|value| value.split(','));
+    for range in ranges {
+        let mut params = range.split(';');
+        let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        let specificity = match media.as_str() {
+            "text/event-stream" => 2,
+            "text/*" => 1,
+            "*/*" => 0,
+            _ => continue,
+        };
+        let refused = params.any(|param| {
+            let Some((name, value)) = param.split_once('=') else {
+                return false;
+            };
+            name.trim().eq_ignore_ascii_case("q") && value.trim().parse::<f32>().ok() == Some(0.0)
+        });
+        if best.is_none_or(|(seen, _)| specificity > seen) {
+            best = Some((specificity, !refused));
+        } else if let Some((seen, accepted)) = &mut best
+            && *seen == specificity
+        {
+            // The same range twice: either acceptance counts.
+            *accepted |= !refused;
+        }
+    }
+    best.is_some_and(|(_, accepted)| accepted)
 }
 
 impl<B> hyper::service::Service<Request<B>> for RouterService
@@ -559,5 +593,10 @@ mod tests {
         assert!(!accepts(Some("application/json")));
         assert!(!accepts(Some("text/event-stream;q=0")));
         assert!(!accepts(Some("text/event-stream; q=0.000")));
+        assert!(!accepts(Some("text/event-stream;q=0, */*")));
+        assert!(!accepts(Some("*/*, text/event-stream; Q=0")));
+        assert!(accepts(Some("text/*;q=0, text/event-stream")));
+        assert!(!accepts(Some("text/*;q=0, */*")));
+        assert!(accepts(Some("text/event-stream;q=0.5, */*;q=0")));
     }
 }

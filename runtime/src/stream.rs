@@ -33,6 +33,8 @@ pub(crate) struct StreamOptions {
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) retry: Option<Duration>,
     pub(crate) buffer_bytes: usize,
+    /// How long a stream may live before it ends so that its client reconnects.
+    pub(crate) max_duration: Option<Duration>,
 }
 
 impl Default for StreamOptions {
@@ -41,15 +43,19 @@ impl Default for StreamOptions {
             heartbeat: Some(Duration::from_secs(15)),
             retry: None,
             buffer_bytes: 64 * 1024,
+            max_duration: None,
         }
     }
 }
 
-/// What every stream of a service shares: options, the error policy, the shutdown signal,
-/// the count of running handlers.
-pub(crate) struct StreamRuntime {
-    pub(crate) options: StreamOptions,
-    pub(crate) error_handler: Arc<dyn ErrorHandler>,
+/// What a server tells the streams it serves: shutdown has begun, the grace period is over;
+/// and which handlers still run.
+///
+/// [`serve`](crate::serve) puts its own in every request's extensions, so that routers
+/// mounted anywhere inside a served tower app follow its graceful shutdown; a router served
+/// some other way uses one of its own, which nothing cancels.
+#[derive(Clone, Default)]
+pub(crate) struct Lifecycle {
     /// Cancelled when shutdown begins: handlers see `closed()` resolve.
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when the grace period is over: what still runs is dropped.
@@ -58,14 +64,20 @@ pub(crate) struct StreamRuntime {
     pub(crate) handlers: TaskTracker,
 }
 
+/// What every stream of a router shares: options, the error policy, and the lifecycle used
+/// when no server provides one.
+pub(crate) struct StreamRuntime {
+    pub(crate) options: StreamOptions,
+    pub(crate) error_handler: Arc<dyn ErrorHandler>,
+    lifecycle: Lifecycle,
+}
+
 impl StreamRuntime {
     pub(crate) fn new(options: StreamOptions, error_handler: Arc<dyn ErrorHandler>) -> Self {
         StreamRuntime {
             options,
             error_handler,
-            shutdown: CancellationToken::new(),
-            hard_stop: CancellationToken::new(),
-            handlers: TaskTracker::new(),
+            lifecycle: Lifecycle::default(),
         }
     }
 }
@@ -88,26 +100,34 @@ impl<T: Endpoint> ErasedEndpoint for T {
         runtime: Arc<StreamRuntime>,
         info: RequestInfo,
     ) -> BoxFuture<'static, Result<Response<ResponseBody>, Rejection>> {
+        let mut cx = cx;
         let last_event_id = last_event_id(&cx);
+        let lifecycle = cx.extensions().get::<Lifecycle>().cloned();
+        let kept = cx.take_kept();
         let start = self.start(cx);
         Box::pin(async move {
             let task = start.await?;
+            let lifecycle = lifecycle.unwrap_or_else(|| runtime.lifecycle.clone());
             let options = &runtime.options;
             let shared = Arc::new(Shared::new(
-                runtime.shutdown.child_token(),
+                lifecycle.shutdown.child_token(),
                 options.buffer_bytes,
                 last_event_id,
             ));
             let events = Emitter::<T::Event>::new(shared.clone());
-            let hard_stop = runtime.hard_stop.clone();
-            let (retry, heartbeat) = (options.retry, options.heartbeat);
+            let timing = StreamTiming {
+                retry: options.retry,
+                heartbeat: options.heartbeat,
+                max_duration: options.max_duration,
+            };
             let scope = HandlerScope {
-                _tracked: runtime.handlers.token(),
+                _tracked: lifecycle.handlers.token(),
                 runtime,
                 info,
+                _kept: kept,
             };
             let handler = task.run(events, scope);
-            let body = EventBody::new(shared, retry, heartbeat).driving(handler, hard_stop);
+            let body = EventBody::new(shared, timing).driving(handler, lifecycle.hard_stop);
             Ok(event_stream_response(body))
         })
     }
@@ -120,6 +140,19 @@ pub(crate) struct HandlerScope {
     info: RequestInfo,
     /// Graceful shutdown waits for this handler while it runs.
     _tracked: TaskTrackerToken,
+    /// What middleware asked to keep while the stream lasts (e.g. a per-client stream slot).
+    _kept: Vec<Box<dyn Any + Send + Sync>>,
+}
+
+/// When a stream sends what it sends by itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamTiming {
+    /// `retry:` first.
+    pub(crate) retry: Option<Duration>,
+    /// A comment after this long without a frame.
+    pub(crate) heartbeat: Option<Duration>,
+    /// The end of the stream, this long after it started.
+    pub(crate) max_duration: Option<Duration>,
 }
 
 pin_project! {
@@ -222,12 +255,23 @@ fn event_stream_response(body: EventBody) -> Response<ResponseBody> {
 }
 
 /// `Last-Event-ID`, or the `lastEventId` query parameter that EventSource polyfills send.
+///
+/// Browsers send the id as UTF-8 bytes. A header that is not UTF-8 gives way to the query
+/// parameter; without one it is kept with its invalid bytes replaced: it still says the
+/// client saw something (that this server never wrote), so a hub answers `tidings.reset`
+/// rather than silently starting live.
 fn last_event_id(cx: &RequestContext) -> Option<String> {
-    if let Some(value) = cx.headers().get("last-event-id") {
-        return value.to_str().ok().map(str::to_owned);
+    let header = cx
+        .headers()
+        .get("last-event-id")
+        .map(|value| value.as_bytes());
+    if let Some(Ok(id)) = header.map(std::str::from_utf8) {
+        return Some(id.to_owned());
     }
-    let query = cx.uri().query()?;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == "lastEventId")
-        .map(|(_, value)| value.into_owned())
+    let from_query = cx.uri().query().and_then(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "lastEventId")
+            .map(|(_, value)| value.into_owned())
+    });
+    from_query.or_else(|| header.map(|bytes| String::from_utf8_lossy(bytes).into_owned()))
 }

@@ -1,0 +1,414 @@
+//! One accepted connection: the protocol it speaks, the service that answers it, and the
+//! future that serves it until it ends, a graceful shutdown drains it, or it idles too long.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use pin_project_lite::pin_project;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::limits::ConnectionSlot;
+use super::{PeerAddr, Settings};
+use crate::endpoint::BoxFuture;
+use crate::extract::BoxError;
+use crate::stream::Lifecycle;
+
+/// How long an HTTP/2 connection told to go away (idle) may take to close by itself.
+const GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
+/// The most bytes HTTP/2 buffers for one stream beyond what the socket took. hyper's default
+/// (400 KB) lets a client that never reads pin far more than the stream's own budget, in
+/// small frames that each cost bookkeeping too; with this, a stream whose client stops
+/// reading soon stops taking frames, and its budget (or its hub's lag check) takes over as
+/// over HTTP/1.1.
+const HTTP2_SEND_BUFFER: usize = 16 * 1024;
+
+/// Serves one accepted connection: waits for its first bytes (no longer than the request-head
+/// timeout), then serves it as HTTP/2 or HTTP/1.1 in a task sized for that protocol alone.
+pub(crate) async fn serve_connection<S, B>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+    service: S,
+    lifecycle: Lifecycle,
+    settings: Settings,
+) where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    // A client that sends nothing at all would otherwise hold its descriptor forever: hyper's
+    // own timer starts with the first byte.
+    let http2 = tokio::select! {
+        opened = tokio::time::timeout(settings.header_read_timeout, is_http2(&stream)) => {
+            match opened {
+                Ok(Some(http2)) => http2,
+                Ok(None) => return,
+                Err(_) => {
+                    tracing::debug!(%peer, "closing a connection that sent nothing");
+                    return;
+                }
+            }
+        }
+        _ = lifecycle.shutdown.cancelled() => return,
+    };
+    let io = TokioIo::new(stream);
+    let (shutdown, hard_stop) = (lifecycle.shutdown.clone(), lifecycle.hard_stop.clone());
+    if http2 {
+        let open = Arc::new(OpenStreams::default());
+        let service = HyperService {
+            service,
+            peer,
+            lifecycle,
+            open: Some(open.clone()),
+        };
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(settings.max_streams_per_connection)
+            .max_send_buf_size(HTTP2_SEND_BUFFER)
+            .keep_alive_interval(settings.keep_alive)
+            .keep_alive_timeout(settings.keep_alive.unwrap_or(Duration::from_secs(20)));
+        let connection = builder.serve_connection(io, service);
+        let idle = IdleClose {
+            open,
+            timeout: settings.idle_timeout,
+            timer: Box::pin(tokio::time::sleep(settings.idle_timeout)),
+            armed: false,
+            going_away: false,
+        };
+        let served = Served::new(connection, shutdown, hard_stop, Some(Box::new(idle)), slot);
+        tokio::spawn(log_end(served, peer));
+    } else {
+        let service = HyperService {
+            service,
+            peer,
+            lifecycle,
+            open: None,
+        };
+        // The timer arms hyper's limit for reading a request head (the first and every later
+        // one), so that a client trickling its headers or idling between requests cannot hold
+        // a task forever.
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_read_timeout)
+            .serve_connection(io, service);
+        let served = Served::new(connection, shutdown, hard_stop, None, slot);
+        tokio::spawn(log_end(served, peer));
+    }
+}
+
+async fn log_end<F: Future<Output = Result<(), hyper::Error>>>(served: F, peer: SocketAddr) {
+    if let Err(error) = served.await {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// The first bytes an HTTP/2 client sends without upgrading (h2c with prior knowledge).
+pub(crate) const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client opens with the HTTP/2 preface, read without consuming it; `None` when
+/// the client closed or failed before sending a byte.
+pub(crate) async fn is_http2(stream: &TcpStream) -> Option<bool> {
+    let mut start = [0u8; HTTP2_PREFACE.len()];
+    // The preface almost always comes in one segment; a client that trickles it is given a
+    // few short waits, then served as HTTP/1.1 (which refuses what it cannot parse).
+    for _ in 0..50 {
+        let read = match stream.peek(&mut start).await {
+            Ok(0) | Err(_) => return None,
+            Ok(read) => read,
+        };
+        if start[..read] != HTTP2_PREFACE[..read] {
+            return Some(false);
+        }
+        if read == HTTP2_PREFACE.len() {
+            return Some(true);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Some(false)
+}
+
+/// A hyper connection that can be told to finish what it serves and close.
+pub(crate) trait GracefulConnection: Future<Output = Result<(), hyper::Error>> {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<S, B> GracefulConnection for http1::Connection<TokioIo<TcpStream>, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<S, B> GracefulConnection for http2::Connection<TokioIo<TcpStream>, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http2::Connection::graceful_shutdown(self)
+    }
+}
+
+/// Where a served connection is in its life.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Told to finish: shutdown began, or an HTTP/2 connection idled too long.
+    Draining,
+}
+
+pin_project! {
+    /// A connection, until it ends by itself or the grace period of a shutdown is over.
+    ///
+    /// Written out rather than with `select!` in an `async` block, which would hold the
+    /// connection twice: this is the whole task of every connection, for its whole life. It
+    /// waits on one cancellation at a time (shutdown, then the hard stop), registering once and
+    /// afterwards only reading the flag, as the task's waker never changes.
+    pub(crate) struct Served<C> {
+        #[pin]
+        connection: C,
+        #[pin]
+        signal: WaitForCancellationFutureOwned,
+        registered: bool,
+        phase: Phase,
+        shutdown: CancellationToken,
+        hard_stop: CancellationToken,
+        idle: Option<Box<IdleClose>>,
+        _slot: ConnectionSlot,
+    }
+}
+
+impl<C: GracefulConnection> Served<C> {
+    fn new(
+        connection: C,
+        shutdown: CancellationToken,
+        hard_stop: CancellationToken,
+        idle: Option<Box<IdleClose>>,
+        slot: ConnectionSlot,
+    ) -> Self {
+        Served {
+            connection,
+            signal: shutdown.clone().cancelled_owned(),
+            registered: false,
+            phase: Phase::Serving,
+            shutdown,
+            hard_stop,
+            idle,
+            _slot: slot,
+        }
+    }
+}
+
+impl<C: GracefulConnection> Future for Served<C> {
+    type Output = Result<(), hyper::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let fired = if !*this.registered {
+                *this.registered = true;
+                this.signal.as_mut().poll(cx).is_ready()
+            } else {
+                match this.phase {
+                    Phase::Serving => this.shutdown.is_cancelled(),
+                    Phase::Draining => this.hard_stop.is_cancelled(),
+                }
+            };
+            if !fired {
+                break;
+            }
+            match this.phase {
+                Phase::Serving => {
+                    *this.phase = Phase::Draining;
+                    this.connection.as_mut().graceful_shutdown();
+                    this.signal.set(this.hard_stop.clone().cancelled_owned());
+                    *this.registered = false;
+                }
+                // The grace period is over: drop whatever still runs.
+                Phase::Draining => return Poll::Ready(Ok(())),
+            }
+        }
+        if let Poll::Ready(ended) = this.connection.as_mut().poll(cx) {
+            return Poll::Ready(ended);
+        }
+        if let Some(idle) = this.idle {
+            match idle.poll_idle(cx) {
+                Idle::No => {}
+                Idle::TooLong => this.connection.as_mut().graceful_shutdown(),
+                Idle::Close => return Poll::Ready(Ok(())),
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// The streams of one HTTP/2 connection that are open (from the request to the end of its
+/// response body), and the connection's waker, to arm its idle timer when they are all gone.
+#[derive(Default)]
+pub(crate) struct OpenStreams {
+    count: AtomicUsize,
+    connection: futures_util::task::AtomicWaker,
+}
+
+/// One open stream of an HTTP/2 connection.
+pub(crate) struct OpenStream(Arc<OpenStreams>);
+
+impl OpenStream {
+    fn new(open: &Arc<OpenStreams>) -> Self {
+        open.count.fetch_add(1, Ordering::Relaxed);
+        OpenStream(open.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.connection.wake();
+        }
+    }
+}
+
+/// Closes an HTTP/2 connection that has had no open stream for `timeout`: HTTP/1.1 has
+/// hyper's request-head timeout for that, HTTP/2 has nothing of the kind.
+pub(crate) struct IdleClose {
+    open: Arc<OpenStreams>,
+    timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    armed: bool,
+    going_away: bool,
+}
+
+enum Idle {
+    No,
+    /// Idle past the timeout: send GOAWAY.
+    TooLong,
+    /// GOAWAY was sent and the client still has not closed.
+    Close,
+}
+
+impl IdleClose {
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Idle {
+        self.open.connection.register(cx.waker());
+        if self.open.count.load(Ordering::Acquire) > 0 {
+            self.armed = false;
+            return Idle::No;
+        }
+        if !self.armed {
+            self.armed = true;
+            let limit = if self.going_away {
+                GOAWAY_GRACE
+            } else {
+                self.timeout
+            };
+            self.timer.as_mut().reset(Instant::now() + limit);
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Idle::No;
+        }
+        if self.going_away {
+            return Idle::Close;
+        }
+        self.going_away = true;
+        self.armed = true;
+        self.timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
+        let _ = self.timer.as_mut().poll(cx);
+        Idle::TooLong
+    }
+}
+
+/// A tower service as hyper calls it, with the request and the call in one boxed future.
+///
+/// It also tells the request what the server knows: the client's address ([`PeerAddr`]) and
+/// the server's [`Lifecycle`], which tidings routers anywhere inside the service follow.
+///
+/// hyper-util's adapter keeps the request inside the future that hyper holds for each
+/// request; an HTTP/2 stream's task is sized for that future for the whole life of the
+/// stream, so boxing it costs one short-lived allocation and saves about 256 bytes on every
+/// open stream.
+#[derive(Clone)]
+pub(crate) struct HyperService<S> {
+    service: S,
+    peer: SocketAddr,
+    lifecycle: Lifecycle,
+    /// HTTP/2 only: counts the open streams for the idle timeout.
+    open: Option<Arc<OpenStreams>>,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for HyperService<S>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<OpenBody<B>>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        let open = self.open.as_ref().map(OpenStream::new);
+        let extensions = request.extensions_mut();
+        extensions.insert(PeerAddr(self.peer));
+        extensions.insert(self.lifecycle.clone());
+        let mut service = self.service.clone();
+        Box::pin(async move {
+            std::future::poll_fn(|cx| service.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            let response = service.call(request).await.map_err(Into::into)?;
+            Ok(response.map(|body| OpenBody { body, _open: open }))
+        })
+    }
+}
+
+pin_project! {
+    /// A response body that keeps its HTTP/2 stream counted as open until it is dropped.
+    pub(crate) struct OpenBody<B> {
+        #[pin]
+        body: B,
+        _open: Option<OpenStream>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for OpenBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
