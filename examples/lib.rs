@@ -24,17 +24,34 @@ pub async fn serve_page(
 }
 
 /// Serves the routes of `app` and, for every other path, `streams` on `ADDR` (default
-/// `127.0.0.1:8080`), and prints the address to open. axum serves the pages; the tidings
-/// router is mounted into it with [`tidings::Router::into_service`].
+/// `127.0.0.1:8080`), and prints the address to open; returns after a graceful shutdown on
+/// Ctrl-C or SIGTERM. axum serves the pages; the tidings router is mounted into it with
+/// [`tidings::Router::into_service`], and [`tidings::serve_service`] serves the whole app with
+/// tidings' limits and timeouts.
 pub async fn serve_with(
     name: &str,
     app: axum::Router,
     streams: tidings::Router,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let app = app.fallback_service(streams.into_service()?);
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("{name} on http://{}/", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    with_streams(app, streams)?
+        .with_graceful_shutdown(tidings::server::shutdown_signal())
+        .run(listener)
+        .await?;
     Ok(())
+}
+
+/// The server of an example: `app`'s routes, and `streams` for every other path.
+pub fn with_streams(
+    app: axum::Router,
+    streams: tidings::Router,
+) -> Result<
+    tidings::Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>,
+    tidings::RouterError,
+> {
+    Ok(tidings::serve_service(
+        app.fallback_service(streams.into_service()?),
+    ))
 }

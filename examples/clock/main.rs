@@ -37,9 +37,7 @@ async fn main() -> std::io::Result<()> {
         listener.local_addr()?
     );
     tidings::serve(clock::app())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(tidings::server::shutdown_signal())
         .run(listener)
         .await
 }

@@ -55,9 +55,14 @@ pub async fn logs(
     Query(query): Query<LogsQuery>,
     events: Emitter<Logs>,
 ) -> tidings::Result<()> {
-    let mut offset = match events.last_event_id().and_then(|id| id.parse().ok()) {
-        Some(offset) => offset,
-        None => tail_start(&file.0).await?,
+    let resume_at = events.last_event_id().and_then(|id| id.parse::<u64>().ok());
+    let len = tokio::fs::metadata(&*file.0).await?.len();
+    let mut offset = match resume_at {
+        Some(offset) if offset <= len => offset,
+        // Past the end: an id this file never had (a client of another file, or a made-up
+        // one). The client starts at the tail like a new one; replaying the whole file as if
+        // it had been rotated would be a guess. (A rotation seen while streaming is certain.)
+        _ => tail_start(&file.0).await?,
     };
     let mut sent = 0;
     let mut poll = tokio::time::interval(POLL_EVERY);

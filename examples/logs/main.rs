@@ -30,28 +30,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!("tailing {}", file.display());
-    let served = tokio::select! {
-        served = serve_page("logs", logs::PAGE, logs::app(file.clone())) => served,
-        _ = stop_signal() => Ok(()),
-    };
+    let served = serve_page("logs", logs::PAGE, logs::app(file.clone())).await;
     if demo {
         let _ = std::fs::remove_file(&file);
     }
     served
-}
-
-/// Ctrl-C, or SIGTERM on Unix.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -242,7 +242,8 @@ impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Path<T>
 ///
 /// - `?n=5&name=a%20b`: numbers and strings parse from their text; `+` is a space.
 /// - A missing key is `None` for an `Option` field, the default for `#[serde(default)]`, and
-///   an error otherwise; an empty value (`?n=`) is an error for a number.
+///   an error otherwise. An empty value (`?n=`, what an HTML form sends for an empty input)
+///   counts as missing; for a required number it is an error.
 /// - `?tag=a&tag=b` fills a `Vec<String>` field: repeat the key, no brackets.
 /// - A unit-variant enum parses from the variant's serde name (`?order=newest`).
 /// - `true`/`false` for booleans; unknown keys are ignored unless the type says
@@ -270,12 +271,17 @@ impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Query<T
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         let query = cx.uri().query().unwrap_or("");
-        let value: T = serde_html_form::from_str(query).map_err(|error| {
+        let deserializer = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+        let value: T = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            // The field at fault, when serde knows it (`"path":"limit"`); the top level
+            // prints as ".".
+            let path = error.path().to_string();
+            let path = if path == "." { String::new() } else { path };
             Rejection::bad_request("invalid query string").error(
                 "query",
-                "",
+                path,
                 "type",
-                error.to_string(),
+                error.into_inner().to_string(),
             )
         })?;
         value.validate().map_err(|violations| {

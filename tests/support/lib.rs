@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: a server on an ephemeral loopback port, and clients that
 //! speak raw HTTP/1.1 or HTTP/2 over real sockets.
 
+pub mod raw_h2;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

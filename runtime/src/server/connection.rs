@@ -245,6 +245,11 @@ impl<C: GracefulConnection> Future for Served<C> {
                 Phase::Serving => {
                     *this.phase = Phase::Draining;
                     this.connection.as_mut().graceful_shutdown();
+                    if let Some(idle) = this.idle {
+                        // An HTTP/2 client that reads nothing never acknowledges GOAWAY:
+                        // without streams, close soon after it instead of at the hard stop.
+                        idle.go_away();
+                    }
                     this.signal.set(this.hard_stop.clone().cancelled_owned());
                     *this.registered = false;
                 }
@@ -311,6 +316,12 @@ enum Idle {
 }
 
 impl IdleClose {
+    /// GOAWAY was sent: once no stream is open, the connection has a short grace to close.
+    fn go_away(&mut self) {
+        self.going_away = true;
+        self.armed = false;
+    }
+
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Idle {
         self.open.connection.register(cx.waker());
         if self.open.count.load(Ordering::Acquire) > 0 {
@@ -332,10 +343,9 @@ impl IdleClose {
         if self.going_away {
             return Idle::Close;
         }
-        self.going_away = true;
-        self.armed = true;
-        self.timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
-        let _ = self.timer.as_mut().poll(cx);
+        self.go_away();
+        // Arms the grace timer right away, with this poll's waker.
+        let _ = self.poll_idle(cx);
         Idle::TooLong
     }
 }
