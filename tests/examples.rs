@@ -234,3 +234,114 @@ async fn a_line_longer_than_a_read_still_goes_out() {
         "the long line, in pieces, then the next one"
     );
 }
+
+#[tokio::test]
+async fn the_log_tail_starts_an_id_past_the_end_at_the_tail_without_claiming_a_rotation() {
+    let log = TempLog::new("future", "one\ntwo\n");
+    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    let mut response = tidings_tests::RawResponse::send(
+        server.addr,
+        "GET",
+        "/logs",
+        &[("last-event-id", "999999")],
+    )
+    .await;
+    // The last lines, as for a new client: no `rotated`, no replay from a pretend rotation.
+    assert_eq!(next_line(&mut response).await, ("4".into(), "one".into()));
+    assert_eq!(next_line(&mut response).await, ("8".into(), "two".into()));
+    log.append("three\n");
+    assert_eq!(
+        next_line(&mut response).await,
+        ("14".into(), "three".into())
+    );
+}
+
+/// The built binary of an example, built now if `cargo test` has not built it.
+fn example_binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::current_exe().unwrap();
+    let profile_dir = target.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("examples").join(name);
+    if !binary.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "tidings-examples", "--example", name])
+            .status()
+            .expect("cargo builds the example");
+        assert!(status.success());
+    }
+    binary
+}
+
+/// Starts an example on an ephemeral port; its child process and the address it printed.
+fn start_example(name: &str) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(example_binary(name))
+        .env("ADDR", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the example");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the example prints its address")
+            .unwrap();
+        if let Some(at) = line.find("http://") {
+            let rest = &line[at + "http://".len()..];
+            let end = rest.find('/').unwrap_or(rest.len());
+            break rest[..end].parse().expect("an address");
+        }
+    };
+    (child, addr)
+}
+
+/// SIGTERM, as systemd, Kubernetes and Docker stop a service: the streams end with their
+/// final chunk (not cut), and the process exits successfully.
+async fn terminates_gracefully(name: &str, path: &str) {
+    let (mut child, addr) = start_example(name);
+    let mut response = tidings_tests::RawResponse::send(addr, "GET", path, &[]).await;
+    assert_eq!(response.status, 200, "{name}");
+    response.event().await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        response.completes().await,
+        "{name}: the stream ended with its final chunk"
+    );
+    let exited = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exited.success(), "{name} exited with {exited}");
+}
+
+#[tokio::test]
+async fn every_example_stops_gracefully_on_sigterm() {
+    terminates_gracefully("clock", "/clock?interval_ms=50").await;
+    terminates_gracefully("dashboard", "/metrics").await;
+}
+
+#[tokio::test]
+async fn the_examples_close_silent_connections() {
+    let streams = tidings_examples::dashboard::app(tidings::hub::Hub::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = tidings_examples::with_streams(axum::Router::new(), streams)
+        .unwrap()
+        .header_read_timeout(Duration::from_millis(300));
+    let server = tokio::spawn(serve.run(listener));
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut sink = [0u8; 64];
+    let read = tokio::time::timeout(
+        tidings_tests::PATIENCE,
+        tokio::io::AsyncReadExt::read(&mut silent, &mut sink),
+    )
+    .await
+    .expect("the silent connection was closed");
+    assert_eq!(read.unwrap_or(0), 0);
+    server.abort();
+}

@@ -23,7 +23,12 @@ static EMITTED: AtomicU64 = AtomicU64::new(0);
 async fn flood(events: Emitter<Flood>) -> tidings::Result<()> {
     let pad = "x".repeat(150);
     for n in 0.. {
-        events.emit(Flood::Tick { n, pad: pad.clone() }).await?;
+        events
+            .emit(Flood::Tick {
+                n,
+                pad: pad.clone(),
+            })
+            .await?;
         EMITTED.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
@@ -88,7 +93,10 @@ fn a_client_that_never_reads_pins_little_more_than_each_streams_budget() {
         h2 <= 2 * BUDGET + 32 * 1024,
         "an HTTP/2 stream whose client reads nothing holds {h2} bytes"
     );
-    assert!(h2 <= h1 + h1 / 4, "HTTP/2 holds more than HTTP/1.1: {h2} > {h1}");
+    assert!(
+        h2 <= h1 + h1 / 4,
+        "HTTP/2 holds more than HTTP/1.1: {h2} > {h1}"
+    );
     // HTTP/1.1 adds a connection and hyper's 16 queued chunks of 4 KiB.
     assert!(
         h1 <= 4 * BUDGET,
@@ -118,5 +126,8 @@ async fn one_protocol() {
         }
     }
     until_stalled().await;
-    println!("per stream: {}", resident_bytes().saturating_sub(before) / STREAMS);
+    println!(
+        "per stream: {}",
+        resident_bytes().saturating_sub(before) / STREAMS
+    );
 }

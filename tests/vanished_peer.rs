@@ -42,7 +42,12 @@ fn a_vanished_peer_is_noticed_within_the_dead_peer_timeout() {
     let output = std::process::Command::new("unshare")
         .args(["--net", "--map-root-user"])
         .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "in_a_private_network", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "in_a_private_network",
+            "--ignored",
+            "--nocapture",
+        ])
         .output()
         .expect(
             "`unshare` (util-linux) runs this test in a network namespace of its own; \
@@ -55,7 +60,10 @@ fn a_vanished_peer_is_noticed_within_the_dead_peer_timeout() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("test in_a_private_network ... ok"), "{stdout}");
+    assert!(
+        stdout.contains("test in_a_private_network ... ok"),
+        "{stdout}"
+    );
 }
 
 fn ip(args: &[&str]) {

@@ -95,6 +95,8 @@ pub struct RawResponse {
     /// Body bytes still to come, for a response with `content-length`.
     remaining: Option<usize>,
     ended: bool,
+    /// Whether a chunked body ended with its terminating chunk (not just a closed socket).
+    completed: bool,
 }
 
 impl RawResponse {
@@ -174,6 +176,7 @@ impl RawResponse {
             chunked,
             remaining,
             ended: false,
+            completed: false,
         }
     }
 
@@ -216,6 +219,7 @@ impl RawResponse {
                     let _ = self.buffer.split_to(2);
                     if size == 0 {
                         self.ended = true;
+                        self.completed = true;
                         return false;
                     }
                     self.body.extend_from_slice(&chunk);
@@ -273,6 +277,13 @@ impl RawResponse {
     pub async fn ends(&mut self) -> bool {
         self.rest().await;
         self.ended
+    }
+
+    /// Whether a chunked body ends with its terminating chunk: the server finished the
+    /// response, rather than the connection being cut.
+    pub async fn completes(&mut self) -> bool {
+        self.rest().await;
+        self.completed
     }
 }
 
