@@ -48,5 +48,9 @@ async fn main() -> std::io::Result<()> {
         .with_state(hub);
     let listener = tokio::net::TcpListener::bind(tidings_bench::addr()).await?;
     announce(listener.local_addr()?);
-    tidings::serve(app).run(listener).await
+    // The idle scenario holds 15,000 connections, more than the default limit allows.
+    tidings::serve(app)
+        .max_connections(100_000)
+        .run(listener)
+        .await
 }
