@@ -64,10 +64,7 @@ impl EventSet for AnyEvent {
 /// What the stream holds, in order.
 #[derive(Debug, Clone)]
 enum Item {
-    Event {
-        id: Option<String>,
-        event: AnyEvent,
-    },
+    Event { id: Option<String>, event: AnyEvent },
     Comment(String),
 }
 
@@ -137,9 +134,10 @@ fn write(items: &[Item]) -> Vec<u8> {
         let (events, body) = Emitter::<AnyEvent>::pair(usize::MAX);
         for item in items {
             match item {
-                Item::Event { id: Some(id), event } => {
-                    events.emit_with_id(id, event.clone()).await.unwrap()
-                }
+                Item::Event {
+                    id: Some(id),
+                    event,
+                } => events.emit_with_id(id, event.clone()).await.unwrap(),
                 Item::Event { id: None, event } => events.emit(event.clone()).await.unwrap(),
                 Item::Comment(text) => events.comment(text).await.unwrap(),
             }

@@ -27,6 +27,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,6 +42,7 @@ use crate::openapi::InputDoc;
 use crate::openapi::inputs::{describe_header, describe_path, describe_query};
 use crate::path_params::Params;
 use crate::rejection::Rejection;
+use crate::stream::{SERVED_BY, ServedBy};
 use crate::validate::Validate;
 
 /// An error of any kind, boxed: what a request body may fail with.
@@ -57,8 +59,12 @@ pub struct RequestContext {
     body: Option<RequestBody>,
     body_limit: usize,
     body_timeout: Duration,
+    /// The router's state: shared, never copied into each request.
+    state: Arc<Extensions>,
+    /// The connection, when [`serve`](crate::serve) serves it.
+    served_by: Option<ServedBy>,
     /// Values that middleware keeps alive for as long as the stream lasts.
-    kept: Vec<Box<dyn Any + Send + Sync>>,
+    kept: Kept,
 }
 
 impl std::fmt::Debug for RequestContext {
@@ -77,6 +83,7 @@ impl RequestContext {
         params: Vec<(String, String)>,
         body: RequestBody,
         limits: BodyLimits,
+        state: Arc<Extensions>,
     ) -> Self {
         RequestContext {
             parts,
@@ -84,6 +91,8 @@ impl RequestContext {
             body: Some(body),
             body_limit: limits.bytes,
             body_timeout: limits.timeout,
+            state,
+            served_by: SERVED_BY.try_with(ServedBy::clone).ok(),
             kept: Vec::new(),
         }
     }
@@ -114,8 +123,17 @@ impl RequestContext {
         self.kept.push(Box::new(value));
     }
 
-    pub(crate) fn take_kept(&mut self) -> Vec<Box<dyn Any + Send + Sync>> {
-        std::mem::take(&mut self.kept)
+    /// The router's state ([`Router::with_state`](crate::Router::with_state)).
+    pub(crate) fn state(&self) -> &Extensions {
+        &self.state
+    }
+
+    pub(crate) fn served_by(&self) -> Option<&ServedBy> {
+        self.served_by.as_ref()
+    }
+
+    pub(crate) fn take_kept(&mut self) -> Option<Kept> {
+        (!self.kept.is_empty()).then(|| std::mem::take(&mut self.kept))
     }
 
     /// The request method.
@@ -148,11 +166,25 @@ impl RequestContext {
         &self.params
     }
 
+    /// The address of the client: from [`serve`](crate::serve), or a
+    /// [`PeerAddr`](crate::server::PeerAddr) that another server or a middleware put in the
+    /// request's extensions (which wins).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        let extensions = &self.parts.extensions;
+        extensions
+            .get::<crate::server::PeerAddr>()
+            .map(|peer| peer.0)
+            .or_else(|| self.served_by.as_ref().map(|served| served.0.peer))
+    }
+
     /// The request head.
     pub fn parts(&self) -> &Parts {
         &self.parts
     }
 }
+
+/// What middleware keeps alive while a stream lasts.
+pub(crate) type Kept = Vec<Box<dyn Any + Send + Sync>>;
 
 /// What a body extractor may read: at most `bytes`, within `timeout`.
 #[derive(Debug, Clone, Copy)]

@@ -32,18 +32,17 @@ use http::header::{HeaderValue, RETRY_AFTER};
 use crate::extract::RequestContext;
 use crate::middleware::Middleware;
 use crate::rejection::Rejection;
-use crate::server::PeerAddr;
 
 /// Middleware that caps the streams open at once from one client IP address; past the cap, a
 /// request answers `429 Too Many Requests` with `Retry-After`, before any extractor runs.
 ///
 /// A stream counts from the moment the middleware lets its request through until its handler
 /// has returned (a handler sees [`closed()`](crate::Emitter::closed) as soon as its client
-/// leaves), or until the request is refused by a later middleware or extractor. Clients are told apart by
-/// [`PeerAddr`](crate::server::PeerAddr), which [`serve`](crate::serve) puts in every request;
-/// behind a proxy, every client has the proxy's address, so set the cap for that (or insert a
-/// `PeerAddr` from the proxy's forwarded header in a middleware that runs first). A request
-/// without a `PeerAddr` is let through.
+/// leaves), or until the request is refused by a later middleware or extractor. Clients are
+/// told apart by [`RequestContext::peer_addr`]; behind a proxy, every client has the proxy's
+/// address, so set the cap for that (or insert a [`PeerAddr`](crate::server::PeerAddr) from
+/// the proxy's forwarded header in a middleware that runs first). A request without an
+/// address is let through.
 #[derive(Clone)]
 pub struct StreamsPerClient {
     max: usize,
@@ -101,7 +100,7 @@ impl Drop for StreamSlot {
 
 impl Middleware for StreamsPerClient {
     async fn run(&self, cx: &mut RequestContext) -> Result<(), Rejection> {
-        let Some(PeerAddr(peer)) = cx.extensions().get::<PeerAddr>().copied() else {
+        let Some(peer) = cx.peer_addr() else {
             return Ok(());
         };
         let client = peer.ip();

@@ -118,7 +118,7 @@ impl<T: Clone + Send + Sync + 'static> FromRequest for Extension<T> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct State<T>(pub T);
 
-/// Marks the state in the extensions, so that it never mixes with a middleware's values.
+/// Marks a state value, so that it never mixes with other extensions.
 #[derive(Clone)]
 pub(crate) struct StateValue<T>(pub(crate) T);
 
@@ -126,7 +126,7 @@ impl<T: Clone + Send + Sync + 'static> FromRequest for State<T> {
     type Rejection = Rejection;
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
-        cx.extensions()
+        cx.state()
             .get::<StateValue<T>>()
             .map(|state| State(state.0.clone()))
             .ok_or_else(|| {

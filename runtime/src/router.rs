@@ -309,7 +309,7 @@ impl Router {
         }
         Ok(RouteTable {
             matcher,
-            state: self.state,
+            state: Arc::new(self.state),
             body_limits: self.body_limits,
         })
     }
@@ -374,7 +374,7 @@ struct Methods {
 
 struct RouteTable {
     matcher: matchit::Router<Methods>,
-    state: Extensions,
+    state: Arc<Extensions>,
     body_limits: BodyLimits,
 }
 
@@ -451,7 +451,7 @@ impl RouterService {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let matched = self
             .table
             .matcher
@@ -481,9 +481,14 @@ impl RouterService {
                 })?;
             params.push((name.to_owned(), value.into_owned()));
         }
-        parts.extensions.extend(self.table.state.clone());
         let body = body.map_err(Into::into).boxed_unsync();
-        let cx = RequestContext::new(parts, params, body, self.table.body_limits);
+        let cx = RequestContext::new(
+            parts,
+            params,
+            body,
+            self.table.body_limits,
+            self.table.state.clone(),
+        );
         Ok((entry.endpoint.clone(), entry.middleware.clone(), cx))
     }
 }

@@ -23,7 +23,7 @@ use crate::emitter::{EmitError, Emitter, Shared};
 use crate::endpoint::{BoxFuture, Endpoint};
 use crate::error_handler::{ErrorHandler, RequestInfo};
 use crate::event::EventSet;
-use crate::extract::RequestContext;
+use crate::extract::{Kept, RequestContext};
 use crate::frame;
 use crate::rejection::Rejection;
 
@@ -64,6 +64,24 @@ pub(crate) struct Lifecycle {
     pub(crate) handlers: TaskTracker,
 }
 
+/// What [`serve`](crate::serve) tells each request: who sent it, and the server's lifecycle;
+/// one per connection, shared by its requests.
+#[derive(Clone)]
+pub(crate) struct ServedBy(pub(crate) Arc<Connection>);
+
+tokio::task_local! {
+    /// The connection a request came in on, while the server runs its service's call: a
+    /// router reads it as it starts routing. Not a request extension, which would cost an
+    /// allocation per request, and memory per stream after it.
+    pub(crate) static SERVED_BY: ServedBy;
+}
+
+/// See [`ServedBy`].
+pub(crate) struct Connection {
+    pub(crate) peer: std::net::SocketAddr,
+    pub(crate) lifecycle: Lifecycle,
+}
+
 /// What every stream of a router shares: options, the error policy, and the lifecycle used
 /// when no server provides one.
 pub(crate) struct StreamRuntime {
@@ -102,8 +120,8 @@ impl<T: Endpoint> ErasedEndpoint for T {
     ) -> BoxFuture<'static, Result<Response<ResponseBody>, Rejection>> {
         let mut cx = cx;
         let last_event_id = last_event_id(&cx);
-        let lifecycle = cx.extensions().get::<Lifecycle>().cloned();
-        let kept = cx.take_kept();
+        let lifecycle = cx.served_by().map(|served| served.0.lifecycle.clone());
+        let kept = cx.take_kept().map(Box::new);
         let start = self.start(cx);
         Box::pin(async move {
             let task = start.await?;
@@ -140,8 +158,9 @@ pub(crate) struct HandlerScope {
     info: RequestInfo,
     /// Graceful shutdown waits for this handler while it runs.
     _tracked: TaskTrackerToken,
-    /// What middleware asked to keep while the stream lasts (e.g. a per-client stream slot).
-    _kept: Vec<Box<dyn Any + Send + Sync>>,
+    /// What middleware asked to keep while the stream lasts (e.g. a per-client stream slot);
+    /// boxed, as it is mostly empty and this lives as long as the stream.
+    _kept: Option<Box<Kept>>,
 }
 
 /// When a stream sends what it sends by itself.

@@ -48,9 +48,11 @@ async fn main() -> std::io::Result<()> {
         .with_state(hub);
     let listener = tokio::net::TcpListener::bind(tidings_bench::addr()).await?;
     announce(listener.local_addr()?);
-    // The idle scenario holds 15,000 connections, more than the default limit allows.
+    // The idle scenario holds 15,000 connections, and the HTTP/2 one 102 streams on each of
+    // its connections: more than the default limits allow.
     tidings::serve(app)
         .max_connections(100_000)
+        .max_streams_per_connection(200)
         .run(listener)
         .await
 }

@@ -10,20 +10,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::Settings;
 use super::limits::ConnectionSlot;
-use super::{PeerAddr, Settings};
 use crate::endpoint::BoxFuture;
 use crate::extract::BoxError;
-use crate::stream::Lifecycle;
+use crate::stream::{Connection, Lifecycle, SERVED_BY, ServedBy};
 
 /// How long an HTTP/2 connection told to go away (idle) may take to close by itself.
 const GOAWAY_GRACE: Duration = Duration::from_secs(1);
@@ -35,15 +37,22 @@ const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 /// over HTTP/1.1.
 const HTTP2_SEND_BUFFER: usize = 16 * 1024;
 
-/// Serves one accepted connection: waits for its first bytes (no longer than the request-head
-/// timeout), then serves it as HTTP/2 or HTTP/1.1 in a task sized for that protocol alone.
+/// How connections are secured: a TLS acceptor with the `tls` feature, nothing without.
+#[cfg(feature = "tls")]
+pub(crate) type Tls = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+pub(crate) enum Tls {}
+
+/// Serves one accepted connection: with TLS, after the handshake (no longer than the
+/// request-head timeout), with the protocol ALPN chose; without, after its first bytes
+/// (likewise bounded), as HTTP/2 or HTTP/1.1 by its preface. Each protocol is served in a
+/// task sized for it alone.
 pub(crate) async fn serve_connection<S, B>(
     stream: TcpStream,
-    peer: SocketAddr,
-    slot: ConnectionSlot,
+    accepted: Accepted,
     service: S,
-    lifecycle: Lifecycle,
-    settings: Settings,
+    tls: Option<Tls>,
 ) where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -51,29 +60,77 @@ pub(crate) async fn serve_connection<S, B>(
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let (limit, peer) = (accepted.settings.header_read_timeout, accepted.peer);
+    let shutdown = accepted.lifecycle.shutdown.clone();
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                handshake = tokio::time::timeout(limit, acceptor.accept(stream)) => handshake,
+                _ = shutdown.cancelled() => return,
+            };
+            match handshake {
+                Ok(Ok(stream)) => {
+                    let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    serve_protocol(TokioIo::new(stream), http2, accepted, service);
+                }
+                // A scanner, a client that distrusts the certificate: nothing to do about it.
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+            return;
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match never {},
+        None => {}
+    }
     // A client that sends nothing at all would otherwise hold its descriptor forever: hyper's
     // own timer starts with the first byte.
     let http2 = tokio::select! {
-        opened = tokio::time::timeout(settings.header_read_timeout, is_http2(&stream)) => {
-            match opened {
-                Ok(Some(http2)) => http2,
-                Ok(None) => return,
-                Err(_) => {
-                    tracing::debug!(%peer, "closing a connection that sent nothing");
-                    return;
-                }
+        opened = tokio::time::timeout(limit, is_http2(&stream)) => match opened {
+            Ok(Some(http2)) => http2,
+            Ok(None) => return,
+            Err(_) => {
+                tracing::debug!(%peer, "closing a connection that sent nothing");
+                return;
             }
-        }
-        _ = lifecycle.shutdown.cancelled() => return,
+        },
+        _ = shutdown.cancelled() => return,
     };
-    let io = TokioIo::new(stream);
+    serve_protocol(TokioIo::new(stream), http2, accepted, service);
+}
+
+/// What the server hands every accepted connection.
+pub(crate) struct Accepted {
+    pub(crate) peer: SocketAddr,
+    pub(crate) slot: ConnectionSlot,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) settings: Settings,
+}
+
+/// Spawns the task that serves `io` with one protocol.
+fn serve_protocol<I, S, B>(io: TokioIo<I>, http2: bool, accepted: Accepted, service: S)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Accepted {
+        peer,
+        slot,
+        lifecycle,
+        settings,
+    } = accepted;
     let (shutdown, hard_stop) = (lifecycle.shutdown.clone(), lifecycle.hard_stop.clone());
+    let served_by = ServedBy(Arc::new(Connection { peer, lifecycle }));
     if http2 {
         let open = Arc::new(OpenStreams::default());
         let service = HyperService {
             service,
-            peer,
-            lifecycle,
+            served_by,
             open: Some(open.clone()),
         };
         let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -96,8 +153,7 @@ pub(crate) async fn serve_connection<S, B>(
     } else {
         let service = HyperService {
             service,
-            peer,
-            lifecycle,
+            served_by,
             open: None,
         };
         // The timer arms hyper's limit for reading a request head (the first and every later
@@ -112,10 +168,18 @@ pub(crate) async fn serve_connection<S, B>(
     }
 }
 
-async fn log_end<F: Future<Output = Result<(), hyper::Error>>>(served: F, peer: SocketAddr) {
-    if let Err(error) = served.await {
-        tracing::debug!(%peer, %error, "connection ended with an error");
-    }
+/// The connection's task: `served`, then a log line if it failed. A combinator, not an
+/// `async fn`, which would hold the whole connection twice (as its argument, and as the
+/// future it awaits): this is the task of every connection, for its whole life.
+fn log_end<F>(served: F, peer: SocketAddr) -> impl Future<Output = ()> + Send + 'static
+where
+    F: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    served.map(move |ended| {
+        if let Err(error) = ended {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    })
 }
 
 /// The first bytes an HTTP/2 client sends without upgrading (h2c with prior knowledge).
@@ -148,8 +212,9 @@ pub(crate) trait GracefulConnection: Future<Output = Result<(), hyper::Error>> {
     fn graceful_shutdown(self: Pin<&mut Self>);
 }
 
-impl<S, B> GracefulConnection for http1::Connection<TokioIo<TcpStream>, S>
+impl<I, S, B> GracefulConnection for http1::Connection<TokioIo<I>, S>
 where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = B>,
     S::Error: Into<BoxError>,
     B: http_body::Body + 'static,
@@ -160,8 +225,9 @@ where
     }
 }
 
-impl<S, B> GracefulConnection for http2::Connection<TokioIo<TcpStream>, S, TokioExecutor>
+impl<I, S, B> GracefulConnection for http2::Connection<TokioIo<I>, S, TokioExecutor>
 where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::HttpService<Incoming, ResBody = B>,
     S::Error: Into<BoxError>,
     B: http_body::Body + 'static,
@@ -263,7 +329,11 @@ impl<C: GracefulConnection> Future for Served<C> {
         if let Some(idle) = this.idle {
             match idle.poll_idle(cx) {
                 Idle::No => {}
-                Idle::TooLong => this.connection.as_mut().graceful_shutdown(),
+                Idle::TooLong => {
+                    this.connection.as_mut().graceful_shutdown();
+                    // Polled again at once, so that the connection sends its GOAWAY.
+                    cx.waker().wake_by_ref();
+                }
                 Idle::Close => return Poll::Ready(Ok(())),
             }
         }
@@ -352,8 +422,9 @@ impl IdleClose {
 
 /// A tower service as hyper calls it, with the request and the call in one boxed future.
 ///
-/// It also tells the request what the server knows: the client's address ([`PeerAddr`]) and
-/// the server's [`Lifecycle`], which tidings routers anywhere inside the service follow.
+/// It also tells the service what the server knows ([`SERVED_BY`], while its call runs): the
+/// client's address and the server's [`Lifecycle`], which tidings routers anywhere inside the
+/// service follow.
 ///
 /// hyper-util's adapter keeps the request inside the future that hyper holds for each
 /// request; an HTTP/2 stream's task is sized for that future for the whole life of the
@@ -362,8 +433,7 @@ impl IdleClose {
 #[derive(Clone)]
 pub(crate) struct HyperService<S> {
     service: S,
-    peer: SocketAddr,
-    lifecycle: Lifecycle,
+    served_by: ServedBy,
     /// HTTP/2 only: counts the open streams for the idle timeout.
     open: Option<Arc<OpenStreams>>,
 }
@@ -378,19 +448,16 @@ where
     type Error = BoxError;
     type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         let open = self.open.as_ref().map(OpenStream::new);
-        let extensions = request.extensions_mut();
-        extensions.insert(PeerAddr(self.peer));
-        extensions.insert(self.lifecycle.clone());
         let mut service = self.service.clone();
-        Box::pin(async move {
+        Box::pin(SERVED_BY.scope(self.served_by.clone(), async move {
             std::future::poll_fn(|cx| service.poll_ready(cx))
                 .await
                 .map_err(Into::into)?;
             let response = service.call(request).await.map_err(Into::into)?;
             Ok(response.map(|body| OpenBody { body, _open: open }))
-        })
+        }))
     }
 }
 

@@ -43,6 +43,11 @@
 
 mod connection;
 mod limits;
+#[cfg(feature = "tls")]
+mod tls;
+
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsError};
 
 use std::fmt;
 use std::future::Future;
@@ -60,7 +65,7 @@ use crate::endpoint::BoxFuture;
 use crate::extract::BoxError;
 use crate::router::{Router, RouterService};
 use crate::stream::Lifecycle;
-use connection::serve_connection;
+use connection::{Accepted, Tls, serve_connection};
 use limits::{AcceptErrors, Connections, configure_socket};
 
 /// Starts configuring a server for `router`. Run it with [`Serve::run`] or [`Serve::bind`].
@@ -115,8 +120,10 @@ impl<S: Send + 'static> App for ServiceApp<S> {
     }
 }
 
-/// The address of the client a request came from, in every request's extensions when the
-/// app is served by [`serve`] or [`serve_service`]. Another server can insert it too.
+/// The address of a client, as [`RequestContext::peer_addr`](crate::RequestContext::peer_addr)
+/// reads it: [`serve`] and [`serve_service`] tell it to every request; an app served another
+/// way (or behind a proxy, from its forwarded header) can put this in the request's
+/// extensions instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerAddr(pub SocketAddr);
 
@@ -179,6 +186,7 @@ pub struct Serve<L = Identity, A = Router> {
     layer: L,
     shutdown: Option<BoxFuture<'static, ()>>,
     settings: Settings,
+    tls: Option<Tls>,
 }
 
 impl<L, A> fmt::Debug for Serve<L, A> {
@@ -196,6 +204,7 @@ impl<A> Serve<Identity, A> {
             layer: Identity::new(),
             shutdown: None,
             settings: Settings::default(),
+            tls: None,
         }
     }
 }
@@ -272,7 +281,17 @@ impl<L, A> Serve<L, A> {
             layer: Stack::new(layer, self.layer),
             shutdown: self.shutdown,
             settings: self.settings,
+            tls: self.tls,
         }
+    }
+
+    /// Serves HTTPS: every connection starts with a TLS handshake (bounded by
+    /// [`header_read_timeout`](Self::header_read_timeout)), then speaks HTTP/2 or HTTP/1.1 as
+    /// ALPN chose. A failed handshake is logged at debug level and closes the connection.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config.acceptor());
+        self
     }
 }
 
@@ -332,13 +351,17 @@ where
                 continue;
             };
             configure_socket(&stream, settings.dead_peer_timeout);
-            tokio::spawn(serve_connection(
-                stream,
+            let accepted = Accepted {
                 peer,
                 slot,
-                service.clone(),
-                lifecycle.clone(),
+                lifecycle: lifecycle.clone(),
                 settings,
+            };
+            tokio::spawn(serve_connection(
+                stream,
+                accepted,
+                service.clone(),
+                self.tls.clone(),
             ));
         }
 
