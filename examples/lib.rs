@@ -9,6 +9,8 @@ pub mod dashboard;
 pub mod logs;
 #[path = "progress/app.rs"]
 pub mod progress;
+#[path = "tls/app.rs"]
+pub mod tls;
 
 /// Serves `page` at `/` and `streams` everywhere else; see [`serve_with`].
 pub async fn serve_page(

@@ -1,0 +1,135 @@
+//! Many streams from one page: over HTTPS a browser speaks HTTP/2, and every `EventSource` of
+//! an origin shares one connection; over plain HTTP/1.1 it opens at most six connections per
+//! origin, and the seventh stream waits. Run it with `cargo run --example tls` and open both
+//! printed addresses.
+//!
+//! `GET /streams` lists the streams open now, with the client address and protocol of each,
+//! so that a test (or a curious person) can see how the browser connected.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tidings::{
+    Emitter, FromRequest, Query, Rejection, RequestContext, Router, State, Validate, event_stream,
+};
+
+/// What each stream says.
+#[event_stream]
+#[derive(Debug, Clone)]
+pub enum Beat {
+    /// One beat of stream `stream`.
+    Beat {
+        /// Which of the page's streams.
+        stream: u32,
+        /// Beats so far on this stream.
+        n: u64,
+    },
+}
+
+/// Query of `/beats`.
+#[derive(Debug, Deserialize, JsonSchema, Validate)]
+pub struct BeatsQuery {
+    /// Which of the page's streams this is.
+    #[validate(range(max = 1000))]
+    stream: u32,
+}
+
+/// One open stream, as `/streams` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenStream {
+    /// The page's number for it.
+    pub stream: u32,
+    /// The client's address: one per connection.
+    pub peer: String,
+    /// `HTTP/2.0` or `HTTP/1.1`.
+    pub protocol: String,
+}
+
+/// The streams open now.
+#[derive(Debug, Clone, Default)]
+pub struct Streams(Arc<Mutex<BTreeMap<u64, OpenStream>>>);
+
+impl Streams {
+    /// A snapshot, ordered by when each stream opened.
+    pub fn list(&self) -> Vec<OpenStream> {
+        self.0.lock().unwrap().values().cloned().collect()
+    }
+}
+
+/// The client's address and protocol, for the list.
+pub struct Connection {
+    peer: SocketAddr,
+    protocol: String,
+}
+
+impl FromRequest for Connection {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        let peer = cx.peer_addr().ok_or_else(|| {
+            Rejection::new(StatusCode::INTERNAL_SERVER_ERROR).detail("no client address")
+        })?;
+        Ok(Connection {
+            peer,
+            protocol: format!("{:?}", cx.parts().version),
+        })
+    }
+}
+
+/// Removes a stream from the list when its handler ends, however it ends.
+struct Listed(Streams, u64);
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        self.0.0.lock().unwrap().remove(&self.1);
+    }
+}
+
+/// A beat every 250 ms for as long as the page stays.
+#[event_stream(path = "/beats")]
+pub async fn beats(
+    State(streams): State<Streams>,
+    Query(query): Query<BeatsQuery>,
+    connection: Connection,
+    events: Emitter<Beat>,
+) -> tidings::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let key = NEXT.fetch_add(1, Ordering::Relaxed);
+    streams.0.lock().unwrap().insert(
+        key,
+        OpenStream {
+            stream: query.stream,
+            peer: connection.peer.to_string(),
+            protocol: connection.protocol,
+        },
+    );
+    let _listed = Listed(streams, key);
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    for n in 0.. {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = events.closed() => break,
+        }
+        events
+            .emit(Beat::Beat {
+                stream: query.stream,
+                n,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// The stream routes, listing their streams in `streams`.
+pub fn app(streams: Streams) -> Router {
+    Router::new().route(beats).with_state(streams)
+}
+
+/// The page: twelve `EventSource`s to its own origin.
+pub const PAGE: &str = include_str!("index.html");

@@ -1,0 +1,73 @@
+//! Twelve streams from one page, over HTTPS (HTTP/2) and plain HTTP (HTTP/1.1).
+//!
+//! ```text
+//! cargo run --example tls
+//! ```
+//!
+//! Serves HTTPS on `ADDR` (default `127.0.0.1:8443`) and plain HTTP on `HTTP_ADDR` (default
+//! `127.0.0.1:8080`), with the certificate and key of `TLS_CERT` and `TLS_KEY` (PEM files), or
+//! a self-signed certificate for `localhost` made at start (the browser asks to trust it).
+//! SIGHUP reloads the files.
+
+use axum::routing::get;
+use tidings::server::TlsConfig;
+use tidings_examples::tls::{self, Streams};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+        (Some(cert), Some(key)) => {
+            let config = TlsConfig::from_pem_files(cert, key)?;
+            config.reload_on_sighup();
+            config
+        }
+        _ => {
+            let generated = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+            ])?;
+            TlsConfig::from_pem(
+                generated.cert.pem().as_bytes(),
+                generated.signing_key.serialize_pem().as_bytes(),
+            )?
+        }
+    };
+    let streams = Streams::default();
+    let listed = streams.clone();
+    let pages = axum::Router::new()
+        .route("/", get(|| async { axum::response::Html(tls::PAGE) }))
+        .route(
+            "/streams",
+            get(move || {
+                let listed = listed.clone();
+                async move { axum::Json(listed.list()) }
+            }),
+        );
+    let https = tokio::net::TcpListener::bind(addr("ADDR", "127.0.0.1:8443")).await?;
+    let http = tokio::net::TcpListener::bind(addr("HTTP_ADDR", "127.0.0.1:8080")).await?;
+    println!(
+        "tls on https://{}/ and http://{}/",
+        https.local_addr()?,
+        http.local_addr()?
+    );
+    let secure = tidings_examples::with_streams(pages.clone(), tls::app(streams.clone()))?
+        .tls(config)
+        .with_graceful_shutdown(tidings::server::shutdown_signal())
+        .run(https);
+    let plain = tidings_examples::with_streams(pages, tls::app(streams))?
+        .with_graceful_shutdown(tidings::server::shutdown_signal())
+        .run(http);
+    let (secure, plain) = tokio::join!(secure, plain);
+    secure?;
+    plain?;
+    Ok(())
+}
+
+fn addr(variable: &str, default: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| default.to_owned())
+}

@@ -1,0 +1,76 @@
+// Twelve EventSources on one page, in headless Chromium, against the tls example: over
+// https:// the browser speaks HTTP/2 and every stream receives events over one connection;
+// over plain http:// it opens six connections to the origin and the other six streams wait.
+// Run by .ci/run with TLS_URL (https) and TLS_HTTP_URL set; CHROMIUM names the browser.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import type { Browser, Page } from "playwright-core";
+import { launch } from "./browser.js";
+
+const httpsUrl = process.env.TLS_URL ?? "";
+const httpUrl = process.env.TLS_HTTP_URL ?? "";
+let launched: Promise<Browser> | undefined;
+after(async () => {
+  await (await launched)?.close();
+});
+
+interface OpenStream {
+  stream: number;
+  peer: string;
+  protocol: string;
+}
+
+/** The streams the server has open, asked from Node (the page's own connections may be full). */
+async function openStreams(): Promise<OpenStream[]> {
+  const response = await fetch(`${httpUrl}/streams`);
+  return (await response.json()) as OpenStream[];
+}
+
+/** Opens the page of `base` in a context that trusts the example's self-signed certificate. */
+async function openPage(base: string): Promise<Page> {
+  launched ??= launch();
+  const context = await (await launched).newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  return page;
+}
+
+async function beats(page: Page): Promise<number[]> {
+  return page.evaluate(() => (window as unknown as { beats: number[] }).beats.slice());
+}
+
+test("over https all twelve streams receive events, as streams of one HTTP/2 connection", async () => {
+  assert.ok(httpsUrl && httpUrl, "TLS_URL and TLS_HTTP_URL are set");
+  const page = await openPage(httpsUrl);
+  await page.waitForFunction(
+    () => (window as unknown as { beats: number[] }).beats.every((b) => b >= 2),
+    undefined,
+    { timeout: 10_000 },
+  );
+  const streams = (await openStreams()).filter((s) => s.protocol === "HTTP/2.0");
+  assert.equal(streams.length, 12, JSON.stringify(streams));
+  assert.equal(new Set(streams.map((s) => s.peer)).size, 1, "one connection");
+  await page.context().close();
+});
+
+test("over plain http only six streams receive events: the browser's limit per origin", async () => {
+  // The HTTPS page's streams are gone before this page opens.
+  for (let i = 0; i < 50 && (await openStreams()).length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const page = await openPage(httpUrl);
+  await page.waitForFunction(
+    () => (window as unknown as { beats: number[] }).beats.filter((b) => b >= 2).length >= 6,
+    undefined,
+    { timeout: 10_000 },
+  );
+  // Time for a seventh connection, were the browser to open one.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const seen = await beats(page);
+  assert.equal(seen.filter((b) => b > 0).length, 6, `beats per stream: ${seen}`);
+  const streams = await openStreams();
+  assert.equal(streams.length, 6, JSON.stringify(streams));
+  assert.ok(streams.every((s) => s.protocol === "HTTP/1.1"));
+  assert.equal(new Set(streams.map((s) => s.peer)).size, 6, "six connections");
+  await page.context().close();
+});
