@@ -57,3 +57,25 @@ pub fn with_streams(
         app.fallback_service(streams.into_service()?),
     ))
 }
+
+/// `GET /metrics` in Prometheus' text format: every `tidings_*` metric (see
+/// [`tidings::metrics`]). Installs the process's metrics recorder on first use; install it
+/// before serving, so that the routes register with it.
+pub fn prometheus() -> axum::Router {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    let handle = HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone();
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    )
+}

@@ -7,7 +7,7 @@
 //! Serves HTTPS on `ADDR` (default `127.0.0.1:8443`) and plain HTTP on `HTTP_ADDR` (default
 //! `127.0.0.1:8080`), with the certificate and key of `TLS_CERT` and `TLS_KEY` (PEM files), or
 //! a self-signed certificate for `localhost` made at start (the browser asks to trust it).
-//! SIGHUP reloads the files.
+//! SIGHUP reloads the files. `GET /metrics` serves tidings' metrics to Prometheus.
 
 use axum::routing::get;
 use tidings::server::TlsConfig;
@@ -39,7 +39,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let streams = Streams::default();
     let listed = streams.clone();
-    let pages = axum::Router::new()
+    // `GET /metrics`: Prometheus text, installed before the routes register their metrics.
+    let pages = tidings_examples::prometheus()
         .route("/", get(|| async { axum::response::Html(tls::PAGE) }))
         .route(
             "/streams",

@@ -210,6 +210,8 @@ impl EventBody {
         };
         match popped {
             Poll::Ready(Some(chunk)) => {
+                #[cfg(feature = "metrics")]
+                self.shared.bytes_sent(chunk.len());
                 if let Some(heartbeat) = &mut self.heartbeat {
                     // Cheaper than resetting the timer on every frame: the timer checks this
                     // when it fires and sleeps again if there was traffic meanwhile.
@@ -231,6 +233,11 @@ impl EventBody {
                 heartbeat.last_sent = Instant::now();
                 let next = heartbeat.last_sent + heartbeat.every;
                 heartbeat.timer.as_mut().reset(next);
+                #[cfg(feature = "metrics")]
+                if let Some(metrics) = &self.shared.metrics {
+                    metrics.heartbeat();
+                    self.shared.bytes_sent(frame::HEARTBEAT.len());
+                }
                 return Poll::Ready(Some(Bytes::from_static(frame::HEARTBEAT)));
             }
             heartbeat.timer.as_mut().reset(due);

@@ -51,6 +51,11 @@ pub(crate) struct Shared {
     pub(crate) last_event_id: Option<String>,
     /// Frames waiting for the connection, within the stream's byte budget.
     pub(crate) queue: FrameQueue,
+    /// The route's metrics, and what this stream sent (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<Arc<crate::metrics::RouteMetrics>>,
+    #[cfg(feature = "metrics")]
+    pub(crate) sent: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Shared {
@@ -63,7 +68,41 @@ impl Shared {
             closed,
             last_event_id,
             queue: FrameQueue::new(buffer_bytes),
+            #[cfg(feature = "metrics")]
+            metrics: None,
+            #[cfg(feature = "metrics")]
+            sent: Default::default(),
         }
+    }
+
+    /// Counts one event sent by an emitter (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn event_sent(&self, name: &str) {
+        use std::sync::atomic::Ordering;
+        self.sent[0].fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.metrics {
+            metrics.event_sent(name);
+        }
+    }
+
+    /// Counts bytes the connection took (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn bytes_sent(&self, bytes: usize) {
+        use std::sync::atomic::Ordering;
+        self.sent[1].fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(metrics) = &self.metrics {
+            metrics.bytes_sent(bytes);
+        }
+    }
+
+    /// Events and bytes this stream sent (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn sent(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.sent[0].load(Ordering::Relaxed),
+            self.sent[1].load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -173,7 +212,8 @@ impl<E: EventSet> Emitter<E> {
             event: event.name(),
             violations,
         })?;
-        self.shared
+        let pushed = self
+            .shared
             .queue
             .write(|out| frame::write_event(out, event, id))
             .map_err(|error| match error {
@@ -182,7 +222,12 @@ impl<E: EventSet> Emitter<E> {
                     source,
                 },
                 FrameError::InvalidId => EmitError::InvalidId,
-            })
+            })?;
+        #[cfg(feature = "metrics")]
+        if !matches!(pushed, Push::Closed) {
+            self.shared.event_sent(event.name());
+        }
+        Ok(pushed)
     }
 }
 
@@ -227,14 +272,24 @@ impl<E> Emitter<E> {
         match pushed {
             Push::Queued => Ok(()),
             // The wait ends when the body is dropped, which is when the client is gone.
-            Push::Full(frame) => self
-                .shared
-                .queue
-                .push_waiting(frame)
-                .await
-                .map_err(|()| EmitError::Closed),
+            Push::Full(frame) => {
+                #[cfg(feature = "metrics")]
+                let waiting = std::time::Instant::now();
+                let queued = self.shared.queue.push_waiting(frame).await;
+                #[cfg(feature = "metrics")]
+                if let Some(metrics) = &self.shared.metrics {
+                    metrics.emit_waited(waiting.elapsed());
+                }
+                queued.map_err(|()| EmitError::Closed)
+            }
             Push::Closed => Err(EmitError::Closed),
         }
+    }
+
+    /// The stream's shared state.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// Sends a frame past the budget: the one `error` event of a failed handler.

@@ -62,6 +62,7 @@ mod hard_stop;
 pub mod hub;
 pub mod json;
 pub mod limits;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 mod path_params;

@@ -216,6 +216,18 @@ impl FrameQueue {
         Some(chunk)
     }
 
+    /// Whether the stream's lifetime ended it.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn is_ending(&self) -> bool {
+        self.lock().ending
+    }
+
+    /// Whether the body is gone: the client left.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn is_body_gone(&self) -> bool {
+        self.lock().body_gone
+    }
+
     /// The stream is ending: refuse new frames; the body takes what is queued, then ends.
     pub(crate) fn end(&self) {
         self.lock().ending = true;

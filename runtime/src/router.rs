@@ -49,6 +49,7 @@ use crate::endpoint::{BoxFuture, Endpoint};
 use crate::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_rejection};
 use crate::event::{EventSchema, EventSet};
 use crate::extract::{BodyLimits, BoxError, FromRequest, RequestContext};
+use crate::metrics::RouteMetrics;
 use crate::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
 use crate::openapi::{InputDoc, OpenApi};
 use crate::rejection::Rejection;
@@ -270,12 +271,18 @@ impl Router {
     fn build(self) -> Result<RouteTable, RouterError> {
         let mut paths: Vec<(String, MethodTable)> = Vec::new();
         for route in self.routes {
-            let RouteInfo { method, path, .. } = route.info;
+            let RouteInfo {
+                method,
+                path,
+                event_names,
+                ..
+            } = route.info;
             let mut middleware = self.middleware.clone();
             middleware.extend(route.middleware);
             let entry = RouteEntry {
                 endpoint: route.endpoint,
                 middleware: middleware.into(),
+                metrics: Arc::new(RouteMetrics::new(method.as_str(), &path, event_names)),
             };
             if !path.starts_with('/') {
                 return Err(RouterError(format!("route `{path}` must start with `/`")));
@@ -365,6 +372,7 @@ type MethodTable = Vec<(Method, RouteEntry)>;
 struct RouteEntry {
     endpoint: Arc<dyn ErasedEndpoint>,
     middleware: Arc<[Arc<dyn ErasedMiddleware>]>,
+    metrics: Arc<RouteMetrics>,
 }
 
 struct Methods {
@@ -376,6 +384,13 @@ struct RouteTable {
     matcher: matchit::Router<Methods>,
     state: Arc<Extensions>,
     body_limits: BodyLimits,
+}
+
+/// What a request was routed to.
+struct Routed {
+    endpoint: Arc<dyn ErasedEndpoint>,
+    middleware: Arc<[Arc<dyn ErasedMiddleware>]>,
+    metrics: Arc<RouteMetrics>,
 }
 
 /// The future of one answer of a [`RouterService`].
@@ -407,7 +422,7 @@ impl RouterService {
             path: request.uri().path().to_owned(),
         };
         let runtime = self.runtime.clone();
-        let (endpoint, middleware, cx) = match self.route(request) {
+        let (entry, cx) = match self.route(request) {
             Ok(routed) => routed,
             Err(rejection) => {
                 return Box::pin(std::future::ready(Ok(reject(&runtime, rejection, &info))));
@@ -416,10 +431,14 @@ impl RouterService {
         Box::pin(async move {
             let start = async {
                 let mut cx = cx;
-                for middleware in middleware.iter() {
+                for middleware in entry.middleware.iter() {
                     middleware.run(&mut cx).await?;
                 }
-                endpoint.call(cx, runtime.clone(), info.clone()).await
+                let metrics = entry.metrics.clone();
+                entry
+                    .endpoint
+                    .call(cx, runtime.clone(), info.clone(), metrics)
+                    .await
             };
             Ok(match AssertUnwindSafe(start).catch_unwind().await {
                 Ok(Ok(response)) => response,
@@ -435,18 +454,7 @@ impl RouterService {
         })
     }
 
-    #[allow(clippy::type_complexity)]
-    fn route<B>(
-        &self,
-        request: Request<B>,
-    ) -> Result<
-        (
-            Arc<dyn ErasedEndpoint>,
-            Arc<[Arc<dyn ErasedMiddleware>]>,
-            RequestContext,
-        ),
-        Rejection,
-    >
+    fn route<B>(&self, request: Request<B>) -> Result<(Routed, RequestContext), Rejection>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -489,7 +497,12 @@ impl RouterService {
             self.table.body_limits,
             self.table.state.clone(),
         );
-        Ok((entry.endpoint.clone(), entry.middleware.clone(), cx))
+        let routed = Routed {
+            endpoint: entry.endpoint.clone(),
+            middleware: entry.middleware.clone(),
+            metrics: entry.metrics.clone(),
+        };
+        Ok((routed, cx))
     }
 }
 
@@ -499,7 +512,9 @@ fn reject(
     info: &RequestInfo,
 ) -> Response<ResponseBody> {
     log_rejection(&rejection, info);
-    runtime.error_handler.rejection(rejection, info)
+    let response = runtime.error_handler.rejection(rejection, info);
+    crate::metrics::rejection(response.status().as_u16());
+    response
 }
 
 /// Whether `Accept` (absent, or any of its ranges) allows `text/event-stream`.

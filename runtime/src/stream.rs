@@ -25,6 +25,9 @@ use crate::error_handler::{ErrorHandler, RequestInfo};
 use crate::event::EventSet;
 use crate::extract::{Kept, RequestContext};
 use crate::frame;
+#[cfg(feature = "metrics")]
+use crate::metrics::EndReason;
+use crate::metrics::RouteMetrics;
 use crate::rejection::Rejection;
 
 /// How streams behave; set on the [`Router`](crate::Router).
@@ -108,6 +111,7 @@ pub(crate) trait ErasedEndpoint: Send + Sync {
         cx: RequestContext,
         runtime: Arc<StreamRuntime>,
         info: RequestInfo,
+        metrics: Arc<RouteMetrics>,
     ) -> BoxFuture<'static, Result<Response<ResponseBody>, Rejection>>;
 }
 
@@ -117,8 +121,11 @@ impl<T: Endpoint> ErasedEndpoint for T {
         cx: RequestContext,
         runtime: Arc<StreamRuntime>,
         info: RequestInfo,
+        metrics: Arc<RouteMetrics>,
     ) -> BoxFuture<'static, Result<Response<ResponseBody>, Rejection>> {
         let mut cx = cx;
+        #[cfg(feature = "metrics")]
+        let (peer, protocol) = (cx.peer_addr(), cx.parts().version);
         let last_event_id = last_event_id(&cx);
         let lifecycle = cx.served_by().map(|served| served.0.lifecycle.clone());
         let kept = cx.take_kept().map(Box::new);
@@ -127,11 +134,35 @@ impl<T: Endpoint> ErasedEndpoint for T {
             let task = start.await?;
             let lifecycle = lifecycle.unwrap_or_else(|| runtime.lifecycle.clone());
             let options = &runtime.options;
-            let shared = Arc::new(Shared::new(
+            #[allow(unused_mut)]
+            let mut shared = Shared::new(
                 lifecycle.shutdown.child_token(),
                 options.buffer_bytes,
                 last_event_id,
-            ));
+            );
+            #[cfg(feature = "metrics")]
+            let observed = {
+                metrics.stream_opened();
+                shared.metrics = Some(metrics.clone());
+                let span = tracing::info_span!(
+                    "stream",
+                    method = %info.method,
+                    route = metrics.route(),
+                    peer = ?peer,
+                    protocol = ?protocol,
+                );
+                Observed {
+                    metrics,
+                    span,
+                    started: std::time::Instant::now(),
+                    shutdown: lifecycle.shutdown.clone(),
+                    reason: None,
+                    shared: None,
+                }
+            };
+            #[cfg(not(feature = "metrics"))]
+            let _ = metrics;
+            let shared = Arc::new(shared);
             let events = Emitter::<T::Event>::new(shared.clone());
             let timing = StreamTiming {
                 retry: options.retry,
@@ -143,6 +174,11 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 runtime,
                 info,
                 _kept: kept,
+                #[cfg(feature = "metrics")]
+                observed: Box::new(Observed {
+                    shared: Some(shared.clone()),
+                    ..observed
+                }),
             };
             let handler = task.run(events, scope);
             let body = EventBody::new(shared, timing).driving(handler, lifecycle.hard_stop);
@@ -161,6 +197,59 @@ pub(crate) struct HandlerScope {
     /// What middleware asked to keep while the stream lasts (e.g. a per-client stream slot);
     /// boxed, as it is mostly empty and this lives as long as the stream.
     _kept: Option<Box<Kept>>,
+    /// The stream's metrics and span, reported when the handler ends.
+    #[cfg(feature = "metrics")]
+    observed: Box<Observed>,
+}
+
+/// What a stream reports when it ends (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub(crate) struct Observed {
+    metrics: Arc<RouteMetrics>,
+    span: tracing::Span,
+    started: std::time::Instant,
+    shutdown: tokio_util::sync::CancellationToken,
+    /// Set when the handler returns; a handler dropped unfinished ended with the server.
+    reason: Option<EndReason>,
+    shared: Option<Arc<Shared>>,
+}
+
+#[cfg(feature = "metrics")]
+impl Observed {
+    /// Why a stream whose handler returned (or failed to emit) ended.
+    fn ended_because(&self, outcome: Option<&EmitError>) -> EndReason {
+        let shared = self.shared.as_deref();
+        match outcome {
+            Some(EmitError::Lagged) => EndReason::SlowConsumer,
+            _ if shared.is_some_and(|shared| shared.queue.is_ending()) => EndReason::Lifetime,
+            _ if self.shutdown.is_cancelled() => EndReason::Shutdown,
+            Some(EmitError::Closed) => EndReason::ClientLeft,
+            _ if shared.is_some_and(|shared| shared.queue.is_body_gone()) => EndReason::ClientLeft,
+            _ => EndReason::HandlerDone,
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for HandlerScope {
+    fn drop(&mut self) {
+        let observed = &mut *self.observed;
+        let reason = observed.reason.unwrap_or(EndReason::Shutdown);
+        observed.metrics.stream_ended(reason);
+        let (events, bytes) = observed
+            .shared
+            .as_ref()
+            .map(|shared| shared.sent())
+            .unwrap_or_default();
+        tracing::info!(
+            parent: &observed.span,
+            duration_ms = observed.started.elapsed().as_millis() as u64,
+            events,
+            bytes,
+            reason = reason.as_str(),
+            "stream ended"
+        );
+    }
 }
 
 /// When a stream sends what it sends by itself.
@@ -203,11 +292,26 @@ impl HandlerScope {
     }
 
     fn finish<E: EventSet>(
-        &self,
+        &mut self,
         outcome: Result<crate::Result<()>, Box<dyn Any + Send>>,
         events: &Emitter<E>,
     ) {
         let (method, path) = (&self.info.method, &self.info.path);
+        #[cfg(feature = "metrics")]
+        {
+            let observed = &self.observed;
+            let reason = match &outcome {
+                Ok(Ok(())) => observed.ended_because(None),
+                Ok(Err(error)) => match error.source().downcast_ref::<EmitError>() {
+                    Some(emit @ (EmitError::Closed | EmitError::Lagged)) => {
+                        observed.ended_because(Some(emit))
+                    }
+                    _ => EndReason::Error,
+                },
+                Err(_) => EndReason::Error,
+            };
+            self.observed.reason = Some(reason);
+        }
         let error = match outcome {
             Ok(Ok(())) => return,
             Ok(Err(error)) => {

@@ -76,6 +76,7 @@ pub use storage::{
 use crate::emitter::{EmitError, Emitter};
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
+use crate::metrics::ResumeOutcome;
 use crate::validate::Violations;
 
 /// The event a subscriber gets when its `Last-Event-ID` cannot be resumed from.
@@ -256,6 +257,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
             .map_err(PublishError::Storage)?;
         let counters = &self.inner.counters;
         counters.published.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::hub_published();
         counters
             .published_bytes
             .fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -268,7 +270,11 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
     pub async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription<E, S> {
         let start = self.inner.storage.start(last_event_id).await;
         let (cursor, reset) = match start {
-            Start::Live(cursor) | Start::Resume(cursor) => (cursor, None),
+            Start::Live(cursor) => (cursor, None),
+            Start::Resume(cursor) => {
+                crate::metrics::hub_resume(ResumeOutcome::Resumed);
+                (cursor, None)
+            }
             Start::Reset {
                 reason,
                 oldest,
@@ -276,9 +282,14 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
                 cursor,
             } => {
                 self.inner.counters.resets.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::hub_resume(match reason {
+                    ResetReason::Expired => ResumeOutcome::ResetExpired,
+                    ResetReason::Unknown => ResumeOutcome::ResetUnknown,
+                });
                 (cursor, Some(reset_frame(reason, oldest, latest)))
             }
         };
+        crate::metrics::hub_subscribers(1.0);
         self.inner
             .counters
             .subscribers
@@ -383,6 +394,7 @@ impl<E, S> Drop for Subscription<E, S> {
     fn drop(&mut self) {
         let counters = &self.hub.inner.counters;
         counters.subscribers.fetch_sub(1, Ordering::Relaxed);
+        crate::metrics::hub_subscribers(-1.0);
         self.hub.touch();
     }
 }
@@ -442,6 +454,8 @@ impl<E: EventSet + Sync> Emitter<E> {
                     continue;
                 }
                 let start = record.end_offset - record.frame.len() as u64;
+                #[cfg(feature = "metrics")]
+                self.shared().event_sent(record.event.name());
                 let send = self.send(record.frame);
                 tokio::pin!(send);
                 // Most frames go out at once; only a client slow to take them needs watching.
@@ -493,6 +507,7 @@ impl<E, S> Subscription<E, S> {
         match policy {
             SlowConsumer::Disconnect => {
                 counters.disconnected.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::hub_lag_disconnect();
                 Err(EmitError::Lagged)
             }
             SlowConsumer::SkipToLatest => {
