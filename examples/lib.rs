@@ -1,6 +1,8 @@
 //! Runnable examples of tidings. Each example's routes live in a module here, so that the tests
 //! serve exactly what `cargo run --example NAME` serves.
 
+#[path = "auth/app.rs"]
+pub mod auth;
 #[path = "clock/app.rs"]
 pub mod clock;
 #[path = "dashboard/app.rs"]

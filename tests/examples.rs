@@ -345,3 +345,111 @@ async fn the_examples_close_silent_connections() {
     assert_eq!(read.unwrap_or(0), 0);
     server.abort();
 }
+
+/// The committed `examples/auth/client.ts` is what the code generates (the page loads it).
+#[test]
+fn the_auth_typescript_client_is_up_to_date() {
+    let client = tidings_examples::auth::typescript();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/auth/client.ts");
+    if std::env::var_os("TIDINGS_BLESS").is_some() {
+        std::fs::write(&path, &client).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == client,
+        "examples/auth/client.ts is stale: rerun with TIDINGS_BLESS=1"
+    );
+}
+
+#[tokio::test]
+async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires() {
+    use tidings_examples::auth::{Feed, TokenRequest, Tokens, routes};
+    let tokens = Tokens::new(Duration::from_millis(600));
+    let hub = tidings::hub::Hub::new();
+    let server = TestServer::start(routes(hub.clone(), tokens.clone())).await;
+    let problem = |mut response: tidings_tests::RawResponse, status: u16| async move {
+        assert_eq!(response.status, status);
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/problem+json")
+        );
+        let www = response.header("www-authenticate").map(str::to_owned);
+        let body: serde_json::Value = serde_json::from_str(&response.rest().await).unwrap();
+        assert_eq!(body["status"], status);
+        www
+    };
+    let get = |headers: Vec<(&'static str, String)>| {
+        let addr = server.addr;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            tidings_tests::RawResponse::send(addr, "GET", "/feed", &headers).await
+        }
+    };
+    // No token, a forged one: 401 with a challenge, before any stream starts.
+    assert_eq!(
+        problem(get(vec![]).await, 401).await.as_deref(),
+        Some("Bearer")
+    );
+    let forged = vec![("authorization", "Bearer forged".to_owned())];
+    assert_eq!(
+        problem(get(forged).await, 401).await.as_deref(),
+        Some("Bearer")
+    );
+    // A token without the scope: 403.
+    let unscoped = tokens.issue(TokenRequest {
+        name: "bob".into(),
+        scopes: vec![],
+    });
+    let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
+    problem(get(bearer(&unscoped.token)).await, 403).await;
+
+    // A good token: readings, until it expires; the stream then ends cleanly.
+    let publisher = tokio::spawn(tidings_examples::auth::publish(hub.clone()));
+    let token = tokens.issue(TokenRequest {
+        name: "ann".into(),
+        scopes: vec!["feed".into()],
+    });
+    let started = Instant::now();
+    let mut stream = get(bearer(&token.token)).await;
+    assert_eq!(stream.status, 200);
+    let mut last_id = None;
+    let mut seen = Vec::new();
+    while let Some(frame) = stream.next_frame().await {
+        if let Some(event) = tidings_tests::parse_frame(&frame)
+            && event.event == "reading"
+        {
+            let Feed::Reading { n, .. } = Feed::decode(&event.event, &event.data).unwrap();
+            seen.push(n);
+            last_id = event.id;
+        }
+    }
+    let lived = started.elapsed();
+    assert!(
+        (Duration::from_millis(550)..Duration::from_secs(3)).contains(&lived),
+        "the stream lived {lived:?}"
+    );
+    assert!(!seen.is_empty());
+    // The expired token no longer opens a stream; a fresh one resumes after the last reading.
+    problem(get(bearer(&token.token)).await, 401).await;
+    let fresh = tokens.issue(TokenRequest {
+        name: "ann".into(),
+        scopes: vec!["feed".into()],
+    });
+    let mut headers = bearer(&fresh.token);
+    headers.push(("last-event-id", last_id.unwrap()));
+    let mut resumed = get(headers).await;
+    // The first frame is `retry:`, the next the first reading after the last one seen.
+    let event = loop {
+        if let Some(event) = tidings_tests::parse_frame(&resumed.event().await) {
+            break event;
+        }
+    };
+    let Feed::Reading { n, .. } = Feed::decode(&event.event, &event.data).unwrap();
+    assert_eq!(
+        n,
+        seen.last().unwrap() + 1,
+        "resumed right after the last reading"
+    );
+    publisher.abort();
+}

@@ -1,0 +1,210 @@
+//! Authenticated streams: every stream needs a bearer token (`Router::require`), a token
+//! without the `feed` scope is refused, and a stream ends when its token expires, so that the
+//! client comes back with a fresh one and resumes where it stopped. Run it with
+//! `cargo run --example auth` and open the printed address.
+//!
+//! Tokens come from `POST /token` (a stand-in for a real identity provider) and live
+//! `TOKEN_TTL_MS` milliseconds (default 10 s).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use schemars::SchemaGenerator;
+use serde::{Deserialize, Serialize};
+use tidings::hub::Hub;
+use tidings::openapi::InputDoc;
+use tidings::{
+    Emitter, Extension, FromRequest, Rejection, RequestContext, Router, State, event_stream,
+};
+use tokio::time::Instant;
+
+/// What the feed says.
+#[event_stream]
+#[derive(Debug, Clone)]
+pub enum Feed {
+    /// One reading, every 200 ms.
+    Reading {
+        /// Readings so far.
+        n: u64,
+        /// Milliseconds since the Unix epoch.
+        unix_ms: u64,
+    },
+}
+
+/// Who a token belongs to, and what it allows until when.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The user's name.
+    pub name: String,
+    /// What the token allows, e.g. `feed`.
+    pub scopes: Vec<String>,
+    /// When the token stops working.
+    pub expires: Instant,
+}
+
+/// The tokens handed out, by token.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    issued: Arc<Mutex<HashMap<String, User>>>,
+    ttl: Duration,
+}
+
+/// What `POST /token` takes.
+#[derive(Debug, Deserialize)]
+pub struct TokenRequest {
+    /// The user.
+    pub name: String,
+    /// The scopes to grant.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// What `POST /token` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Token {
+    /// The bearer token.
+    pub token: String,
+    /// Its lifetime in milliseconds.
+    pub expires_in_ms: u64,
+}
+
+impl Tokens {
+    /// Tokens that live `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Tokens {
+            issued: Arc::default(),
+            ttl,
+        }
+    }
+
+    /// A new token for `request`.
+    pub fn issue(&self, request: TokenRequest) -> Token {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let token = format!("t{}-{nanos:x}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let user = User {
+            name: request.name,
+            scopes: request.scopes,
+            expires: Instant::now() + self.ttl,
+        };
+        let mut issued = self.issued.lock().unwrap();
+        issued.retain(|_, user| user.expires > Instant::now());
+        issued.insert(token.clone(), user);
+        Token {
+            token,
+            expires_in_ms: self.ttl.as_millis() as u64,
+        }
+    }
+
+    fn user(&self, token: &str) -> Option<User> {
+        let issued = self.issued.lock().unwrap();
+        issued
+            .get(token)
+            .filter(|user| user.expires > Instant::now())
+            .cloned()
+    }
+}
+
+fn unauthorized(detail: &str) -> Rejection {
+    Rejection::new(StatusCode::UNAUTHORIZED)
+        .detail(detail)
+        .header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+}
+
+/// The user of `Authorization: Bearer <token>`; `401` without a valid, unexpired token.
+impl FromRequest for User {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        let State(tokens) = State::<Tokens>::from_request(cx).await?;
+        let token = cx
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("send `Authorization: Bearer <token>`"))?;
+        tokens
+            .user(token)
+            .ok_or_else(|| unauthorized("the token is unknown or has expired"))
+    }
+
+    fn describe(doc: &mut InputDoc, _generator: &mut SchemaGenerator) {
+        doc.response(401, "No valid bearer token.");
+    }
+}
+
+/// The user, if their token has the `feed` scope; `403` if not.
+pub struct FeedReader(pub User);
+
+impl FromRequest for FeedReader {
+    type Rejection = Rejection;
+
+    async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
+        let Extension(user) = Extension::<User>::from_request(cx).await?;
+        if !user.scopes.iter().any(|scope| scope == "feed") {
+            return Err(Rejection::new(StatusCode::FORBIDDEN)
+                .detail("the token does not have the `feed` scope"));
+        }
+        Ok(FeedReader(user))
+    }
+
+    fn describe(doc: &mut InputDoc, _generator: &mut SchemaGenerator) {
+        doc.response(403, "The token lacks the `feed` scope.");
+    }
+}
+
+/// The readings, live, for as long as the token lasts; a client that comes back with a fresh
+/// token and its `Last-Event-ID` resumes after the last reading it got.
+#[event_stream(path = "/feed")]
+pub async fn feed(
+    State(hub): State<Hub<Feed>>,
+    FeedReader(user): FeedReader,
+    events: Emitter<Feed>,
+) -> tidings::Result<()> {
+    let readings = hub.subscribe(events.last_event_id()).await;
+    tokio::select! {
+        forwarded = events.forward(readings) => forwarded?,
+        // The token expired: end the stream; the client reconnects with a new one.
+        _ = tokio::time::sleep_until(user.expires) => {}
+    }
+    Ok(())
+}
+
+/// The stream routes: every one requires a user (`401` before any stream starts).
+pub fn routes(hub: Hub<Feed>, tokens: Tokens) -> Router {
+    Router::new()
+        .route(feed)
+        .require::<User>()
+        .with_state(hub)
+        .with_state(tokens)
+        .retry(Duration::from_millis(100))
+}
+
+/// Publishes a reading every 200 ms, until the hub fails.
+pub async fn publish(hub: Hub<Feed>) {
+    let mut every = tokio::time::interval(Duration::from_millis(200));
+    for n in 0.. {
+        every.tick().await;
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if hub.publish(Feed::Reading { n, unix_ms }).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The page: the generated TypeScript client with its `fetch` transport and a fresh token on
+/// every connection.
+pub const PAGE: &str = include_str!("index.html");
+
+/// The TypeScript client of the routes (committed as `examples/auth/client.ts`).
+pub fn typescript() -> String {
+    tidings::typescript::generate(&routes(Hub::new(), Tokens::new(Duration::ZERO)))
+}

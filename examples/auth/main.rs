@@ -1,0 +1,73 @@
+//! Authenticated streams in the browser.
+//!
+//! ```text
+//! npm ci --prefix tools && tools/node_modules/.bin/tsc -p tools/tsconfig.json  # the client
+//! cargo run --example auth
+//! ```
+//!
+//! Then open the printed address. `ADDR` sets the address to listen on (default
+//! `127.0.0.1:8080`), `TOKEN_TTL_MS` how long a token lives (default 10 000). `-- client-ts`
+//! prints the TypeScript client of the routes. `GET /metrics` serves tidings' metrics.
+
+use std::time::Duration;
+
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use tidings::hub::Hub;
+use tidings_examples::auth::{self, TokenRequest, Tokens};
+
+/// The compiled client, where `tsc -p tools/tsconfig.json` writes it.
+const CLIENT_JS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tools/build/examples/auth/client.js"
+);
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("client-ts") {
+        print!("{}", auth::typescript());
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let ttl = std::env::var("TOKEN_TTL_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis);
+    let tokens = Tokens::new(ttl);
+    let hub = Hub::new();
+    tokio::spawn(auth::publish(hub.clone()));
+    let issuer = tokens.clone();
+    let pages = tidings_examples::prometheus()
+        .route("/", get(|| async { axum::response::Html(auth::PAGE) }))
+        .route(
+            "/token",
+            post(move |axum::Json(request): axum::Json<TokenRequest>| {
+                let token = issuer.issue(request);
+                async move { axum::Json(token) }
+            }),
+        )
+        .route(
+            "/client.js",
+            get(|| async {
+                match tokio::fs::read_to_string(CLIENT_JS).await {
+                    Ok(script) => (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "text/javascript")],
+                        script,
+                    ),
+                    Err(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::CONTENT_TYPE, "text/plain")],
+                        "The page's client is not built yet: run `npm ci --prefix tools && \
+                         tools/node_modules/.bin/tsc -p tools/tsconfig.json` in the repository."
+                            .to_owned(),
+                    ),
+                }
+            }),
+        );
+    tidings_examples::serve_with("auth", pages, auth::routes(hub, tokens)).await
+}
