@@ -60,17 +60,7 @@ const BUDGET: u64 = 64 * 1024;
 /// Bytes of resident memory each stream added, measured in a fresh process of this test
 /// binary, so that memory freed by one measurement cannot hide what the next one takes.
 fn measure(protocol: &str) -> u64 {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "one_protocol", "--ignored", "--nocapture"])
-        .env("MEMORY_PROTOCOL", protocol)
-        .output()
-        .expect("run the measurement");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{protocol}: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = tidings_tests::run_isolated(&[], "one_protocol", &[("MEMORY_PROTOCOL", protocol)]);
     stdout
         .lines()
         .find_map(|line| line.strip_prefix("per stream: "))

@@ -39,31 +39,12 @@ async fn stream_on(configure: impl FnOnce(Serve) -> Serve) -> (TestServer, Close
 
 #[test]
 fn a_vanished_peer_is_noticed_within_the_dead_peer_timeout() {
-    let output = std::process::Command::new("unshare")
-        .args(["--net", "--map-root-user"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "in_a_private_network",
-            "--ignored",
-            "--nocapture",
-        ])
-        .output()
-        .expect(
-            "`unshare` (util-linux) runs this test in a network namespace of its own; \
-             install util-linux and iproute2",
-        );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = tidings_tests::run_isolated(
+        &["unshare", "--net", "--map-root-user"],
+        "in_a_private_network",
+        &[],
+    );
     println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("test in_a_private_network ... ok"),
-        "{stdout}"
-    );
 }
 
 fn ip(args: &[&str]) {

@@ -433,3 +433,35 @@ impl ResumingClient {
         self.connection = None;
     }
 }
+
+/// Runs the ignored test `name` of the current test binary in a process of its own, under
+/// `wrapper` (e.g. `["unshare", "--net", "--map-root-user"]`, or none), with `env`; fails
+/// the calling test with the child's output unless the child's test passed. Returns the
+/// child's standard output.
+pub fn run_isolated(wrapper: &[&str], name: &str, env: &[(&str, &str)]) -> String {
+    let test_binary = std::env::current_exe().unwrap();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(args).arg(&test_binary);
+            command
+        }
+        None => std::process::Command::new(&test_binary),
+    };
+    command
+        .args(["--exact", name, "--ignored", "--nocapture"])
+        .envs(env.iter().copied());
+    let output = command.output().unwrap_or_else(|error| {
+        panic!(
+            "cannot run `{}`: {error} (install it: Debian's util-linux and iproute2)",
+            wrapper.first().unwrap_or(&"the test binary")
+        )
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success() && stdout.contains(&format!("test {name} ... ok")),
+        "{name} failed in its own process:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
