@@ -73,8 +73,28 @@ async fn until(addr: std::net::SocketAddr, what: &str, check: impl Fn(&str) -> b
     }
 }
 
+/// Log output, kept in memory.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn the_numbers_move_as_streams_open_send_and_close() {
+    let log = Log::default();
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
     // The recorder first: routes register their metrics when the app is served.
     let pages = tidings_examples::prometheus();
     let hub = Hub::new();
@@ -117,6 +137,20 @@ async fn the_numbers_move_as_streams_open_send_and_close() {
     })
     .await;
     assert_eq!(sample(&text, "tidings_streams_open", &route), 0.0, "{text}");
+    // Its span's closing event says the same, with what it sent.
+    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    let ended = logged
+        .lines()
+        .find(|line| line.contains("stream ended") && line.contains("/beats/{name}"))
+        .unwrap_or_else(|| panic!("no `stream ended` event in:\n{logged}"));
+    for field in [
+        "reason=\"client_left\"",
+        "events=3",
+        "protocol=HTTP/1.1",
+        "peer=Some(127.0.0.1",
+    ] {
+        assert!(ended.contains(field), "{field} in {ended}");
+    }
 
     // A handler that returns; a request refused before any stream.
     RawResponse::send(addr, "GET", "/short", &[])
