@@ -264,3 +264,110 @@ async fn posts_a_body_and_evaluates_headers_again_on_every_connection() {
     }
     assert!(tokens.load(Ordering::SeqCst) >= 3);
 }
+
+/// A server that is not tidings: raw TCP, one scripted answer per connection, and the
+/// request heads it received.
+async fn scripted_server(
+    answers: Vec<&'static str>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (heads, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for body in answers {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    (addr, received)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[tokio::test]
+async fn the_last_event_id_is_kept_across_connections_as_browsers_keep_it() {
+    let (addr, mut heads) = scripted_server(vec![
+        "retry: 5\nid: abc\nevent: number\ndata: {\"n\":1}\n\n",
+        // No `id:` field: the event keeps the last id.
+        "event: number\ndata: {\"n\":2}\n\n",
+        "event: number\ndata: {\"n\":3}\n\n",
+    ])
+    .await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .retry(Duration::from_millis(5))
+        .start();
+    for n in 1..=3 {
+        match tokio::time::timeout(Duration::from_secs(10), numbers.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Update::Event {
+                event: Count::Number { n: got },
+                id,
+            } => {
+                assert_eq!(got, n);
+                assert_eq!(id.as_deref(), Some("abc"), "event {n}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let first = heads.recv().await.unwrap();
+    assert_eq!(header(&first, "last-event-id"), None);
+    for connection in 2..=3 {
+        let head = heads.recv().await.unwrap();
+        assert_eq!(
+            header(&head, "last-event-id"),
+            Some("abc"),
+            "connection {connection} resends the id of the first: {head}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_posted_content_type_is_sent_as_the_caller_set_it() {
+    let (addr, mut heads) = scripted_server(vec!["event: number\ndata: {\"n\":1}\n\n"]).await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .post_json(&serde_json::json!({ "from": 1 }))
+        .unwrap()
+        .headers(|| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8".parse().unwrap(),
+            );
+            headers
+        })
+        .start();
+    numbers.next().await.unwrap().unwrap();
+    let head = heads.recv().await.unwrap();
+    assert!(head.starts_with("POST /numbers"), "{head}");
+    assert_eq!(
+        header(&head, "content-type"),
+        Some("application/json; charset=utf-8")
+    );
+}

@@ -238,6 +238,19 @@ fn the_last_event_id_survives_reconnection_and_buffers_do_not() {
         ["a", "b"],
         "the partial event of the broken connection was dropped"
     );
+    assert_eq!(
+        events[1].last_event_id, "3",
+        "an event without `id:` after a reconnect keeps the last id, as in browsers"
+    );
+    parser.reconnect();
+    parser
+        .feed(b": heartbeat\n\ndata: c\n\n", &mut events)
+        .unwrap();
+    assert_eq!(
+        parser.last_event_id(),
+        "3",
+        "still the id of the first connection"
+    );
 }
 
 #[test]

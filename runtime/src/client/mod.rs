@@ -356,7 +356,7 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
     }
     headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if config.method == Method::POST {
+    if config.method == Method::POST && !headers.contains_key(CONTENT_TYPE) {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     if !parser.last_event_id().is_empty()

@@ -103,14 +103,15 @@ impl Parser {
     }
 
     /// Starts a new connection: a BOM may come again, the buffers start empty (the partial
-    /// event of the last connection is dropped); the last event id and retry stay.
+    /// event of the last connection is dropped); the last event id and retry stay, and an
+    /// event of the new connection without an `id:` field keeps that id, as in browsers.
     pub fn reconnect(&mut self) {
         self.bom_matched = Some(0);
         self.line.clear();
         self.skip_lf = false;
         self.data.clear();
         self.event.clear();
-        self.id_buffer.clear();
+        self.id_buffer.clone_from(&self.last_event_id);
     }
 
     /// Feeds the next bytes of the stream; dispatched events are appended to `out`.

@@ -207,22 +207,19 @@ class SubscriptionCore {
   /** The WHATWG "Interpreting an event stream" algorithm. */
   private async read(stream: ReadableStream<Uint8Array>): Promise<void> {
     const reader = stream.getReader();
-    // UTF-8, with a leading BOM dropped and sequences split across chunks kept whole.
+    // UTF-8 with sequences split across chunks kept whole; the decoder drops one leading BOM
+    // itself (a second one stays, and spoils the first line, as in browsers).
     const decoder = new TextDecoder();
     let buffer = "";
-    let first = true;
     let skipLf = false;
     let data = "";
     let event = "";
-    let id = "";
+    // The id buffer outlives the connection: an event without `id:` keeps the last id.
+    let id = this.lastId;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      let chunk = decoder.decode(value, { stream: true });
-      if (first && chunk.length > 0) {
-        first = false;
-        if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
-      }
+      const chunk = decoder.decode(value, { stream: true });
       for (const char of chunk) {
         if (skipLf) {
           skipLf = false;
