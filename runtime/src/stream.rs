@@ -141,28 +141,28 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 last_event_id,
             );
             #[cfg(feature = "metrics")]
-            let observed = {
+            {
                 metrics.stream_opened();
                 shared.metrics = Some(metrics.clone());
-                let span = tracing::info_span!(
+            }
+            let shared = Arc::new(shared);
+            #[cfg(feature = "metrics")]
+            let observed = Box::new(Observed {
+                span: tracing::info_span!(
                     "stream",
                     method = %info.method,
                     route = metrics.route(),
                     peer = ?peer,
                     protocol = ?protocol,
-                );
-                Observed {
-                    metrics,
-                    span,
-                    started: std::time::Instant::now(),
-                    shutdown: lifecycle.shutdown.clone(),
-                    reason: None,
-                    shared: None,
-                }
-            };
+                ),
+                metrics,
+                started: std::time::Instant::now(),
+                shutdown: lifecycle.shutdown.clone(),
+                reason: None,
+                shared: shared.clone(),
+            });
             #[cfg(not(feature = "metrics"))]
             let _ = metrics;
-            let shared = Arc::new(shared);
             let events = Emitter::<T::Event>::new(shared.clone());
             let timing = StreamTiming {
                 retry: options.retry,
@@ -175,10 +175,7 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 info,
                 _kept: kept,
                 #[cfg(feature = "metrics")]
-                observed: Box::new(Observed {
-                    shared: Some(shared.clone()),
-                    ..observed
-                }),
+                observed,
             };
             let handler = task.run(events, scope);
             let body = EventBody::new(shared, timing).driving(handler, lifecycle.hard_stop);
@@ -211,20 +208,20 @@ pub(crate) struct Observed {
     shutdown: tokio_util::sync::CancellationToken,
     /// Set when the handler returns; a handler dropped unfinished ended with the server.
     reason: Option<EndReason>,
-    shared: Option<Arc<Shared>>,
+    shared: Arc<Shared>,
 }
 
 #[cfg(feature = "metrics")]
 impl Observed {
     /// Why a stream whose handler returned (or failed to emit) ended.
     fn ended_because(&self, outcome: Option<&EmitError>) -> EndReason {
-        let shared = self.shared.as_deref();
+        let queue = &self.shared.queue;
         match outcome {
             Some(EmitError::Lagged) => EndReason::SlowConsumer,
-            _ if shared.is_some_and(|shared| shared.queue.is_ending()) => EndReason::Lifetime,
+            _ if queue.is_ending() => EndReason::Lifetime,
             _ if self.shutdown.is_cancelled() => EndReason::Shutdown,
             Some(EmitError::Closed) => EndReason::ClientLeft,
-            _ if shared.is_some_and(|shared| shared.queue.is_body_gone()) => EndReason::ClientLeft,
+            _ if queue.is_body_gone() => EndReason::ClientLeft,
             _ => EndReason::HandlerDone,
         }
     }
@@ -236,11 +233,7 @@ impl Drop for HandlerScope {
         let observed = &mut *self.observed;
         let reason = observed.reason.unwrap_or(EndReason::Shutdown);
         observed.metrics.stream_ended(reason);
-        let (events, bytes) = observed
-            .shared
-            .as_ref()
-            .map(|shared| shared.sent())
-            .unwrap_or_default();
+        let (events, bytes) = observed.shared.sent();
         tracing::info!(
             parent: &observed.span,
             duration_ms = observed.started.elapsed().as_millis() as u64,
