@@ -6,7 +6,8 @@
 //!
 //! Serves HTTPS on `ADDR` (default `127.0.0.1:8443`) and plain HTTP on `HTTP_ADDR` (default
 //! `127.0.0.1:8080`), with the certificate and key of `TLS_CERT` and `TLS_KEY` (PEM files), or
-//! a self-signed certificate for `localhost` made at start (the browser asks to trust it).
+//! a self-signed certificate for `localhost` made at start (printed: the Chromium flag that
+//! trusts it).
 //! SIGHUP reloads the files. `GET /metrics` serves tidings' metrics to Prometheus.
 
 use axum::routing::get;
@@ -31,6 +32,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "localhost".to_owned(),
                 "127.0.0.1".to_owned(),
             ])?;
+            // What Chromium takes to trust this one certificate and no other.
+            let spki = rcgen::PublicKeyData::subject_public_key_info(&generated.signing_key);
+            let hash = ring::digest::digest(&ring::digest::SHA256, &spki);
+            println!(
+                "self-signed certificate; to trust it, start Chromium with \
+                 --ignore-certificate-errors-spki-list={}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash)
+            );
             TlsConfig::from_pem(
                 generated.cert.pem().as_bytes(),
                 generated.signing_key.serialize_pem().as_bytes(),

@@ -1,14 +1,16 @@
 // Twelve EventSources on one page, in headless Chromium, against the tls example: over
 // https:// the browser speaks HTTP/2 and every stream receives events over one connection;
 // over plain http:// it opens six connections to the origin and the other six streams wait.
-// Run by .ci/run with TLS_URL (https) and TLS_HTTP_URL set; CHROMIUM names the browser.
+// Run by .ci/run with TLS_URL (https), TLS_HTTP_URL and TLS_SPKI (the base64 SHA-256 of the
+// example's self-signed certificate's public key, which Chromium is told to trust) set;
+// CHROMIUM names the browser.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser, Page } from "playwright-core";
-import { launch } from "./browser.js";
+import { chromium, type Browser, type Page } from "playwright-core";
 
 const httpsUrl = process.env.TLS_URL ?? "";
 const httpUrl = process.env.TLS_HTTP_URL ?? "";
+const spki = process.env.TLS_SPKI ?? "";
 let launched: Promise<Browser> | undefined;
 after(async () => {
   await (await launched)?.close();
@@ -26,10 +28,14 @@ async function openStreams(): Promise<OpenStream[]> {
   return (await response.json()) as OpenStream[];
 }
 
-/** Opens the page of `base` in a context that trusts the example's self-signed certificate. */
+/** Opens the page of `base` in a browser that trusts the example's certificate, and only it. */
 async function openPage(base: string): Promise<Page> {
-  launched ??= launch();
-  const context = await (await launched).newContext({ ignoreHTTPSErrors: true });
+  assert.ok(spki, "TLS_SPKI is set");
+  launched ??= chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", `--ignore-certificate-errors-spki-list=${spki}`],
+  });
+  const context = await (await launched).newContext();
   const page = await context.newPage();
   await page.goto(`${base}/`);
   return page;
