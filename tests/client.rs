@@ -266,7 +266,8 @@ async fn posts_a_body_and_evaluates_headers_again_on_every_connection() {
 }
 
 /// A server that is not tidings: raw TCP, one scripted answer per connection, and the
-/// request heads it received.
+/// requests it received (head and body). An answer that starts with `HOLD ` is sent without
+/// a length and the connection then stays open, silent.
 async fn scripted_server(
     answers: Vec<&'static str>,
 ) -> (
@@ -276,22 +277,42 @@ async fn scripted_server(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (heads, received) = tokio::sync::mpsc::unbounded_channel();
+    let (requests, received) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        for body in answers {
+        let mut held = Vec::new();
+        for answer in answers {
             let (mut socket, _) = listener.accept().await.unwrap();
-            let mut head = Vec::new();
+            let mut request = Vec::new();
             let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
-                head.push(byte[0]);
+            while !request.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1
+            {
+                request.push(byte[0]);
             }
-            let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
+            let head = String::from_utf8_lossy(&request).into_owned();
+            let length = header(&head, "content-length").map_or(0, |n| n.parse().unwrap());
+            let mut body = vec![0u8; length];
+            socket.read_exact(&mut body).await.unwrap();
+            request.extend_from_slice(&body);
+            let _ = requests.send(String::from_utf8_lossy(&request).into_owned());
+            match answer.strip_prefix("HOLD ") {
+                Some(body) => {
+                    let response =
+                        format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n{body}");
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    held.push(socket);
+                }
+                None => {
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                }
+            }
         }
+        // Keep the held connections open until the test ends.
+        std::future::pending::<()>().await;
     });
     (addr, received)
 }
@@ -370,4 +391,106 @@ async fn a_posted_content_type_is_sent_as_the_caller_set_it() {
         header(&head, "content-type"),
         Some("application/json; charset=utf-8")
     );
+}
+
+/// The next update within the test's patience.
+async fn next_update(
+    subscription: &mut tidings::client::Subscription<Count>,
+) -> Result<Update<Count>, ClientError> {
+    tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("an update in time")
+        .expect("the subscription goes on")
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_dropped_after_the_read_timeout_and_resumed() {
+    let (addr, mut requests) = scripted_server(vec![
+        // An event, then silence on an open connection.
+        "HOLD id: 7\nevent: number\ndata: {\"n\":7}\n\n",
+        "event: number\ndata: {\"n\":8}\n\n",
+    ])
+    .await;
+    let started = std::time::Instant::now();
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .retry(Duration::from_millis(5))
+        .read_timeout(Duration::from_millis(300))
+        .start();
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 7 },
+            ..
+        })
+    ));
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 8 },
+            ..
+        })
+    ));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    requests.recv().await.unwrap();
+    let second = requests.recv().await.unwrap();
+    assert_eq!(header(&second, "last-event-id"), Some("7"), "{second}");
+}
+
+#[tokio::test]
+async fn any_method_and_body_go_out_exactly_as_given() {
+    let (addr, mut requests) = scripted_server(vec!["event: number\ndata: {\"n\":1}\n\n"]).await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .method(http::Method::from_bytes(b"REPORT").unwrap())
+        .body(
+            "<query>all</query>",
+            http::HeaderValue::from_static("application/xml"),
+        )
+        .start();
+    next_update(&mut numbers).await.unwrap();
+    let request = requests.recv().await.unwrap();
+    assert!(request.starts_with("REPORT /numbers HTTP/1.1"), "{request}");
+    assert_eq!(header(&request, "content-type"), Some("application/xml"));
+    assert!(request.ends_with("\r\n\r\n<query>all</query>"), "{request}");
+}
+
+#[tokio::test]
+async fn a_last_event_id_is_sent_as_utf8_and_one_that_cannot_be_sent_is_reported() {
+    let (addr, mut requests) = scripted_server(vec![
+        "retry: 5\nid: étape-1\nevent: number\ndata: {\"n\":1}\n\n",
+        "id: bell\u{7}\nevent: number\ndata: {\"n\":2}\n\n",
+        "event: number\ndata: {\"n\":3}\n\n",
+    ])
+    .await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .retry(Duration::from_millis(5))
+        .start();
+    next_update(&mut numbers).await.unwrap();
+    next_update(&mut numbers).await.unwrap();
+    // The control character cannot go in a header: said, then the stream goes on.
+    match next_update(&mut numbers).await {
+        Err(ClientError::LastEventId(id)) => assert_eq!(id, "bell\u{7}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 3 },
+            ..
+        })
+    ));
+    requests.recv().await.unwrap();
+    let second = requests.recv().await.unwrap();
+    assert_eq!(
+        header(&second, "last-event-id"),
+        Some("étape-1"),
+        "{second}"
+    );
+    let third = requests.recv().await.unwrap();
+    assert_eq!(header(&third, "last-event-id"), None, "{third}");
 }

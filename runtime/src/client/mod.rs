@@ -130,10 +130,12 @@ impl Client {
             uri,
             method: Method::GET,
             body: Bytes::new(),
+            content_type: None,
             headers: None,
             last_event_id: None,
             retry: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
+            read_timeout: None,
             _events: PhantomData,
         })
     }
@@ -147,10 +149,12 @@ pub struct Subscribe<E> {
     uri: Uri,
     method: Method,
     body: Bytes,
+    content_type: Option<HeaderValue>,
     headers: Option<HeaderFn>,
     last_event_id: Option<String>,
     retry: Duration,
     max_backoff: Duration,
+    read_timeout: Option<Duration>,
     _events: PhantomData<fn() -> E>,
 }
 
@@ -176,6 +180,30 @@ impl<E: EventSet> Subscribe<E> {
         self.body = serde_json::to_vec(body).map_err(ClientError::Body)?.into();
         self.method = Method::POST;
         Ok(self)
+    }
+
+    /// The request method (default `GET`; `post_json` sets `POST`), any of them: `REPORT`,
+    /// `QUERY`, your own.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sends `body` on every (re)connection, with `content_type` unless
+    /// [`headers`](Self::headers) sets one.
+    pub fn body(mut self, body: impl Into<Bytes>, content_type: HeaderValue) -> Self {
+        self.body = body.into();
+        self.content_type = Some(content_type);
+        self
+    }
+
+    /// Drops a connection that delivers no byte (no event, no comment, no heartbeat) for
+    /// `timeout`, and reconnects with the last event id: a connection whose peer vanished
+    /// would otherwise wait forever. Off by default; set it above the server's heartbeat
+    /// interval.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
     }
 
     /// Resumes after `id`, as if it were the last event id seen.
@@ -246,6 +274,9 @@ pub enum ClientError {
     ContentType(Option<String>),
     /// The stream broke the parser's bounds. Final.
     Parse(ParseError),
+    /// The last event id holds characters a header cannot carry (controls): the client
+    /// reconnected without `Last-Event-ID`, so the server could not resume. Not final.
+    LastEventId(String),
 }
 
 impl fmt::Display for ClientError {
@@ -267,6 +298,10 @@ impl fmt::Display for ClientError {
                 )
             }
             ClientError::Parse(error) => error.fmt(f),
+            ClientError::LastEventId(id) => write!(
+                f,
+                "the last event id {id:?} cannot be sent as a header: reconnected without it"
+            ),
         }
     }
 }
@@ -356,13 +391,31 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
     }
     headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if config.method == Method::POST && !headers.contains_key(CONTENT_TYPE) {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if !headers.contains_key(CONTENT_TYPE) {
+        match &config.content_type {
+            Some(content_type) => {
+                headers.insert(CONTENT_TYPE, content_type.clone());
+            }
+            None if config.method == Method::POST => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            None => {}
+        }
     }
-    if !parser.last_event_id().is_empty()
-        && let Ok(value) = HeaderValue::from_str(parser.last_event_id())
-    {
-        headers.insert(HeaderName::from_static("last-event-id"), value);
+    let last_event_id = parser.last_event_id();
+    if !last_event_id.is_empty() {
+        // UTF-8 as it is, as browsers send it; control characters cannot be sent at all.
+        match HeaderValue::from_bytes(last_event_id.as_bytes()) {
+            Ok(value) => {
+                headers.insert(HeaderName::from_static("last-event-id"), value);
+            }
+            Err(_) => {
+                let id = last_event_id.to_owned();
+                if tx.send(Err(ClientError::LastEventId(id))).await.is_err() {
+                    return Ended::Stop;
+                }
+            }
+        }
     }
     let response = match config.http.request(request).await {
         Ok(response) => response,
@@ -398,7 +451,17 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
     let mut events = Vec::new();
     let mut progressed = false;
     loop {
-        let chunk = match body.frame().await {
+        let next = match config.read_timeout {
+            Some(limit) => match tokio::time::timeout(limit, body.frame()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::debug!(uri = %config.uri, "event stream silent: reconnecting");
+                    return Ended::Retry { progressed };
+                }
+            },
+            None => body.frame().await,
+        };
+        let chunk = match next {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => data,
                 Err(_) => continue,
