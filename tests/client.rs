@@ -494,3 +494,73 @@ async fn a_last_event_id_is_sent_as_utf8_and_one_that_cannot_be_sent_is_reported
     let third = requests.recv().await.unwrap();
     assert_eq!(header(&third, "last-event-id"), None, "{third}");
 }
+
+#[tokio::test]
+async fn big_events_and_long_comments_are_taken_as_browsers_take_them() {
+    // A 7 MB event on one line, a 64 KiB comment, an event of 1 MiB data lines.
+    let big = "7".repeat(7 * 1000 * 1000);
+    let comment = "c".repeat(64 * 1024);
+    let megabyte = "m".repeat(1024 * 1024);
+    let stream: &'static str = Box::leak(
+        format!(
+            "event: number\ndata: {{\"n\":1,\"pad\":\"{big}\"}}\n\n:{comment}\n\n\
+             event: number\ndata: {{\"n\":2,\ndata: \"pad\":\"{megabyte}\"}}\n\n"
+        )
+        .into_boxed_str(),
+    );
+    let (addr, _requests) = scripted_server(vec![stream]).await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .start();
+    for expected in 1..=2 {
+        match next_update(&mut numbers).await {
+            Ok(Update::Event {
+                event: Count::Number { n },
+                ..
+            }) => assert_eq!(n, expected),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_past_the_limit_is_reported_and_the_client_resumes() {
+    let big: &'static str = Box::leak(
+        format!(
+            "retry: 5\nid: 1\nevent: number\ndata: {{\"n\":1}}\n\n\
+             id: 2\nevent: number\ndata: {{\"n\":2,\"pad\":\"{}\"}}\n\n",
+            "x".repeat(4096)
+        )
+        .into_boxed_str(),
+    );
+    let (addr, mut requests) =
+        scripted_server(vec![big, "id: 3\nevent: number\ndata: {\"n\":3}\n\n"]).await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .retry(Duration::from_millis(5))
+        .max_event_bytes(1024)
+        .start();
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 1 },
+            ..
+        })
+    ));
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Err(ClientError::Parse(_))
+    ));
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 3 },
+            ..
+        })
+    ));
+    requests.recv().await.unwrap();
+    let second = requests.recv().await.unwrap();
+    assert_eq!(header(&second, "last-event-id"), Some("1"), "{second}");
+}

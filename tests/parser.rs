@@ -268,3 +268,17 @@ fn lines_and_events_are_bounded() {
     );
     assert_eq!(result, Err(ParseError::EventTooLarge));
 }
+
+#[test]
+fn comments_of_any_length_are_skipped_without_being_kept() {
+    // A line limit of 16 bytes, and a comment of 100 KB, fed in pieces.
+    let mut parser = Parser::new(16, 1024);
+    let mut events = Vec::new();
+    let comment = format!(":{}\n", "c".repeat(100_000));
+    for piece in comment.as_bytes().chunks(7) {
+        parser.feed(piece, &mut events).unwrap();
+    }
+    parser.feed(b"data: after\n\n", &mut events).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data, "after");
+}

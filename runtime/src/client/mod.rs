@@ -43,7 +43,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
-pub use parser::{ParseError, Parser, RawEvent};
+pub use parser::{DEFAULT_MAX_EVENT, ParseError, Parser, RawEvent};
 
 use crate::event::{DecodeError, ERROR_EVENT, EventSet};
 use crate::hub::RESET_EVENT;
@@ -136,6 +136,7 @@ impl Client {
             retry: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
             read_timeout: None,
+            max_event_bytes: DEFAULT_MAX_EVENT,
             _events: PhantomData,
         })
     }
@@ -155,6 +156,7 @@ pub struct Subscribe<E> {
     retry: Duration,
     max_backoff: Duration,
     read_timeout: Option<Duration>,
+    max_event_bytes: usize,
     _events: PhantomData<fn() -> E>,
 }
 
@@ -194,6 +196,15 @@ impl<E: EventSet> Subscribe<E> {
     pub fn body(mut self, body: impl Into<Bytes>, content_type: HeaderValue) -> Self {
         self.body = body.into();
         self.content_type = Some(content_type);
+        self
+    }
+
+    /// The largest line, and the largest event's data, the client takes (default 16 MiB;
+    /// comment lines of any length are skipped without being kept). A stream that sends
+    /// more is reported as [`ClientError::Parse`] and reconnected, resuming after the last
+    /// event it delivered.
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.max_event_bytes = bytes;
         self
     }
 
@@ -272,7 +283,8 @@ pub enum ClientError {
     Status(StatusCode),
     /// The response is not `text/event-stream`. Final.
     ContentType(Option<String>),
-    /// The stream broke the parser's bounds. Final.
+    /// The stream sent a line or an event larger than
+    /// [`max_event_bytes`](Subscribe::max_event_bytes); the client reconnects and resumes.
     Parse(ParseError),
     /// The last event id holds characters a header cannot carry (controls): the client
     /// reconnected without `Last-Event-ID`, so the server could not resume. Not final.
@@ -340,7 +352,7 @@ enum Ended {
 type Sender<E> = mpsc::Sender<Result<Update<E>, ClientError>>;
 
 async fn run<E: EventSet>(config: Subscribe<E>, tx: Sender<E>) {
-    let mut parser = Parser::default();
+    let mut parser = Parser::new(config.max_event_bytes, config.max_event_bytes);
     if let Some(id) = &config.last_event_id {
         parser.set_last_event_id(id.clone());
     }
@@ -473,8 +485,17 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
             None => return Ended::Retry { progressed },
         };
         if let Err(error) = parser.feed(&chunk, &mut events) {
-            let _ = tx.send(Err(ClientError::Parse(error))).await;
-            return Ended::Stop;
+            // The events before the oversized one still count; the client resumes after them.
+            for raw in events.drain(..) {
+                progressed = true;
+                if tx.send(update::<E>(raw)).await.is_err() {
+                    return Ended::Stop;
+                }
+            }
+            if tx.send(Err(ClientError::Parse(error))).await.is_err() {
+                return Ended::Stop;
+            }
+            return Ended::Retry { progressed };
         }
         for raw in events.drain(..) {
             progressed = true;

@@ -52,6 +52,8 @@ pub struct Parser {
     line: Vec<u8>,
     /// The previous chunk ended with CR: an LF now is part of that line end.
     skip_lf: bool,
+    /// The line being read is a comment: its bytes are dropped as they come, never kept.
+    in_comment: bool,
     data: String,
     event: String,
     /// The id of the stream being parsed; becomes `last_event_id` when an event dispatches.
@@ -63,9 +65,13 @@ pub struct Parser {
     max_event: usize,
 }
 
+/// The default bound of a line and of an event's data: browsers take events of several
+/// megabytes (one big JSON document on one line), and so does the client.
+pub const DEFAULT_MAX_EVENT: usize = 16 * 1024 * 1024;
+
 impl Default for Parser {
     fn default() -> Self {
-        Parser::new(64 * 1024, 1024 * 1024)
+        Parser::new(DEFAULT_MAX_EVENT, DEFAULT_MAX_EVENT)
     }
 }
 
@@ -76,6 +82,7 @@ impl Parser {
             bom_matched: Some(0),
             line: Vec::new(),
             skip_lf: false,
+            in_comment: false,
             data: String::new(),
             event: String::new(),
             id_buffer: String::new(),
@@ -109,6 +116,7 @@ impl Parser {
         self.bom_matched = Some(0);
         self.line.clear();
         self.skip_lf = false;
+        self.in_comment = false;
         self.data.clear();
         self.event.clear();
         self.id_buffer.clone_from(&self.last_event_id);
@@ -151,6 +159,11 @@ impl Parser {
                 self.skip_lf = true;
                 self.end_line(out)
             }
+            _ if self.in_comment => Ok(()),
+            b':' if self.line.is_empty() => {
+                self.in_comment = true;
+                Ok(())
+            }
             _ => {
                 if self.line.len() >= self.max_line {
                     return Err(ParseError::LineTooLong);
@@ -162,6 +175,9 @@ impl Parser {
     }
 
     fn end_line(&mut self, out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+        if std::mem::take(&mut self.in_comment) {
+            return Ok(());
+        }
         let line = std::mem::take(&mut self.line);
         let result = self.process_line(&String::from_utf8_lossy(&line), out);
         // Keep the allocation for the next line.
