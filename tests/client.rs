@@ -267,7 +267,7 @@ async fn posts_a_body_and_evaluates_headers_again_on_every_connection() {
 
 /// A server that is not tidings: raw TCP, one scripted answer per connection, and the
 /// requests it received (head and body). An answer that starts with `HOLD ` is sent without
-/// a length and the connection then stays open, silent.
+/// a length and the connection then stays open, silent; `REDIRECT 307 /there` redirects.
 async fn scripted_server(
     answers: Vec<&'static str>,
 ) -> (
@@ -294,6 +294,20 @@ async fn scripted_server(
             socket.read_exact(&mut body).await.unwrap();
             request.extend_from_slice(&body);
             let _ = requests.send(String::from_utf8_lossy(&request).into_owned());
+            if let Some(redirect) = answer.strip_prefix("REDIRECT ") {
+                // `REDIRECT 307 /there`, or `REDIRECT 302` without a Location.
+                let (status, location) = redirect.split_once(' ').unwrap_or((redirect, ""));
+                let location = if location.is_empty() {
+                    String::new()
+                } else {
+                    format!("location: {location}\r\n")
+                };
+                let response = format!(
+                    "HTTP/1.1 {status} Moved\r\n{location}content-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                continue;
+            }
             match answer.strip_prefix("HOLD ") {
                 Some(body) => {
                     let response =
@@ -563,4 +577,71 @@ async fn an_event_past_the_limit_is_reported_and_the_client_resumes() {
     requests.recv().await.unwrap();
     let second = requests.recv().await.unwrap();
     assert_eq!(header(&second, "last-event-id"), Some("1"), "{second}");
+}
+
+#[tokio::test]
+async fn redirects_are_followed_as_fetch_follows_them() {
+    const ONE: &str = "event: number\ndata: {\"n\":1}\n\n";
+    for (status, method, body) in [
+        ("301", "GET", ""),
+        ("302", "GET", ""),
+        ("303", "GET", ""),
+        ("307", "POST", "{\"from\":1}"),
+        ("308", "POST", "{\"from\":1}"),
+    ] {
+        let redirect: &'static str =
+            Box::leak(format!("REDIRECT {status} /moved?to=here").into_boxed_str());
+        let (addr, mut requests) = scripted_server(vec![redirect, ONE]).await;
+        let mut numbers = Client::new()
+            .subscribe::<Count>(&format!("http://{addr}/numbers"))
+            .unwrap()
+            .post_json(&serde_json::json!({ "from": 1 }))
+            .unwrap()
+            .start();
+        assert!(
+            matches!(next_update(&mut numbers).await, Ok(Update::Event { .. })),
+            "{status}"
+        );
+        let first = requests.recv().await.unwrap();
+        assert!(first.starts_with("POST /numbers "), "{first}");
+        let second = requests.recv().await.unwrap();
+        assert!(
+            second.starts_with(&format!("{method} /moved?to=here ")),
+            "{status}: {second}"
+        );
+        assert!(
+            second.ends_with(&format!("\r\n\r\n{body}")),
+            "{status}: {second}"
+        );
+        assert_eq!(
+            header(&second, "content-type").is_some(),
+            !body.is_empty(),
+            "{status}: {second}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_without_location_or_past_ten_hops_is_a_final_error() {
+    let (addr, _requests) = scripted_server(vec!["REDIRECT 302"]).await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .start();
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Err(ClientError::Redirect(_))
+    ));
+    assert!(numbers.next().await.is_none(), "final");
+
+    let (addr, _requests) = scripted_server(vec!["REDIRECT 307 /again"; 11]).await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .start();
+    match next_update(&mut numbers).await {
+        Err(ClientError::Redirect(why)) => assert!(why.contains("more than 10"), "{why}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(numbers.next().await.is_none(), "final");
 }

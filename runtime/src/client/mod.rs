@@ -286,6 +286,9 @@ pub enum ClientError {
     /// The stream sent a line or an event larger than
     /// [`max_event_bytes`](Subscribe::max_event_bytes); the client reconnects and resumes.
     Parse(ParseError),
+    /// A redirect that cannot be followed: no `Location`, a URL of another scheme, or more
+    /// than ten in a row. Final.
+    Redirect(String),
     /// The last event id holds characters a header cannot carry (controls): the client
     /// reconnected without `Last-Event-ID`, so the server could not resume. Not final.
     LastEventId(String),
@@ -310,6 +313,7 @@ impl fmt::Display for ClientError {
                 )
             }
             ClientError::Parse(error) => error.fmt(f),
+            ClientError::Redirect(why) => write!(f, "cannot follow the redirect: {why}"),
             ClientError::LastEventId(id) => write!(
                 f,
                 "the last event id {id:?} cannot be sent as a header: reconnected without it"
@@ -393,47 +397,62 @@ fn jitter(delay: Duration) -> Duration {
     Duration::from_nanos(if quarter == 0 { 0 } else { nanos % quarter })
 }
 
+/// Where a connection's request goes: the subscription's own, or where redirects led.
+struct Target {
+    uri: Uri,
+    method: Method,
+    body: Bytes,
+    /// Whether the body (and its content type) still go: not after a redirect to `GET`.
+    with_body: bool,
+}
+
+/// The most redirects one connection follows, as browsers do.
+const MAX_REDIRECTS: usize = 10;
+
 async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &Sender<E>) -> Ended {
-    let mut request = Request::new(Full::new(config.body.clone()));
-    *request.method_mut() = config.method.clone();
-    *request.uri_mut() = config.uri.clone();
-    let headers = request.headers_mut();
-    if let Some(extra) = &config.headers {
-        headers.extend(extra());
-    }
-    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if !headers.contains_key(CONTENT_TYPE) {
-        match &config.content_type {
-            Some(content_type) => {
-                headers.insert(CONTENT_TYPE, content_type.clone());
-            }
-            None if config.method == Method::POST => {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            }
-            None => {}
-        }
-    }
-    let last_event_id = parser.last_event_id();
-    if !last_event_id.is_empty() {
-        // UTF-8 as it is, as browsers send it; control characters cannot be sent at all.
-        match HeaderValue::from_bytes(last_event_id.as_bytes()) {
-            Ok(value) => {
-                headers.insert(HeaderName::from_static("last-event-id"), value);
-            }
-            Err(_) => {
-                let id = last_event_id.to_owned();
-                if tx.send(Err(ClientError::LastEventId(id))).await.is_err() {
+    let mut target = Target {
+        uri: config.uri.clone(),
+        method: config.method.clone(),
+        body: config.body.clone(),
+        with_body: true,
+    };
+    let mut hops = 0;
+    let response = loop {
+        let request = match request(config, &target, parser) {
+            Ok(request) => request,
+            Err((request, error)) => {
+                // Said once per connection, not once per redirect.
+                if hops == 0 && tx.send(Err(error)).await.is_err() {
                     return Ended::Stop;
                 }
+                request
             }
-        }
-    }
-    let response = match config.http.request(request).await {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::debug!(uri = %config.uri, %error, "event stream connection failed");
-            return Ended::Retry { progressed: false };
+        };
+        let response = match config.http.request(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(uri = %target.uri, %error, "event stream connection failed");
+                return Ended::Retry { progressed: false };
+            }
+        };
+        match redirect(&response, &target) {
+            None => break response,
+            Some(Ok(next)) if hops < MAX_REDIRECTS => {
+                hops += 1;
+                target = next;
+            }
+            Some(Ok(next)) => {
+                let error = format!(
+                    "more than {MAX_REDIRECTS} redirects (the last to {})",
+                    next.uri
+                );
+                let _ = tx.send(Err(ClientError::Redirect(error))).await;
+                return Ended::Stop;
+            }
+            Some(Err(error)) => {
+                let _ = tx.send(Err(ClientError::Redirect(error))).await;
+                return Ended::Stop;
+            }
         }
     };
     let final_error = match response.status() {
@@ -504,6 +523,97 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
             }
         }
     }
+}
+
+/// The request of one connection to `target`; with an error to report when the last event
+/// id could not go in a header.
+#[allow(clippy::result_large_err)]
+fn request<E>(
+    config: &Subscribe<E>,
+    target: &Target,
+    parser: &Parser,
+) -> Result<Request<Full<Bytes>>, (Request<Full<Bytes>>, ClientError)> {
+    let body = if target.with_body {
+        target.body.clone()
+    } else {
+        Bytes::new()
+    };
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = target.method.clone();
+    *request.uri_mut() = target.uri.clone();
+    let headers = request.headers_mut();
+    if let Some(extra) = &config.headers {
+        headers.extend(extra());
+    }
+    headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if !target.with_body {
+        headers.remove(CONTENT_TYPE);
+    } else if !headers.contains_key(CONTENT_TYPE) {
+        match &config.content_type {
+            Some(content_type) => {
+                headers.insert(CONTENT_TYPE, content_type.clone());
+            }
+            None if target.method == Method::POST => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            None => {}
+        }
+    }
+    let last_event_id = parser.last_event_id();
+    if !last_event_id.is_empty() {
+        // UTF-8 as it is, as browsers send it; control characters cannot be sent at all.
+        match HeaderValue::from_bytes(last_event_id.as_bytes()) {
+            Ok(value) => {
+                headers.insert(HeaderName::from_static("last-event-id"), value);
+            }
+            Err(_) => {
+                let error = ClientError::LastEventId(last_event_id.to_owned());
+                return Err((request, error));
+            }
+        }
+    }
+    Ok(request)
+}
+
+/// Where a redirect leads (`None` when the response is not one; `Err` when it cannot be
+/// followed). As fetch does: `307` and `308` keep the method and body, `303` (and `301`/`302`
+/// after a `POST`) turn into a `GET` without a body.
+fn redirect<B>(response: &http::Response<B>, target: &Target) -> Option<Result<Target, String>> {
+    let status = response.status().as_u16();
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let Some(location) = response
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.trim().is_empty())
+    else {
+        return Some(Err(format!("a {status} redirect without a Location")));
+    };
+    let next = url::Url::parse(&target.uri.to_string())
+        .and_then(|base| base.join(location.trim()))
+        .ok()
+        .filter(|next| SCHEMES.contains(&next.scheme()))
+        .and_then(|next| next.as_str().parse::<Uri>().ok());
+    let Some(uri) = next else {
+        return Some(Err(format!(
+            "a {status} redirect to `{location}`, which is not a URL this client speaks"
+        )));
+    };
+    let to_get = status == 303 && target.method != Method::HEAD
+        || matches!(status, 301 | 302) && target.method == Method::POST;
+    Some(Ok(Target {
+        uri,
+        method: if to_get {
+            Method::GET
+        } else {
+            target.method.clone()
+        },
+        with_body: target.with_body && !to_get,
+        body: target.body.clone(),
+    }))
 }
 
 fn update<E: EventSet>(raw: RawEvent) -> Result<Update<E>, ClientError> {
