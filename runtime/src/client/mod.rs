@@ -418,16 +418,14 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
     };
     let mut hops = 0;
     let response = loop {
-        let request = match request(config, &target, parser) {
-            Ok(request) => request,
-            Err((request, error)) => {
-                // Said once per connection, not once per redirect.
-                if hops == 0 && tx.send(Err(error)).await.is_err() {
-                    return Ended::Stop;
-                }
-                request
-            }
-        };
+        let (request, unsent_id) = request(config, &target, parser);
+        // Said once per connection, not once per redirect.
+        if let Some(error) = unsent_id
+            && hops == 0
+            && tx.send(Err(error)).await.is_err()
+        {
+            return Ended::Stop;
+        }
         let response = match config.http.request(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -525,14 +523,13 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
     }
 }
 
-/// The request of one connection to `target`; with an error to report when the last event
-/// id could not go in a header.
-#[allow(clippy::result_large_err)]
+/// The request of one connection to `target`, and the error to report when the last event id
+/// could not go in a header.
 fn request<E>(
     config: &Subscribe<E>,
     target: &Target,
     parser: &Parser,
-) -> Result<Request<Full<Bytes>>, (Request<Full<Bytes>>, ClientError)> {
+) -> (Request<Full<Bytes>>, Option<ClientError>) {
     let body = if target.with_body {
         target.body.clone()
     } else {
@@ -569,11 +566,11 @@ fn request<E>(
             }
             Err(_) => {
                 let error = ClientError::LastEventId(last_event_id.to_owned());
-                return Err((request, error));
+                return (request, Some(error));
             }
         }
     }
-    Ok(request)
+    (request, None)
 }
 
 /// Where a redirect leads (`None` when the response is not one; `Err` when it cannot be
