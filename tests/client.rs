@@ -645,3 +645,66 @@ async fn a_redirect_without_location_or_past_ten_hops_is_a_final_error() {
     }
     assert!(numbers.next().await.is_none(), "final");
 }
+
+#[tokio::test]
+async fn restart_drops_the_connection_and_resumes_at_once() {
+    let (addr, mut requests) = scripted_server(vec![
+        "HOLD retry: 60000\nid: 5\nevent: number\ndata: {\"n\":5}\n\n",
+        "HOLD event: number\ndata: {\"n\":6}\n\n",
+    ])
+    .await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .start();
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 5 },
+            ..
+        })
+    ));
+    requests.recv().await.unwrap();
+    // The server asked for a minute between connections; a restart does not wait for it.
+    let asked = std::time::Instant::now();
+    numbers.restart();
+    let second = tokio::time::timeout(Duration::from_secs(5), requests.recv())
+        .await
+        .expect("a new connection at once")
+        .unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    assert_eq!(header(&second, "last-event-id"), Some("5"), "{second}");
+    match next_update(&mut numbers).await {
+        Ok(Update::Event {
+            event: Count::Number { n: 6 },
+            id,
+        }) => assert_eq!(id.as_deref(), Some("5")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_error_event_keeps_its_data_and_id() {
+    let (addr, _requests) = scripted_server(vec![
+        "id: 9\nevent: error\ndata: not json, just text\n\nevent: error\ndata: {\"message\":\"boom\"}\n\n",
+    ])
+    .await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .start();
+    match next_update(&mut numbers).await {
+        Ok(Update::Failed { data, id }) => {
+            assert_eq!(data, serde_json::json!("not json, just text"));
+            assert_eq!(id.as_deref(), Some("9"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match next_update(&mut numbers).await {
+        Ok(Update::Failed { data, id }) => {
+            assert_eq!(data["message"], "boom");
+            assert_eq!(id.as_deref(), Some("9"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -11,7 +11,7 @@
 //!     match update? {
 //!         Update::Event { id, event } => println!("{id:?}: {event:?}"),
 //!         Update::Reset { .. } => println!("history is gone: refetch the state"),
-//!         Update::Failed { data } => println!("the handler failed: {data}"),
+//!         Update::Failed { data, .. } => println!("the handler failed: {data}"),
 //!     }
 //! }
 //! # Ok(()) }
@@ -238,8 +238,9 @@ impl<E: EventSet> Subscribe<E> {
     /// Connects, in a task of its own, and returns the stream of updates.
     pub fn start(self) -> Subscription<E> {
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(run(self, tx));
-        Subscription { rx }
+        let restart = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(run(self, tx, restart.clone()));
+        Subscription { rx, restart }
     }
 }
 
@@ -262,8 +263,11 @@ pub enum Update<E> {
     /// The handler failed after the stream started (the `error` event); the client
     /// reconnects as usual.
     Failed {
-        /// The error event's data, `{"message": ...}` by default.
+        /// The error event's data: `{"message": ...}` by default; data that is not JSON
+        /// comes as a JSON string of the text as it was sent.
         data: serde_json::Value,
+        /// The last event id at this event.
+        id: Option<String>,
     },
 }
 
@@ -328,9 +332,17 @@ impl std::error::Error for ClientError {}
 #[derive(Debug)]
 pub struct Subscription<E> {
     rx: mpsc::Receiver<Result<Update<E>, ClientError>>,
+    restart: Arc<tokio::sync::Notify>,
 }
 
 impl<E> Subscription<E> {
+    /// Drops the connection and reconnects at once (or ends the wait before the next
+    /// attempt), keeping the last event id, the server's `retry` and the backoff: e.g. after
+    /// the network changed, or when the headers should be evaluated again now.
+    pub fn restart(&self) {
+        self.restart.notify_one();
+    }
+
     /// The next update; `None` once the subscription stopped for good (after a final error).
     pub async fn next(&mut self) -> Option<Result<Update<E>, ClientError>> {
         self.rx.recv().await
@@ -351,11 +363,13 @@ enum Ended {
     Retry { progressed: bool },
     /// Stop for good.
     Stop,
+    /// The caller asked for a new connection now.
+    Restart,
 }
 
 type Sender<E> = mpsc::Sender<Result<Update<E>, ClientError>>;
 
-async fn run<E: EventSet>(config: Subscribe<E>, tx: Sender<E>) {
+async fn run<E: EventSet>(config: Subscribe<E>, tx: Sender<E>, restart: Arc<tokio::sync::Notify>) {
     let mut parser = Parser::new(config.max_event_bytes, config.max_event_bytes);
     if let Some(id) = &config.last_event_id {
         parser.set_last_event_id(id.clone());
@@ -364,10 +378,15 @@ async fn run<E: EventSet>(config: Subscribe<E>, tx: Sender<E>) {
     loop {
         let ended = tokio::select! {
             ended = connect(&config, &mut parser, &tx) => ended,
+            _ = restart.notified() => Ended::Restart,
             _ = tx.closed() => return,
         };
         match ended {
             Ended::Stop => return,
+            Ended::Restart => {
+                parser.reconnect();
+                continue;
+            }
             Ended::Retry { progressed } => {
                 failures = if progressed {
                     0
@@ -382,6 +401,7 @@ async fn run<E: EventSet>(config: Subscribe<E>, tx: Sender<E>) {
             .min(config.max_backoff.max(base));
         tokio::select! {
             _ = tokio::time::sleep(delay + jitter(delay)) => {}
+            _ = restart.notified() => {}
             _ = tx.closed() => return,
         }
         parser.reconnect();
@@ -614,19 +634,21 @@ fn redirect<B>(response: &http::Response<B>, target: &Target) -> Option<Result<T
 }
 
 fn update<E: EventSet>(raw: RawEvent) -> Result<Update<E>, ClientError> {
-    let json = |data: &str| serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
+    // Data that is not JSON is kept as the text it was, not lost.
+    let json = |data: String| {
+        serde_json::from_str(&data).unwrap_or_else(|_| serde_json::Value::String(data))
+    };
+    let id = (!raw.last_event_id.is_empty()).then_some(raw.last_event_id);
     match raw.event.as_str() {
         RESET_EVENT => Ok(Update::Reset {
-            data: json(&raw.data),
+            data: json(raw.data),
         }),
         ERROR_EVENT => Ok(Update::Failed {
-            data: json(&raw.data),
+            data: json(raw.data),
+            id,
         }),
         name => E::decode(name, &raw.data)
-            .map(|event| Update::Event {
-                id: (!raw.last_event_id.is_empty()).then_some(raw.last_event_id),
-                event,
-            })
+            .map(|event| Update::Event { id, event })
             .map_err(ClientError::Decode),
     }
 }
