@@ -635,8 +635,9 @@ fn redirect<B>(response: &http::Response<B>, target: &Target) -> Option<Result<T
 
 fn update<E: EventSet>(raw: RawEvent) -> Result<Update<E>, ClientError> {
     // Data that is not JSON is kept as the text it was, not lost.
-    let json = |data: String| {
-        serde_json::from_str(&data).unwrap_or_else(|_| serde_json::Value::String(data))
+    let json = |data: String| match serde_json::from_str(&data) {
+        Ok(value) => value,
+        Err(_) => serde_json::Value::String(data),
     };
     let id = (!raw.last_event_id.is_empty()).then_some(raw.last_event_id);
     match raw.event.as_str() {
