@@ -708,3 +708,78 @@ async fn an_error_event_keeps_its_data_and_id() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn connections_and_retries_are_reported_when_asked() {
+    let (addr, _requests) = scripted_server(vec![
+        "retry: 50\nevent: number\ndata: {\"n\":1}\n\n",
+        "event: number\ndata: {\"n\":2}\n\n",
+    ])
+    .await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+        .report_connections(true)
+        .start();
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Connected)
+    ));
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 1 },
+            ..
+        })
+    ));
+    match next_update(&mut numbers).await {
+        Ok(Update::Retrying { reason, delay }) => {
+            assert_eq!(reason, "the server ended the stream");
+            assert!(
+                (Duration::from_millis(50)..Duration::from_millis(63)).contains(&delay),
+                "the server's retry, with jitter: {delay:?}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Connected)
+    ));
+    assert!(matches!(
+        next_update(&mut numbers).await,
+        Ok(Update::Event {
+            event: Count::Number { n: 2 },
+            ..
+        })
+    ));
+    match next_update(&mut numbers).await {
+        Ok(Update::Retrying { reason, .. }) => assert_eq!(reason, "the server ended the stream"),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Nothing listens: each failed connection is reported, and the wait doubles.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nowhere = closed.local_addr().unwrap();
+    drop(closed);
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{nowhere}/numbers"))
+        .unwrap()
+        .retry(Duration::from_millis(20))
+        .report_connections(true)
+        .start();
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        match next_update(&mut numbers).await {
+            Ok(Update::Retrying { reason, delay }) => {
+                assert!(reason.starts_with("the connection failed"), "{reason}");
+                delays.push(delay);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        delays[1] >= Duration::from_millis(80) && delays[2] >= Duration::from_millis(160),
+        "backoff: {delays:?}"
+    );
+}

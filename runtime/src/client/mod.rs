@@ -137,6 +137,7 @@ impl Client {
             max_backoff: Duration::from_secs(30),
             read_timeout: None,
             max_event_bytes: DEFAULT_MAX_EVENT,
+            report_connections: false,
             _events: PhantomData,
         })
     }
@@ -157,6 +158,7 @@ pub struct Subscribe<E> {
     max_backoff: Duration,
     read_timeout: Option<Duration>,
     max_event_bytes: usize,
+    report_connections: bool,
     _events: PhantomData<fn() -> E>,
 }
 
@@ -205,6 +207,14 @@ impl<E: EventSet> Subscribe<E> {
     /// event it delivered.
     pub fn max_event_bytes(mut self, bytes: usize) -> Self {
         self.max_event_bytes = bytes;
+        self
+    }
+
+    /// Also reports each connection that opens ([`Update::Connected`]) and each failure or
+    /// end that will be retried, with why and how long until the next attempt
+    /// ([`Update::Retrying`]), not only final errors.
+    pub fn report_connections(mut self, report: bool) -> Self {
+        self.report_connections = report;
         self
     }
 
@@ -268,6 +278,17 @@ pub enum Update<E> {
         data: serde_json::Value,
         /// The last event id at this event.
         id: Option<String>,
+    },
+    /// A connection opened: `200`, an event stream. Only with
+    /// [`report_connections`](Subscribe::report_connections).
+    Connected,
+    /// A connection ended or failed, and the client tries again after `delay`. Only with
+    /// [`report_connections`](Subscribe::report_connections).
+    Retrying {
+        /// What happened.
+        reason: String,
+        /// How long until the next attempt (the server's `retry`, backoff and jitter).
+        delay: Duration,
     },
 }
 
@@ -360,7 +381,7 @@ impl<E> futures_core::Stream for Subscription<E> {
 /// How a connection ended.
 enum Ended {
     /// Reconnect; `progressed` when it delivered at least one event.
-    Retry { progressed: bool },
+    Retry { progressed: bool, reason: String },
     /// Stop for good.
     Stop,
     /// The caller asked for a new connection now.
@@ -381,26 +402,34 @@ async fn run<E: EventSet>(config: Subscribe<E>, tx: Sender<E>, restart: Arc<toki
             _ = restart.notified() => Ended::Restart,
             _ = tx.closed() => return,
         };
-        match ended {
+        let reason = match ended {
             Ended::Stop => return,
             Ended::Restart => {
                 parser.reconnect();
                 continue;
             }
-            Ended::Retry { progressed } => {
+            Ended::Retry { progressed, reason } => {
                 failures = if progressed {
                     0
                 } else {
                     failures.saturating_add(1)
                 };
+                reason
             }
-        }
+        };
         let base = parser.retry().map_or(config.retry, Duration::from_millis);
         let delay = base
             .saturating_mul(1 << failures.min(16))
             .min(config.max_backoff.max(base));
+        let delay = delay + jitter(delay);
+        if config.report_connections {
+            let retrying = Update::Retrying { reason, delay };
+            if tx.send(Ok(retrying)).await.is_err() {
+                return;
+            }
+        }
         tokio::select! {
-            _ = tokio::time::sleep(delay + jitter(delay)) => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = restart.notified() => {}
             _ = tx.closed() => return,
         }
@@ -450,7 +479,10 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
             Ok(response) => response,
             Err(error) => {
                 tracing::debug!(uri = %target.uri, %error, "event stream connection failed");
-                return Ended::Retry { progressed: false };
+                return Ended::Retry {
+                    progressed: false,
+                    reason: format!("the connection failed: {error}"),
+                };
             }
         };
         match redirect(&response, &target) {
@@ -496,6 +528,9 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
         return Ended::Stop;
     }
 
+    if config.report_connections && tx.send(Ok(Update::Connected)).await.is_err() {
+        return Ended::Stop;
+    }
     let mut body = response.into_body();
     let mut events = Vec::new();
     let mut progressed = false;
@@ -505,7 +540,10 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
                 Ok(next) => next,
                 Err(_) => {
                     tracing::debug!(uri = %config.uri, "event stream silent: reconnecting");
-                    return Ended::Retry { progressed };
+                    return Ended::Retry {
+                        progressed,
+                        reason: format!("no byte for {limit:?}"),
+                    };
                 }
             },
             None => body.frame().await,
@@ -517,9 +555,17 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
             },
             Some(Err(error)) => {
                 tracing::debug!(uri = %config.uri, %error, "event stream broke");
-                return Ended::Retry { progressed };
+                return Ended::Retry {
+                    progressed,
+                    reason: format!("the stream broke: {error}"),
+                };
             }
-            None => return Ended::Retry { progressed },
+            None => {
+                return Ended::Retry {
+                    progressed,
+                    reason: "the server ended the stream".to_owned(),
+                };
+            }
         };
         if let Err(error) = parser.feed(&chunk, &mut events) {
             // The events before the oversized one still count; the client resumes after them.
@@ -532,7 +578,10 @@ async fn connect<E: EventSet>(config: &Subscribe<E>, parser: &mut Parser, tx: &S
             if tx.send(Err(ClientError::Parse(error))).await.is_err() {
                 return Ended::Stop;
             }
-            return Ended::Retry { progressed };
+            return Ended::Retry {
+                progressed,
+                reason: error.to_string(),
+            };
         }
         for raw in events.drain(..) {
             progressed = true;
