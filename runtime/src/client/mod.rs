@@ -12,6 +12,8 @@
 //!         Update::Event { id, event } => println!("{id:?}: {event:?}"),
 //!         Update::Reset { .. } => println!("history is gone: refetch the state"),
 //!         Update::Failed { data, .. } => println!("the handler failed: {data}"),
+//!         // `Connected` and `Retrying`, with `report_connections(true)`.
+//!         _ => {}
 //!     }
 //! }
 //! # Ok(()) }
@@ -254,8 +256,9 @@ impl<E: EventSet> Subscribe<E> {
     }
 }
 
-/// What a subscription receives.
+/// What a subscription receives. More kinds may come: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Update<E> {
     /// An event of the stream's set.
     Event {
