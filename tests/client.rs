@@ -331,6 +331,13 @@ async fn scripted_server(
     (addr, received)
 }
 
+/// A subscription to `/numbers` of a scripted server.
+fn numbers_from(addr: std::net::SocketAddr) -> tidings::client::Subscribe<Count> {
+    Client::new()
+        .subscribe::<Count>(&format!("http://{addr}/numbers"))
+        .unwrap()
+}
+
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|line| {
         let (key, value) = line.split_once(':')?;
@@ -347,18 +354,9 @@ async fn the_last_event_id_is_kept_across_connections_as_browsers_keep_it() {
         "event: number\ndata: {\"n\":3}\n\n",
     ])
     .await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .retry(Duration::from_millis(5))
-        .start();
+    let mut numbers = numbers_from(addr).retry(Duration::from_millis(5)).start();
     for n in 1..=3 {
-        match tokio::time::timeout(Duration::from_secs(10), numbers.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        {
+        match next_update(&mut numbers).await.unwrap() {
             Update::Event {
                 event: Count::Number { n: got },
                 id,
@@ -384,9 +382,7 @@ async fn the_last_event_id_is_kept_across_connections_as_browsers_keep_it() {
 #[tokio::test]
 async fn a_posted_content_type_is_sent_as_the_caller_set_it() {
     let (addr, mut heads) = scripted_server(vec!["event: number\ndata: {\"n\":1}\n\n"]).await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
+    let mut numbers = numbers_from(addr)
         .post_json(&serde_json::json!({ "from": 1 }))
         .unwrap()
         .headers(|| {
@@ -426,9 +422,7 @@ async fn a_silent_connection_is_dropped_after_the_read_timeout_and_resumed() {
     ])
     .await;
     let started = std::time::Instant::now();
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
+    let mut numbers = numbers_from(addr)
         .retry(Duration::from_millis(5))
         .read_timeout(Duration::from_millis(300))
         .start();
@@ -455,9 +449,7 @@ async fn a_silent_connection_is_dropped_after_the_read_timeout_and_resumed() {
 #[tokio::test]
 async fn any_method_and_body_go_out_exactly_as_given() {
     let (addr, mut requests) = scripted_server(vec!["event: number\ndata: {\"n\":1}\n\n"]).await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
+    let mut numbers = numbers_from(addr)
         .method(http::Method::from_bytes(b"REPORT").unwrap())
         .body(
             "<query>all</query>",
@@ -479,11 +471,7 @@ async fn a_last_event_id_is_sent_as_utf8_and_one_that_cannot_be_sent_is_reported
         "event: number\ndata: {\"n\":3}\n\n",
     ])
     .await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .retry(Duration::from_millis(5))
-        .start();
+    let mut numbers = numbers_from(addr).retry(Duration::from_millis(5)).start();
     next_update(&mut numbers).await.unwrap();
     next_update(&mut numbers).await.unwrap();
     // The control character cannot go in a header: said, then the stream goes on.
@@ -523,10 +511,7 @@ async fn big_events_and_long_comments_are_taken_as_browsers_take_them() {
         .into_boxed_str(),
     );
     let (addr, _requests) = scripted_server(vec![stream]).await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .start();
+    let mut numbers = numbers_from(addr).start();
     for expected in 1..=2 {
         match next_update(&mut numbers).await {
             Ok(Update::Event {
@@ -550,9 +535,7 @@ async fn an_event_past_the_limit_is_reported_and_the_client_resumes() {
     );
     let (addr, mut requests) =
         scripted_server(vec![big, "id: 3\nevent: number\ndata: {\"n\":3}\n\n"]).await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
+    let mut numbers = numbers_from(addr)
         .retry(Duration::from_millis(5))
         .max_event_bytes(1024)
         .start();
@@ -592,9 +575,7 @@ async fn redirects_are_followed_as_fetch_follows_them() {
         let redirect: &'static str =
             Box::leak(format!("REDIRECT {status} /moved?to=here").into_boxed_str());
         let (addr, mut requests) = scripted_server(vec![redirect, ONE]).await;
-        let mut numbers = Client::new()
-            .subscribe::<Count>(&format!("http://{addr}/numbers"))
-            .unwrap()
+        let mut numbers = numbers_from(addr)
             .post_json(&serde_json::json!({ "from": 1 }))
             .unwrap()
             .start();
@@ -624,10 +605,7 @@ async fn redirects_are_followed_as_fetch_follows_them() {
 #[tokio::test]
 async fn a_redirect_without_location_or_past_ten_hops_is_a_final_error() {
     let (addr, _requests) = scripted_server(vec!["REDIRECT 302"]).await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .start();
+    let mut numbers = numbers_from(addr).start();
     assert!(matches!(
         next_update(&mut numbers).await,
         Err(ClientError::Redirect(_))
@@ -635,10 +613,7 @@ async fn a_redirect_without_location_or_past_ten_hops_is_a_final_error() {
     assert!(numbers.next().await.is_none(), "final");
 
     let (addr, _requests) = scripted_server(vec!["REDIRECT 307 /again"; 11]).await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .start();
+    let mut numbers = numbers_from(addr).start();
     match next_update(&mut numbers).await {
         Err(ClientError::Redirect(why)) => assert!(why.contains("more than 10"), "{why}"),
         other => panic!("unexpected {other:?}"),
@@ -653,10 +628,7 @@ async fn restart_drops_the_connection_and_resumes_at_once() {
         "HOLD event: number\ndata: {\"n\":6}\n\n",
     ])
     .await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .start();
+    let mut numbers = numbers_from(addr).start();
     assert!(matches!(
         next_update(&mut numbers).await,
         Ok(Update::Event {
@@ -689,10 +661,7 @@ async fn an_error_event_keeps_its_data_and_id() {
         "id: 9\nevent: error\ndata: not json, just text\n\nevent: error\ndata: {\"message\":\"boom\"}\n\n",
     ])
     .await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .start();
+    let mut numbers = numbers_from(addr).start();
     match next_update(&mut numbers).await {
         Ok(Update::Failed { data, id }) => {
             assert_eq!(data, serde_json::json!("not json, just text"));
@@ -716,11 +685,7 @@ async fn connections_and_retries_are_reported_when_asked() {
         "event: number\ndata: {\"n\":2}\n\n",
     ])
     .await;
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{addr}/numbers"))
-        .unwrap()
-        .report_connections(true)
-        .start();
+    let mut numbers = numbers_from(addr).report_connections(true).start();
     assert!(matches!(
         next_update(&mut numbers).await,
         Ok(Update::Connected)
@@ -762,9 +727,7 @@ async fn connections_and_retries_are_reported_when_asked() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let nowhere = closed.local_addr().unwrap();
     drop(closed);
-    let mut numbers = Client::new()
-        .subscribe::<Count>(&format!("http://{nowhere}/numbers"))
-        .unwrap()
+    let mut numbers = numbers_from(nowhere)
         .retry(Duration::from_millis(20))
         .report_connections(true)
         .start();

@@ -5,8 +5,6 @@
 //! The test runs itself again under a low descriptor limit (`prlimit`), so that running out
 //! takes a few dozen connections and nothing else on the machine is affected.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tidings::{Emitter, Router, event_stream};
@@ -40,29 +38,10 @@ fn out_of_descriptors_the_server_keeps_its_streams_and_recovers() {
     println!("{stdout}");
 }
 
-/// Log lines, kept in memory.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 #[ignore = "run by out_of_descriptors_the_server_keeps_its_streams_and_recovers, under prlimit"]
 async fn under_a_descriptor_limit() {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let log = tidings_tests::CapturedLog::install();
     let server = TestServer::start(Router::new().route(ticks)).await;
     let mut streams = Vec::new();
     for _ in 0..10 {
@@ -92,9 +71,7 @@ async fn under_a_descriptor_limit() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let warnings = String::from_utf8_lossy(&log.0.lock().unwrap())
-        .matches("cannot accept connections")
-        .count();
+    let warnings = log.text().matches("cannot accept connections").count();
     assert!(
         (1..=2).contains(&warnings),
         "the exhaustion is logged, not every few milliseconds: {warnings} warnings"

@@ -44,37 +44,34 @@ async fn the_clock_refuses_an_interval_out_of_range() {
     }
 }
 
-/// The committed `examples/clock/openapi.json` is what the code generates; rerun with
-/// `TIDINGS_BLESS=1` after a deliberate change.
+/// Checks that the committed `path` (from the repository's root) is `generated`; with
+/// `TIDINGS_BLESS=1`, writes it first (after a deliberate change).
+fn assert_up_to_date(path: &str, generated: &str) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    if std::env::var_os("TIDINGS_BLESS").is_some() {
+        std::fs::write(&file, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{path} is stale: rerun with TIDINGS_BLESS=1"
+    );
+}
+
+/// The committed OpenAPI document of the clock is what the code generates.
 #[test]
 fn the_clock_openapi_document_is_up_to_date() {
     let document = clock::openapi().to_string_pretty() + "\n";
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/clock/openapi.json");
-    if std::env::var_os("TIDINGS_BLESS").is_some() {
-        std::fs::write(&path, &document).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == document,
-        "examples/clock/openapi.json is stale: rerun with TIDINGS_BLESS=1"
-    );
+    assert_up_to_date("examples/clock/openapi.json", &document);
 }
 
 /// The committed `examples/clock/client.ts` is what the code generates (CI compiles it with
 /// `tsc --strict` and runs it against the example server).
 #[test]
 fn the_clock_typescript_client_is_up_to_date() {
-    let client = clock::typescript();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/clock/client.ts");
-    if std::env::var_os("TIDINGS_BLESS").is_some() {
-        std::fs::write(&path, &client).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == client,
-        "examples/clock/client.ts is stale: rerun with TIDINGS_BLESS=1"
-    );
+    assert_up_to_date("examples/clock/client.ts", &clock::typescript());
 }
 
 /// A log file in the temporary directory, removed when dropped.
@@ -349,15 +346,9 @@ async fn the_examples_close_silent_connections() {
 /// The committed `examples/auth/client.ts` is what the code generates (the page loads it).
 #[test]
 fn the_auth_typescript_client_is_up_to_date() {
-    let client = tidings_examples::auth::typescript();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/auth/client.ts");
-    if std::env::var_os("TIDINGS_BLESS").is_some() {
-        std::fs::write(&path, &client).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == client,
-        "examples/auth/client.ts is stale: rerun with TIDINGS_BLESS=1"
+    assert_up_to_date(
+        "examples/auth/client.ts",
+        &tidings_examples::auth::typescript(),
     );
 }
 

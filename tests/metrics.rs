@@ -73,28 +73,9 @@ async fn until(addr: std::net::SocketAddr, what: &str, check: impl Fn(&str) -> b
     }
 }
 
-/// Log output, kept in memory.
-#[derive(Clone, Default)]
-struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_numbers_move_as_streams_open_send_and_close() {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let log = tidings_tests::CapturedLog::install();
     // The recorder first: routes register their metrics when the app is served.
     let pages = tidings_examples::prometheus();
     let hub = Hub::new();
@@ -138,7 +119,7 @@ async fn the_numbers_move_as_streams_open_send_and_close() {
     .await;
     assert_eq!(sample(&text, "tidings_streams_open", &route), 0.0, "{text}");
     // Its span's closing event says the same, with what it sent.
-    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    let logged = log.text();
     let ended = logged
         .lines()
         .find(|line| line.contains("stream ended") && line.contains("/beats/{name}"))
