@@ -1,7 +1,7 @@
 //! The client's parser against byte-level cases from the WHATWG "Interpreting an event
 //! stream" algorithm, each fed whole, one byte at a time, and split at every point.
 
-use tidings::client::{ParseError, Parser, RawEvent};
+use tidings::client::{ParseError, Parsed, Parser, RawEvent};
 
 struct Case {
     name: &'static str,
@@ -281,4 +281,29 @@ fn comments_of_any_length_are_skipped_without_being_kept() {
     parser.feed(b"data: after\n\n", &mut events).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data, "after");
+}
+
+#[test]
+fn feed_all_keeps_comments_in_stream_order_however_split() {
+    let stream = b":one\r\ndata: a\r\n: two\r\r\n:\n\n";
+    for cut in 0..=stream.len() {
+        let mut parser = Parser::default();
+        let mut out = Vec::new();
+        parser.feed_all(&stream[..cut], &mut out).unwrap();
+        parser.feed_all(&stream[cut..], &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                Parsed::Comment("one".into()),
+                Parsed::Comment("two".into()),
+                Parsed::Event(RawEvent {
+                    event: "message".into(),
+                    data: "a".into(),
+                    last_event_id: String::new(),
+                }),
+                Parsed::Comment(String::new()),
+            ],
+            "cut at {cut}"
+        );
+    }
 }

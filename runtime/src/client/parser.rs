@@ -22,6 +22,40 @@ pub struct RawEvent {
     pub last_event_id: String,
 }
 
+/// What [`Parser::feed_all`] yields, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A dispatched event.
+    Event(RawEvent),
+    /// A comment line (`:` and one following space removed): heartbeats, mostly.
+    Comment(String),
+}
+
+/// Where the parser puts what it found: events only, or comments too.
+trait Sink {
+    /// Whether comment lines are kept (and bounded like other lines) rather than skipped.
+    const COMMENTS: bool;
+    fn event(&mut self, event: RawEvent);
+    fn comment(&mut self, _text: String) {}
+}
+
+impl Sink for Vec<RawEvent> {
+    const COMMENTS: bool = false;
+    fn event(&mut self, event: RawEvent) {
+        self.push(event);
+    }
+}
+
+impl Sink for Vec<Parsed> {
+    const COMMENTS: bool = true;
+    fn event(&mut self, event: RawEvent) {
+        self.push(Parsed::Event(event));
+    }
+    fn comment(&mut self, text: String) {
+        self.push(Parsed::Comment(text));
+    }
+}
+
 /// A line or event larger than the parser's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
@@ -122,8 +156,19 @@ impl Parser {
         self.id_buffer.clone_from(&self.last_event_id);
     }
 
-    /// Feeds the next bytes of the stream; dispatched events are appended to `out`.
-    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+    /// Feeds the next bytes of the stream; dispatched events are appended to `out`. Comment
+    /// lines are skipped as they come, whatever their length, without being kept.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+        self.feed_into(bytes, out)
+    }
+
+    /// Like [`feed`](Self::feed), and comment lines are appended too, in stream order. They
+    /// are then bounded like any other line.
+    pub fn feed_all(&mut self, bytes: &[u8], out: &mut Vec<Parsed>) -> Result<(), ParseError> {
+        self.feed_into(bytes, out)
+    }
+
+    fn feed_into<S: Sink>(&mut self, mut bytes: &[u8], out: &mut S) -> Result<(), ParseError> {
         if let Some(matched) = self.bom_matched {
             let wanted = &BOM[matched..];
             let n = wanted.len().min(bytes.len());
@@ -150,7 +195,7 @@ impl Parser {
         Ok(())
     }
 
-    fn push_byte(&mut self, byte: u8, out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+    fn push_byte<S: Sink>(&mut self, byte: u8, out: &mut S) -> Result<(), ParseError> {
         let skip_lf = std::mem::take(&mut self.skip_lf);
         match byte {
             b'\n' if skip_lf => Ok(()),
@@ -160,7 +205,7 @@ impl Parser {
                 self.end_line(out)
             }
             _ if self.in_comment => Ok(()),
-            b':' if self.line.is_empty() => {
+            b':' if self.line.is_empty() && !S::COMMENTS => {
                 self.in_comment = true;
                 Ok(())
             }
@@ -174,7 +219,7 @@ impl Parser {
         }
     }
 
-    fn end_line(&mut self, out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+    fn end_line<S: Sink>(&mut self, out: &mut S) -> Result<(), ParseError> {
         if std::mem::take(&mut self.in_comment) {
             return Ok(());
         }
@@ -186,12 +231,15 @@ impl Parser {
         result
     }
 
-    fn process_line(&mut self, line: &str, out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+    fn process_line<S: Sink>(&mut self, line: &str, out: &mut S) -> Result<(), ParseError> {
         if line.is_empty() {
             self.dispatch(out);
             return Ok(());
         }
-        if line.starts_with(':') {
+        if let Some(comment) = line.strip_prefix(':') {
+            if S::COMMENTS {
+                out.comment(comment.strip_prefix(' ').unwrap_or(comment).to_owned());
+            }
             return Ok(());
         }
         let (field, value) = match line.split_once(':') {
@@ -218,7 +266,7 @@ impl Parser {
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<RawEvent>) {
+    fn dispatch<S: Sink>(&mut self, out: &mut S) {
         // Even an event without data moves the last event id.
         self.last_event_id.clone_from(&self.id_buffer);
         if self.data.is_empty() {
@@ -228,7 +276,7 @@ impl Parser {
         let mut data = std::mem::take(&mut self.data);
         data.pop(); // the trailing LF
         let event = std::mem::take(&mut self.event);
-        out.push(RawEvent {
+        out.event(RawEvent {
             event: if event.is_empty() {
                 "message".to_owned()
             } else {
