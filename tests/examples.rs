@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tidings::EventSet;
 use tidings_examples::clock::{self, Clock};
-use tidings_tests::TestServer;
+use tidings_tests::{TestServer, assert_up_to_date};
 
 #[tokio::test]
 async fn the_clock_ticks_at_the_requested_interval() {
@@ -42,22 +42,6 @@ async fn the_clock_refuses_an_interval_out_of_range() {
         let body = response.rest().await;
         assert!(body.contains("\"location\":\"query\""), "{body}");
     }
-}
-
-/// Checks that the committed `path` (from the repository's root) is `generated`; with
-/// `TIDINGS_BLESS=1`, writes it first (after a deliberate change).
-fn assert_up_to_date(path: &str, generated: &str) {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path);
-    if std::env::var_os("TIDINGS_BLESS").is_some() {
-        std::fs::write(&file, generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "{path} is stale: rerun with TIDINGS_BLESS=1"
-    );
 }
 
 /// The committed OpenAPI document of the clock is what the code generates.

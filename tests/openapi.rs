@@ -202,13 +202,5 @@ fn the_stream_is_an_item_schema_discriminated_by_event() {
 #[test]
 fn the_sample_document_is_up_to_date() {
     let document = serde_json::to_string_pretty(&document()).unwrap() + "\n";
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/sample.json");
-    if std::env::var_os("TIDINGS_BLESS").is_some() {
-        std::fs::write(&path, &document).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == document,
-        "tests/openapi/sample.json is stale: rerun with TIDINGS_BLESS=1"
-    );
+    tidings_tests::assert_up_to_date("tests/openapi/sample.json", &document);
 }

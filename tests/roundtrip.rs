@@ -1,9 +1,13 @@
 //! Any event the server can write parses back to the same event with
 //! `tidings::client::Parser`, however the bytes are split: names, ids, text with CR, LF,
-//! CRLF, NUL or a BOM, any JSON, with comments in between.
+//! CRLF, NUL or a BOM, any JSON, with comments in between. The TypeScript transport parses a
+//! corpus of the same streams (`tools/test/frames.json`, checked here to be what the server
+//! writes) in `tools/test/fetch-transport.test.ts`.
 
 use http_body_util::BodyExt;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use schemars::SchemaGenerator;
 use serde::{Serialize, Serializer};
 use tidings::client::{Parser, RawEvent};
@@ -192,4 +196,29 @@ proptest! {
         }
         prop_assert_eq!(parsed, expected(&items), "bytes: {:?}", String::from_utf8_lossy(&bytes));
     }
+}
+
+/// The corpus of the TypeScript transport's property test: streams drawn from the same
+/// strategies with a fixed seed, written by the server's frame writer, with the events a
+/// client must see.
+#[test]
+fn the_typescript_corpus_is_what_the_server_writes() {
+    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let mut runner = TestRunner::new_with_rng(ProptestConfig::default(), rng);
+    let streams = prop::collection::vec(item(), 0..12);
+    let cases: Vec<serde_json::Value> = (0..120)
+        .map(|_| {
+            let items = streams.new_tree(&mut runner).unwrap().current();
+            let stream = String::from_utf8(write(&items)).expect("the server writes UTF-8");
+            let events: Vec<serde_json::Value> = expected(&items)
+                .into_iter()
+                .map(|raw| {
+                    serde_json::json!({ "event": raw.event, "data": raw.data, "id": raw.last_event_id })
+                })
+                .collect();
+            serde_json::json!({ "stream": stream, "events": events })
+        })
+        .collect();
+    let corpus = serde_json::to_string(&cases).unwrap() + "\n";
+    tidings_tests::assert_up_to_date("tools/test/frames.json", &corpus);
 }

@@ -206,52 +206,115 @@ class SubscriptionCore {
     }
   }
 
-  /** The WHATWG "Interpreting an event stream" algorithm. */
+  /** Reads one connection's body, dispatching its events as they complete. */
   private async read(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = stream.getReader();
-    // UTF-8 with sequences split across chunks kept whole; the decoder drops one leading BOM
-    // itself (a second one stays, and spoils the first line, as in browsers).
-    const decoder = new TextDecoder();
-    let buffer = "";
-    let skipLf = false;
-    let data = "";
-    let event = "";
-    // The id buffer outlives the connection: an event without `id:` keeps the last id.
-    let id = this.lastId;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      const chunk = decoder.decode(value, { stream: true });
-      for (const char of chunk) {
-        if (skipLf) {
-          skipLf = false;
-          if (char === "\n") continue;
-        }
-        if (char !== "\r" && char !== "\n") {
-          buffer += char;
-          continue;
-        }
-        skipLf = char === "\r";
-        const line = buffer;
-        buffer = "";
-        if (line === "") {
-          this.lastId = id;
-          if (data !== "") this.dispatch(event || "message", data.slice(0, -1), id);
-          data = "";
-          event = "";
-          continue;
-        }
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let fieldValue = colon < 0 ? "" : line.slice(colon + 1);
-        if (fieldValue.startsWith(" ")) fieldValue = fieldValue.slice(1);
-        if (field === "event") event = fieldValue;
-        else if (field === "data") data += fieldValue + "\n";
-        else if (field === "id" && !fieldValue.includes("\0")) id = fieldValue;
-        else if (field === "retry" && /^[0-9]+$/.test(fieldValue)) this.retryMs = Number(fieldValue);
+    // The id outlives the connection: an event without `id:` keeps the last id.
+    const parser = new EventStreamParser(this.lastId);
+    await readEventStream(stream, parser, (events) => {
+      for (const { event, data, id } of events) this.dispatch(event, data, id);
+      // An event without data moves the last id too.
+      this.lastId = parser.lastEventId;
+      if (parser.retry !== undefined) this.retryMs = parser.retry;
+    });
+  }
+}
+
+/** One event as the WHATWG algorithm dispatches it. */
+export interface RawEvent {
+  /** The event type: `message` unless the stream named it. */
+  event: string;
+  /** The data lines joined by `\n`. */
+  data: string;
+  /** The last event id at this event. */
+  id: string;
+}
+
+/**
+ * The WHATWG "Interpreting an event stream" algorithm, fed decoded text as it arrives: lines
+ * end at CRLF, LF or a lone CR (also split across chunks); `:` lines are comments; an `id`
+ * holding NUL is ignored; `retry` counts when all digits; a partial event is never dispatched.
+ * The leading BOM is the decoder's business (`TextDecoder` drops one).
+ */
+export class EventStreamParser {
+  /** The last event id: the one a reconnection sends, and an event without `id:` keeps. */
+  lastEventId: string;
+  /** The reconnection time of the last valid `retry:` field, in ms. */
+  retry: number | undefined;
+  private line = "";
+  private skipLf = false;
+  private data = "";
+  private event = "";
+  private id: string;
+
+  constructor(lastEventId = "") {
+    this.lastEventId = lastEventId;
+    this.id = lastEventId;
+  }
+
+  /** Feeds the next text of the stream; returns the events it completed. */
+  feed(text: string): RawEvent[] {
+    const events: RawEvent[] = [];
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const char = text[i];
+      if (char !== "\r" && char !== "\n") continue;
+      const skip = this.skipLf && i === 0 && char === "\n";
+      this.skipLf = false;
+      if (!skip) {
+        this.line += text.slice(start, i);
+        this.processLine(events);
       }
+      if (char === "\r") {
+        if (text[i + 1] === "\n") i++;
+        else if (i + 1 === text.length) this.skipLf = true;
+      }
+      start = i + 1;
     }
+    if (start < text.length) {
+      this.skipLf = false;
+      this.line += text.slice(start);
+    }
+    return events;
+  }
+
+  private processLine(events: RawEvent[]): void {
+    const line = this.line;
+    this.line = "";
+    if (line === "") {
+      this.lastEventId = this.id;
+      if (this.data !== "") events.push({ event: this.event || "message", data: this.data.slice(0, -1), id: this.id });
+      this.data = "";
+      this.event = "";
+      return;
+    }
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.event = value;
+    else if (field === "data") this.data += value + "\n";
+    else if (field === "id" && !value.includes("\0")) this.id = value;
+    else if (field === "retry" && /^[0-9]+$/.test(value)) this.retry = Number(value);
+  }
+}
+
+/**
+ * Reads an event stream body to its end: UTF-8 (sequences split across chunks kept whole; one
+ * leading BOM dropped, a second one spoils the first line, as in browsers) through `parser`,
+ * calling `onEvents` after each chunk with the events it completed.
+ */
+export async function readEventStream(
+  body: ReadableStream<Uint8Array>,
+  parser: EventStreamParser,
+  onEvents: (events: RawEvent[]) => void,
+): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    onEvents(parser.feed(decoder.decode(value, { stream: true })));
   }
 }
 

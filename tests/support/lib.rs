@@ -500,3 +500,19 @@ impl std::io::Write for CapturedLog {
         Ok(())
     }
 }
+
+/// Checks that the committed `path` (from the repository's root) is `generated`; with
+/// `TIDINGS_BLESS=1`, writes it first (after a deliberate change).
+pub fn assert_up_to_date(path: &str, generated: &str) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    if std::env::var_os("TIDINGS_BLESS").is_some() {
+        std::fs::write(&file, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{path} is stale: rerun with TIDINGS_BLESS=1"
+    );
+}

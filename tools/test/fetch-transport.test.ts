@@ -1,11 +1,13 @@
 // The generated client's fetch transport against a server that is not tidings (node:http,
 // one scripted answer per connection): the last event id outlives a connection, and a
-// stream that starts with two byte-order marks loses its first line, as in browsers.
+// stream that starts with two byte-order marks loses its first line, as in browsers; and the
+// transport's reader parses what the tidings server writes however the bytes are split.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Subscription } from "../../examples/clock/client.js";
+import { readFileSync } from "node:fs";
+import { EventStreamParser, readEventStream, Subscription, type RawEvent } from "../../examples/clock/client.js";
 
 /** Serves `answers`, one per connection (the last one again after that); records the heads. */
 async function scripted(answers: Uint8Array[]): Promise<{ url: string; heads: IncomingHttpHeaders[]; close: () => void }> {
@@ -61,4 +63,46 @@ test("one leading BOM is dropped; a second one spoils the first line", async () 
     server.close();
     assert.equal(got, expected, `${boms} BOM(s)`);
   }
+});
+
+/** A small seeded generator (mulberry32): the same cuts on every run. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test("what the server writes parses back however it is split (the corpus of tests/roundtrip.rs)", async () => {
+  // Written by the server's frame writer; `cargo test --test roundtrip` checks it is current.
+  const corpus: { stream: string; events: RawEvent[] }[] = JSON.parse(
+    readFileSync(new URL("../../../test/frames.json", import.meta.url), "utf8"),
+  );
+  assert.ok(corpus.length >= 100, "the corpus is there");
+  const next = random(7);
+  let checked = 0;
+  for (const [index, { stream, events }] of corpus.entries()) {
+    const bytes = new TextEncoder().encode(stream);
+    for (let trial = 0; trial < 8; trial++) {
+      // Cut anywhere, UTF-8 sequences and CRLF pairs included; trial 0 byte by byte.
+      const cuts = trial === 0
+        ? Array.from({ length: bytes.length }, (_, i) => i)
+        : Array.from({ length: Math.floor(next() * 16) }, () => Math.floor(next() * (bytes.length + 1)));
+      const at = [...new Set([0, ...cuts, bytes.length])].sort((a, b) => a - b);
+      const chunks = at.slice(1).map((end, i) => bytes.slice(at[i], end));
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const chunk of chunks) controller.enqueue(chunk);
+          controller.close();
+        },
+      });
+      const parsed: RawEvent[] = [];
+      await readEventStream(body, new EventStreamParser(), (got) => parsed.push(...got));
+      assert.deepEqual(parsed, events, `case ${index}, cuts ${at.join(",")}: ${JSON.stringify(stream)}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, corpus.length * 8);
 });
