@@ -105,3 +105,51 @@ async fn a_comment_past_the_line_limit_is_reported_when_comments_are_kept() {
         Ok(Update::Event { event, .. }) if event.data == "resumed"
     ));
 }
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_waited_out_and_retried() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answered = tokio::spawn(async move {
+        let mut at = Vec::new();
+        for answer in [
+            "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 11\r\n\r\ndata: up\n\n\n",
+        ] {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            at.push(tokio::time::Instant::now());
+            let mut head = [0u8; 1024];
+            let _ = socket.read(&mut head).await;
+            socket.write_all(answer.as_bytes()).await.unwrap();
+        }
+        at
+    });
+    let mut feed = Client::new()
+        .subscribe::<RawEvent>(&format!("http://{addr}/feed"))
+        .unwrap()
+        .retry(Duration::from_millis(10))
+        .report_connections(true)
+        .start();
+    match next_update(&mut feed).await {
+        Ok(Update::Retrying { reason, delay }) => {
+            assert!(reason.contains("503"), "{reason}");
+            assert!(delay >= Duration::from_secs(1), "{delay:?}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        next_update(&mut feed).await,
+        Ok(Update::Connected)
+    ));
+    assert!(matches!(
+        next_update(&mut feed).await,
+        Ok(Update::Event { event, .. }) if event.data == "up"
+    ));
+    let at = answered.await.unwrap();
+    assert!(
+        at[1] - at[0] >= Duration::from_secs(1),
+        "waited {:?}",
+        at[1] - at[0]
+    );
+}

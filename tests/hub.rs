@@ -513,13 +513,13 @@ async fn the_window_forgets_events_past_their_age() {
         .unwrap();
     assert!(matches!(
         storage.start(Some(&first.to_string())).await,
-        Start::Resume(_)
+        Ok(Start::Resume(_))
     ));
     tokio::time::advance(Duration::from_secs(45)).await;
     // 75 s after the first event and 45 s after the second: only the second is kept.
     assert_eq!(storage.window_size().0, 1);
     match storage.start(Some(&format!("{}-0", first.epoch))).await {
-        Start::Reset { reason, oldest, .. } => {
+        Ok(Start::Reset { reason, oldest, .. }) => {
             assert_eq!(reason, ResetReason::Expired);
             assert_eq!(oldest, Some(second));
         }
@@ -527,6 +527,6 @@ async fn the_window_forgets_events_past_their_age() {
     }
     assert!(matches!(
         storage.start(Some(&first.to_string())).await,
-        Start::Resume(_)
+        Ok(Start::Resume(_))
     ));
 }

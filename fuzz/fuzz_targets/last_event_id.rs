@@ -38,7 +38,7 @@ fuzz_target!(|input: &[u8]| {
         assert_eq!(id.to_string().parse::<EventId>().ok(), Some(id));
     }
     let start = runtime.block_on(hub.storage().start(Some(&text)));
-    if let Start::Resume(cursor) = start {
+    if let Ok(Start::Resume(cursor)) = start {
         let id = parsed.expect("a resume comes from an id that parses");
         assert!(ids.contains(&id), "a resume names a published event: {id}");
         assert_eq!(cursor.next_seq, id.seq + 1);

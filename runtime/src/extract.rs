@@ -177,6 +177,29 @@ impl RequestContext {
             .or_else(|| self.served_by.as_ref().map(|served| served.0.peer))
     }
 
+    /// The client's `Last-Event-ID`, or the `lastEventId` query parameter that EventSource
+    /// polyfills send (what [`Emitter::last_event_id`](crate::Emitter::last_event_id) gives).
+    ///
+    /// Browsers send the id as UTF-8 bytes. A header that is not UTF-8 gives way to the query
+    /// parameter; without one it is kept with its invalid bytes replaced: it still says the
+    /// client saw something (that this server never wrote), so a hub answers `tidings.reset`
+    /// rather than silently starting live.
+    pub fn last_event_id(&self) -> Option<String> {
+        let header = self
+            .headers()
+            .get("last-event-id")
+            .map(|value| value.as_bytes());
+        if let Some(Ok(id)) = header.map(std::str::from_utf8) {
+            return Some(id.to_owned());
+        }
+        let from_query = self.uri().query().and_then(|query| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == "lastEventId")
+                .map(|(_, value)| value.into_owned())
+        });
+        from_query.or_else(|| header.map(|bytes| String::from_utf8_lossy(bytes).into_owned()))
+    }
+
     /// The request head.
     pub fn parts(&self) -> &Parts {
         &self.parts

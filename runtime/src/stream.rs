@@ -126,7 +126,7 @@ impl<T: Endpoint> ErasedEndpoint for T {
         let mut cx = cx;
         #[cfg(feature = "metrics")]
         let (peer, protocol) = (cx.peer_addr(), cx.parts().version);
-        let last_event_id = last_event_id(&cx);
+        let last_event_id = cx.last_event_id();
         let lifecycle = cx.served_by().map(|served| served.0.lifecycle.clone());
         let kept = cx.take_kept().map(Box::new);
         let start = self.start(cx);
@@ -368,26 +368,4 @@ fn event_stream_response(body: EventBody) -> Response<ResponseBody> {
         HeaderValue::from_static("no"),
     );
     response
-}
-
-/// `Last-Event-ID`, or the `lastEventId` query parameter that EventSource polyfills send.
-///
-/// Browsers send the id as UTF-8 bytes. A header that is not UTF-8 gives way to the query
-/// parameter; without one it is kept with its invalid bytes replaced: it still says the
-/// client saw something (that this server never wrote), so a hub answers `tidings.reset`
-/// rather than silently starting live.
-fn last_event_id(cx: &RequestContext) -> Option<String> {
-    let header = cx
-        .headers()
-        .get("last-event-id")
-        .map(|value| value.as_bytes());
-    if let Some(Ok(id)) = header.map(std::str::from_utf8) {
-        return Some(id.to_owned());
-    }
-    let from_query = cx.uri().query().and_then(|query| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(key, _)| key == "lastEventId")
-            .map(|(_, value)| value.into_owned())
-    });
-    from_query.or_else(|| header.map(|bytes| String::from_utf8_lossy(bytes).into_owned()))
 }

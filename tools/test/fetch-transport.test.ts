@@ -106,3 +106,39 @@ test("what the server writes parses back however it is split (the corpus of test
   }
   assert.equal(checked, corpus.length * 8);
 });
+
+test("a 503 with Retry-After is waited out and retried; without it, it is final", async () => {
+  const times: number[] = [];
+  const server = createServer((request, response) => {
+    times.push(Date.now());
+    if (times.length === 1) {
+      response.writeHead(503, { "retry-after": "1", "content-length": 0 }).end();
+      return;
+    }
+    const body = text(`event: tick\ndata: {"seq":1,"unix_ms":0}\n\n`);
+    response.writeHead(200, { "content-type": "text/event-stream", "content-length": body.length }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const errors: { fatal: boolean; status?: number }[] = [];
+  const seq = await new Promise<number>((resolve) => {
+    const clock = new Subscription("GET /clock", {}, { baseUrl: `http://127.0.0.1:${port}`, transport: "fetch", retryMs: 10 })
+      .on("tick", (data) => { clock.close(); resolve(data.seq); })
+      .onError((error) => errors.push({ fatal: error.fatal, status: error.status }));
+  });
+  server.close();
+  assert.equal(seq, 1);
+  assert.deepEqual(errors, [{ fatal: false, status: 503 }]);
+  assert.ok(times[1]! - times[0]! >= 1000, `waited ${times[1]! - times[0]!} ms`);
+
+  const final = createServer((request, response) => response.writeHead(503, { "content-length": 0 }).end());
+  await new Promise<void>((resolve) => final.listen(0, "127.0.0.1", resolve));
+  const finalPort = (final.address() as AddressInfo).port;
+  const error = await new Promise<{ fatal: boolean; status?: number }>((resolve) => {
+    const clock = new Subscription("GET /clock", {}, { baseUrl: `http://127.0.0.1:${finalPort}`, transport: "fetch" })
+      .onError((error) => { clock.close(); resolve(error); });
+  });
+  final.close();
+  assert.equal(error.fatal, true);
+  assert.equal(error.status, 503);
+});

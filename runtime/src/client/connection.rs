@@ -17,6 +17,8 @@ use super::{SCHEMES, Subscribe};
 enum Ended {
     /// Reconnect; `progressed` when it delivered at least one event.
     Retry { progressed: bool, reason: String },
+    /// Reconnect after at least `after`: the server said when (`503` with `Retry-After`).
+    RetryAfter { after: Duration, reason: String },
     /// Stop for good.
     Stop,
     /// The caller asked for a new connection now.
@@ -37,7 +39,7 @@ pub(super) async fn run<E: Receive>(config: Subscribe<E>, tx: Sender<E>, restart
             _ = restart.notified() => Ended::Restart,
             _ = tx.closed() => return,
         };
-        let reason = match ended {
+        let (reason, at_least) = match ended {
             Ended::Stop => return,
             Ended::Restart => {
                 parser.reconnect();
@@ -49,13 +51,18 @@ pub(super) async fn run<E: Receive>(config: Subscribe<E>, tx: Sender<E>, restart
                 } else {
                     failures.saturating_add(1)
                 };
-                reason
+                (reason, Duration::ZERO)
+            }
+            Ended::RetryAfter { after, reason } => {
+                failures = failures.saturating_add(1);
+                (reason, after)
             }
         };
         let base = parser.retry().map_or(config.retry, Duration::from_millis);
         let delay = base
             .saturating_mul(1 << failures.min(16))
-            .min(config.max_backoff.max(base));
+            .min(config.max_backoff.max(base))
+            .max(at_least);
         let delay = delay + jitter(delay);
         if config.report_connections {
             let retrying = Update::Retrying { reason, delay };
@@ -140,6 +147,15 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
             }
         }
     };
+    if let Some(after) = retry_after(&response) {
+        return Ended::RetryAfter {
+            after,
+            reason: format!(
+                "the server is unavailable ({}) and asked to retry after {after:?}",
+                response.status()
+            ),
+        };
+    }
     let final_error = match response.status() {
         StatusCode::OK => None,
         StatusCode::NO_CONTENT => Some(ClientError::NoContent),
@@ -242,6 +258,24 @@ fn feed(
     let result = parser.feed(chunk, &mut events);
     out.extend(events.into_iter().map(Parsed::Event));
     result
+}
+
+/// How long a `503 Service Unavailable` asks to wait (`Retry-After` in seconds, at most an
+/// hour); `None` for other answers, and for a `503` that does not say, which stays final as
+/// in browsers.
+fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
+    if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let seconds: u64 = response
+        .headers()
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds.min(3600)))
 }
 
 /// The request of one connection to `target`, and the error to report when the last event id

@@ -53,6 +53,7 @@
 
 mod id;
 mod storage;
+mod subscribed;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -69,9 +70,10 @@ use tokio::time::Instant;
 
 pub use id::{EventId, InvalidEventId};
 pub use storage::{
-    Cursor, Head, HubStorage, Lost, MemoryStorage, Record, ResetReason, Start, StorageError,
-    WindowLimits,
+    Cursor, EitherStorage, Head, HubStorage, Lost, MemoryStorage, Record, ResetReason, Start,
+    StorageError, WindowLimits,
 };
+pub use subscribed::Subscribed;
 
 use crate::emitter::{EmitError, Emitter};
 use crate::event::EventSet;
@@ -189,6 +191,14 @@ impl<E: EventSet + Sync> Hub<E> {
     pub fn with_options(options: HubOptions) -> Self {
         Hub::with_storage(MemoryStorage::new(options.window), options)
     }
+
+    /// A subscription that starts right after `last_event_id` (usually
+    /// [`Emitter::last_event_id`]), or with the next event when it is `None`. The memory
+    /// storage never fails; for any storage, see [`Hub::try_subscribe`].
+    pub async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription<E> {
+        let start = self.inner.storage.start_now(last_event_id);
+        self.subscription(start)
+    }
 }
 
 /// Why an event was not published.
@@ -266,9 +276,19 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
     }
 
     /// A subscription that starts right after `last_event_id` (usually
-    /// [`Emitter::last_event_id`]), or with the next event when it is `None`.
-    pub async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription<E, S> {
-        let start = self.inner.storage.start(last_event_id).await;
+    /// [`Emitter::last_event_id`]), or with the next event when it is `None`; an error when
+    /// the storage cannot serve subscribers now (a shared backend being unreachable). Inside
+    /// a handler, prefer the [`Subscribed`] extractor: it subscribes before the stream starts,
+    /// so that such an error answers `503` rather than failing an open stream.
+    pub async fn try_subscribe(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription<E, S>, StorageError> {
+        let start = self.inner.storage.start(last_event_id).await?;
+        Ok(self.subscription(start))
+    }
+
+    fn subscription(&self, start: Start) -> Subscription<E, S> {
         let (cursor, reset) = match start {
             Start::Live(cursor) => (cursor, None),
             Start::Resume(cursor) => {
@@ -448,14 +468,15 @@ impl<E: EventSet + Sync> Emitter<E> {
                 continue;
             }
             for record in batch.drain(..) {
-                if let Some(keep) = &subscription.filter
-                    && !keep(&record.event)
+                if let (Some(keep), Some(event)) = (&subscription.filter, &record.event)
+                    && !keep(event)
                 {
                     continue;
                 }
                 let start = record.end_offset - record.frame.len() as u64;
                 #[cfg(feature = "metrics")]
-                self.shared().event_sent(record.event.name());
+                self.shared()
+                    .event_sent(record.event.as_ref().map_or(RESET_EVENT, |e| e.name()));
                 let send = self.send(record.frame);
                 tokio::pin!(send);
                 // Most frames go out at once; only a client slow to take them needs watching.
@@ -531,14 +552,16 @@ impl<E, S> Subscription<E, S> {
 }
 
 /// One hub per key, created on first use and dropped after `idle` without publishers,
-/// subscribers or use.
-pub struct Hubs<K, E> {
-    hubs: Mutex<HashMap<K, Hub<E>>>,
+/// subscribers or use. Each hub has its own storage: [`Hubs::new`] keeps them in memory,
+/// [`Hubs::with_storage`] makes them with a function of the key (a Redis stream per key, say).
+pub struct Hubs<K, E, S = MemoryStorage<E>> {
+    hubs: Mutex<HashMap<K, Hub<E, S>>>,
     options: HubOptions,
     idle: Duration,
+    make: Box<dyn Fn(&K) -> S + Send + Sync>,
 }
 
-impl<K, E> fmt::Debug for Hubs<K, E> {
+impl<K, E, S> fmt::Debug for Hubs<K, E, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hubs")
             .field("options", &self.options)
@@ -548,28 +571,40 @@ impl<K, E> fmt::Debug for Hubs<K, E> {
 }
 
 impl<K: Hash + Eq + Clone, E: EventSet + Sync> Hubs<K, E> {
-    /// Hubs with these options, dropped after `idle` unused.
+    /// In-memory hubs with these options, dropped after `idle` unused.
     pub fn new(options: HubOptions, idle: Duration) -> Self {
+        Hubs::with_storage(options, idle, move |_| MemoryStorage::new(options.window))
+    }
+}
+
+impl<K: Hash + Eq + Clone, E: EventSet + Sync, S: HubStorage<E>> Hubs<K, E, S> {
+    /// Hubs whose storage `make` creates for each key, dropped after `idle` unused.
+    pub fn with_storage(
+        options: HubOptions,
+        idle: Duration,
+        make: impl Fn(&K) -> S + Send + Sync + 'static,
+    ) -> Self {
         Hubs {
             hubs: Mutex::new(HashMap::new()),
             options,
             idle,
+            make: Box::new(make),
         }
     }
 
     /// The hub for `key`, created if there is none. Also drops hubs idle for too long.
-    pub fn get(&self, key: &K) -> Hub<E> {
+    pub fn get(&self, key: &K) -> Hub<E, S> {
         let mut hubs = self.lock();
         Self::sweep_locked(&mut hubs, self.idle);
         let hub = hubs
             .entry(key.clone())
-            .or_insert_with(|| Hub::with_options(self.options));
+            .or_insert_with(|| Hub::with_storage((self.make)(key), self.options));
         hub.touch();
         hub.clone()
     }
 
     /// The hub for `key`, if there is one.
-    pub fn existing(&self, key: &K) -> Option<Hub<E>> {
+    pub fn existing(&self, key: &K) -> Option<Hub<E, S>> {
         self.lock().get(key).cloned()
     }
 
@@ -588,12 +623,12 @@ impl<K: Hash + Eq + Clone, E: EventSet + Sync> Hubs<K, E> {
         Self::sweep_locked(&mut self.lock(), self.idle);
     }
 
-    fn sweep_locked(hubs: &mut HashMap<K, Hub<E>>, idle: Duration) {
+    fn sweep_locked(hubs: &mut HashMap<K, Hub<E, S>>, idle: Duration) {
         // Held only by this map (no publisher, no subscription) and unused for `idle`.
         hubs.retain(|_, hub| Arc::strong_count(&hub.inner) > 1 || hub.idle_for() < idle);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Hub<E>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Hub<E, S>>> {
         self.hubs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

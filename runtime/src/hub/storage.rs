@@ -21,8 +21,10 @@ pub struct Record<E> {
     pub id: EventId,
     /// The frame, serialized once, shared by every subscriber.
     pub frame: Bytes,
-    /// The event, for filters that look at it.
-    pub event: Arc<E>,
+    /// The event, for filters that look at it; `None` for a frame of the storage's own, such
+    /// as a [`RESET_EVENT`](super::RESET_EVENT) that a shared backend sends its live
+    /// subscribers when its history broke (Redis restarted empty). Filters let those through.
+    pub event: Option<Arc<E>>,
     /// Bytes published up to and including this record.
     pub end_offset: u64,
 }
@@ -105,6 +107,20 @@ pub struct Lost;
 #[derive(Debug)]
 pub struct StorageError(pub crate::Error);
 
+impl From<StorageError> for crate::Rejection {
+    /// `503 Service Unavailable` with `Retry-After: 1`: the client (an `EventSource`, say)
+    /// tries again on its own. The cause is logged, not shown.
+    fn from(error: StorageError) -> Self {
+        tracing::warn!(%error, "hub storage unavailable: answering 503");
+        crate::Rejection::new(http::StatusCode::SERVICE_UNAVAILABLE)
+            .detail("the event history is unreachable; try again shortly")
+            .header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            )
+    }
+}
+
 impl std::fmt::Display for StorageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "hub storage failed: {}", self.0)
@@ -128,8 +144,12 @@ pub trait HubStorage<E>: Send + Sync + 'static {
         body: &[u8],
     ) -> impl Future<Output = Result<EventId, StorageError>> + Send;
 
-    /// Where a subscriber whose client last saw `last_event_id` starts.
-    fn start(&self, last_event_id: Option<&str>) -> impl Future<Output = Start> + Send;
+    /// Where a subscriber whose client last saw `last_event_id` starts; an error when the
+    /// storage cannot serve subscribers now (a shared backend being unreachable).
+    fn start(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> impl Future<Output = Result<Start, StorageError>> + Send;
 
     /// Appends to `out` up to `max` records from `cursor` on, and moves `cursor` past them.
     fn read(&self, cursor: &mut Cursor, max: usize, out: &mut Vec<Record<E>>) -> Result<(), Lost>;
@@ -242,7 +262,7 @@ impl<E> MemoryStorage<E> {
         }
     }
 
-    fn start_now(&self, last_event_id: Option<&str>) -> Start {
+    pub(crate) fn start_now(&self, last_event_id: Option<&str>) -> Start {
         let mut window = self.lock();
         window.evict(&self.limits, Instant::now());
         let live = Cursor {
@@ -300,7 +320,7 @@ impl<E: Send + Sync + 'static> HubStorage<E> for MemoryStorage<E> {
                 id,
                 end_offset: window.offset,
                 frame,
-                event,
+                event: Some(event),
             };
             window.records.push_back((record, Instant::now()));
             window.evict(&self.limits, Instant::now());
@@ -313,8 +333,8 @@ impl<E: Send + Sync + 'static> HubStorage<E> for MemoryStorage<E> {
         Ok(self.id(head.seq))
     }
 
-    async fn start(&self, last_event_id: Option<&str>) -> Start {
-        self.start_now(last_event_id)
+    async fn start(&self, last_event_id: Option<&str>) -> Result<Start, StorageError> {
+        Ok(self.start_now(last_event_id))
     }
 
     fn read(&self, cursor: &mut Cursor, max: usize, out: &mut Vec<Record<E>>) -> Result<(), Lost> {
@@ -337,5 +357,47 @@ impl<E: Send + Sync + 'static> HubStorage<E> for MemoryStorage<E> {
 
     fn head(&self) -> watch::Receiver<Head> {
         self.head.subscribe()
+    }
+}
+
+/// One of two storages, chosen at run time: e.g. Redis when `REDIS_URL` is set, memory
+/// otherwise, behind one hub type.
+#[derive(Debug)]
+pub enum EitherStorage<A, B> {
+    /// The first kind.
+    Left(A),
+    /// The second kind.
+    Right(B),
+}
+
+impl<E: Send + Sync + 'static, A: HubStorage<E>, B: HubStorage<E>> HubStorage<E>
+    for EitherStorage<A, B>
+{
+    async fn append(&self, event: Arc<E>, body: &[u8]) -> Result<EventId, StorageError> {
+        match self {
+            EitherStorage::Left(storage) => storage.append(event, body).await,
+            EitherStorage::Right(storage) => storage.append(event, body).await,
+        }
+    }
+
+    async fn start(&self, last_event_id: Option<&str>) -> Result<Start, StorageError> {
+        match self {
+            EitherStorage::Left(storage) => storage.start(last_event_id).await,
+            EitherStorage::Right(storage) => storage.start(last_event_id).await,
+        }
+    }
+
+    fn read(&self, cursor: &mut Cursor, max: usize, out: &mut Vec<Record<E>>) -> Result<(), Lost> {
+        match self {
+            EitherStorage::Left(storage) => storage.read(cursor, max, out),
+            EitherStorage::Right(storage) => storage.read(cursor, max, out),
+        }
+    }
+
+    fn head(&self) -> watch::Receiver<Head> {
+        match self {
+            EitherStorage::Left(storage) => storage.head(),
+            EitherStorage::Right(storage) => storage.head(),
+        }
     }
 }

@@ -186,6 +186,13 @@ class SubscriptionCore {
           credentials: this.options.withCredentials ? "include" : "same-origin",
         });
         const type = response.headers.get("content-type") ?? "";
+        const retryAfter = response.headers.get("retry-after")?.trim() ?? "";
+        if (response.status === 503 && /^[0-9]+$/.test(retryAfter)) {
+          // Unavailable for now (a hub whose shared storage is down): wait as asked, retry.
+          this.fail({ fatal: false, status: 503, message: `the server is unavailable; retrying after ${retryAfter} s` });
+          await new Promise((resolve) => setTimeout(resolve, Math.max(this.retryMs, Number(retryAfter) * 1000)));
+          continue;
+        }
         if (response.status !== 200 || !type.toLowerCase().startsWith("text/event-stream")) {
           const message = response.status === 204 ? "the server has no stream for this client"
             : response.status !== 200 ? `the server answered ${response.status}`
