@@ -1,0 +1,360 @@
+//! [`RedisStorage`]: `HubStorage` on a Redis stream, read through a local window.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use redis::aio::ConnectionManager;
+use tidings::hub::{
+    Cursor, EventId, Head, HubStorage, Lost, Record, ResetReason, Start, StorageError, WindowLimits,
+};
+use tokio::sync::watch;
+
+use crate::Redis;
+use crate::reader;
+
+/// The id before every entry: Redis's `0-0`.
+pub(crate) const ZERO: EventId = EventId { epoch: 0, seq: 0 };
+
+/// How long a subscriber whose id the loop has not read yet waits for it.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// A hub's storage on one Redis stream: append with `XADD`, read from a local window that
+/// one `XREAD` loop per process keeps current. See the [crate] docs for its guarantees.
+///
+/// Dropping it stops its loop.
+pub struct RedisStorage<E> {
+    shared: Arc<Shared<E>>,
+    commands: ConnectionManager,
+    /// Milliseconds after the last publish at which the key expires, for topics.
+    expire_ms: Option<u64>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl<E> std::fmt::Debug for RedisStorage<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStorage")
+            .field("key", &self.shared.key)
+            .field("ready", &*self.shared.ready.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E> Drop for RedisStorage<E> {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// What the storage and its loop share.
+pub(crate) struct Shared<E> {
+    pub(crate) key: String,
+    pub(crate) limits: WindowLimits,
+    window: Mutex<Window<E>>,
+    head: watch::Sender<Head>,
+    /// Whether the loop is connected and reading: subscribers are refused while it is not.
+    pub(crate) ready: watch::Sender<bool>,
+}
+
+/// The local window: the stream's entries after `base`, up to `last`, in order.
+pub(crate) struct Window<E> {
+    records: VecDeque<Record<E>>,
+    /// The local sequence number of the next record (cursors count in these).
+    next_seq: u64,
+    /// Frame bytes ever appended (for the hub's lag check).
+    offset: u64,
+    /// Frame bytes held.
+    bytes: usize,
+    /// Every entry after `base` up to `last` is in `records` (or was evicted, moving `base`).
+    pub(crate) base: EventId,
+    /// The last entry the loop read.
+    pub(crate) last: EventId,
+    /// Whether the loop filled the window once.
+    pub(crate) started: bool,
+}
+
+impl<E: tidings::EventSet + Sync> RedisStorage<E> {
+    pub(crate) fn new(
+        redis: &Redis,
+        key: String,
+        limits: WindowLimits,
+        expire: Option<Duration>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            key,
+            limits,
+            window: Mutex::new(Window {
+                records: VecDeque::new(),
+                next_seq: 1,
+                offset: 0,
+                bytes: 0,
+                base: ZERO,
+                last: ZERO,
+                started: false,
+            }),
+            head: watch::Sender::new(Head::default()),
+            ready: watch::Sender::new(false),
+        });
+        let reader = tokio::spawn(reader::run(shared.clone(), redis.client.clone()));
+        RedisStorage {
+            shared,
+            commands: redis.commands.clone(),
+            expire_ms: expire.map(|d| d.as_millis() as u64),
+            reader: reader.abort_handle(),
+        }
+    }
+}
+
+impl<E> RedisStorage<E> {
+    /// The Redis key of the stream.
+    pub fn key(&self) -> &str {
+        &self.shared.key
+    }
+
+    /// Whether the `XREAD` loop is connected to Redis: subscribers are served only then.
+    pub fn is_ready(&self) -> bool {
+        *self.shared.ready.borrow()
+    }
+
+    /// How many events and frame bytes the local window holds.
+    pub fn window_size(&self) -> (usize, usize) {
+        let window = self.shared.lock();
+        (window.records.len(), window.bytes)
+    }
+
+    fn unavailable(&self) -> StorageError {
+        StorageError(tidings::Error::msg(format!(
+            "Redis is unreachable: the stream `{}` cannot be read",
+            self.shared.key
+        )))
+    }
+
+    /// Where a client that last saw `id` starts, when the window can say.
+    fn start_in_window(&self, id: EventId) -> Option<Start> {
+        let mut window = self.shared.lock();
+        window.evict(&self.shared.limits, now_ms());
+        if id < window.base {
+            return Some(window.reset(ResetReason::Expired));
+        }
+        (id <= window.last).then(|| Start::Resume(window.cursor_after(id)))
+    }
+
+    /// The id of the stream's newest entry, asked of Redis.
+    async fn newest_in_redis(&self) -> Result<Option<EventId>, StorageError> {
+        let reply: redis::Value = redis::cmd("XREVRANGE")
+            .arg(&self.shared.key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.commands.clone())
+            .await
+            .map_err(|error| StorageError(tidings::Error::msg(error)))?;
+        let entries =
+            reader::entries(reply).map_err(|error| StorageError(tidings::Error::msg(error)))?;
+        Ok(entries.first().map(|(id, _)| *id))
+    }
+}
+
+impl<E> Shared<E> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Window<E>> {
+        // Every mutation of the window completes before anything that could panic.
+        self.window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends records the loop read (or made), evicts, and wakes the subscribers.
+    pub(crate) fn push(&self, records: impl IntoIterator<Item = (EventId, Bytes, Option<Arc<E>>)>) {
+        let head = {
+            let mut window = self.lock();
+            for (id, frame, event) in records {
+                window.next_seq += 1;
+                window.offset += frame.len() as u64;
+                window.bytes += frame.len();
+                window.last = window.last.max(id);
+                let record = Record {
+                    id,
+                    end_offset: window.offset,
+                    frame,
+                    event,
+                };
+                window.records.push_back(record);
+            }
+            window.evict(&self.limits, now_ms());
+            window.head()
+        };
+        self.head.send_replace(head);
+    }
+}
+
+impl<E> Window<E> {
+    fn first_seq(&self) -> u64 {
+        self.next_seq - self.records.len() as u64
+    }
+
+    fn head(&self) -> Head {
+        Head {
+            seq: self.next_seq - 1,
+            offset: self.offset,
+        }
+    }
+
+    fn live(&self) -> Cursor {
+        Cursor {
+            next_seq: self.next_seq,
+            offset: self.offset,
+        }
+    }
+
+    /// Drops records past the bounds; the age is the Redis id's, i.e. when it was published.
+    fn evict(&mut self, limits: &WindowLimits, now_ms: u64) {
+        let max_age_ms = limits.max_age.map(|age| age.as_millis() as u64);
+        while let Some(oldest) = self.records.front() {
+            let too_old =
+                max_age_ms.is_some_and(|age| now_ms.saturating_sub(oldest.id.epoch) > age);
+            if self.records.len() > limits.max_events || self.bytes > limits.max_bytes || too_old {
+                self.bytes -= oldest.frame.len();
+                self.base = oldest.id;
+                self.records.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The position of the first record after `id`.
+    fn cursor_after(&self, id: EventId) -> Cursor {
+        let index = self.records.partition_point(|record| record.id <= id);
+        match self.records.get(index) {
+            Some(next) => Cursor {
+                next_seq: self.first_seq() + index as u64,
+                offset: next.end_offset - next.frame.len() as u64,
+            },
+            None => self.live(),
+        }
+    }
+
+    fn reset(&self, reason: ResetReason) -> Start {
+        Start::Reset {
+            reason,
+            oldest: self.records.front().map(|record| record.id),
+            latest: (self.last != ZERO).then_some(self.last),
+            cursor: self.live(),
+        }
+    }
+}
+
+impl<E: tidings::EventSet + Sync> HubStorage<E> for RedisStorage<E> {
+    async fn append(&self, _event: Arc<E>, body: &[u8]) -> Result<EventId, StorageError> {
+        let limits = &self.shared.limits;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XADD")
+            .arg(&self.shared.key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(limits.max_events)
+            .arg("*")
+            .arg("frame")
+            .arg(body);
+        if let Some(age) = limits.max_age {
+            let oldest = now_ms().saturating_sub(age.as_millis() as u64);
+            pipe.cmd("XTRIM")
+                .arg(&self.shared.key)
+                .arg("MINID")
+                .arg("~")
+                .arg(oldest)
+                .ignore();
+        }
+        if let Some(expire) = self.expire_ms {
+            pipe.cmd("PEXPIRE")
+                .arg(&self.shared.key)
+                .arg(expire)
+                .ignore();
+        }
+        let (id,): (String,) =
+            pipe.query_async(&mut self.commands.clone())
+                .await
+                .map_err(|error| {
+                    StorageError(tidings::Error::msg(format!(
+                        "cannot append to the Redis stream `{}`: {error}",
+                        self.shared.key
+                    )))
+                })?;
+        id.parse().map_err(|_| {
+            StorageError(tidings::Error::msg(format!(
+                "Redis answered XADD with `{id}`, not a stream id"
+            )))
+        })
+    }
+
+    async fn start(&self, last_event_id: Option<&str>) -> Result<Start, StorageError> {
+        if !self.is_ready() {
+            return Err(self.unavailable());
+        }
+        let Some(text) = last_event_id else {
+            return Ok(Start::Live(self.shared.lock().live()));
+        };
+        let Ok(id) = text.parse::<EventId>() else {
+            return Ok(self.shared.lock().reset(ResetReason::Unknown));
+        };
+        if let Some(start) = self.start_in_window(id) {
+            return Ok(start);
+        }
+        // Newer than what the loop read: Redis has it (the client was on a quicker
+        // instance), or it comes from nowhere.
+        match self.newest_in_redis().await? {
+            Some(newest) if id <= newest => {}
+            _ => return Ok(self.shared.lock().reset(ResetReason::Unknown)),
+        }
+        let mut head = self.shared.head.subscribe();
+        let caught_up = tokio::time::timeout(CATCH_UP, async {
+            loop {
+                if self.shared.lock().last >= id {
+                    return;
+                }
+                if head.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        match caught_up {
+            Ok(()) => Ok(self
+                .start_in_window(id)
+                .unwrap_or_else(|| self.shared.lock().reset(ResetReason::Unknown))),
+            Err(_) => Err(self.unavailable()),
+        }
+    }
+
+    fn read(&self, cursor: &mut Cursor, max: usize, out: &mut Vec<Record<E>>) -> Result<(), Lost> {
+        let mut window = self.shared.lock();
+        if self.shared.limits.max_age.is_some() {
+            window.evict(&self.shared.limits, now_ms());
+        }
+        let first_seq = window.first_seq();
+        if cursor.next_seq < first_seq {
+            return Err(Lost);
+        }
+        let from = (cursor.next_seq - first_seq) as usize;
+        for record in window.records.range(from..).take(max) {
+            cursor.next_seq += 1;
+            cursor.offset = record.end_offset;
+            out.push(record.clone());
+        }
+        Ok(())
+    }
+
+    fn head(&self) -> watch::Receiver<Head> {
+        self.shared.head.subscribe()
+    }
+}
+
+/// Milliseconds since the Unix epoch: the clock of Redis stream ids.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
