@@ -237,50 +237,10 @@ async fn the_log_tail_starts_an_id_past_the_end_at_the_tail_without_claiming_a_r
     );
 }
 
-/// The built binary of an example, built now if `cargo test` has not built it.
-fn example_binary(name: &str) -> std::path::PathBuf {
-    let target = std::env::current_exe().unwrap();
-    let profile_dir = target.parent().unwrap().parent().unwrap();
-    let binary = profile_dir.join("examples").join(name);
-    if !binary.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "tidings-examples", "--example", name])
-            .status()
-            .expect("cargo builds the example");
-        assert!(status.success());
-    }
-    binary
-}
-
-/// Starts an example on an ephemeral port; its child process and the address it printed.
-fn start_example(name: &str) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(example_binary(name))
-        .env("ADDR", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the example");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the example prints its address")
-            .unwrap();
-        if let Some(at) = line.find("http://") {
-            let rest = &line[at + "http://".len()..];
-            let end = rest.find('/').unwrap_or(rest.len());
-            break rest[..end].parse().expect("an address");
-        }
-    };
-    (child, addr)
-}
-
 /// SIGTERM, as systemd, Kubernetes and Docker stop a service: the streams end with their
 /// final chunk (not cut), and the process exits successfully.
 async fn terminates_gracefully(name: &str, path: &str) {
-    let (mut child, addr) = start_example(name);
+    let (mut child, addr) = tidings_tests::start_example(name, &[]);
     let mut response = tidings_tests::RawResponse::send(addr, "GET", path, &[]).await;
     assert_eq!(response.status, 200, "{name}");
     response.event().await;
@@ -308,7 +268,7 @@ async fn every_example_stops_gracefully_on_sigterm() {
 
 #[tokio::test]
 async fn the_examples_close_silent_connections() {
-    let streams = tidings_examples::dashboard::app(tidings::hub::Hub::new());
+    let streams = tidings_examples::dashboard::app(tidings_examples::dashboard::memory_hub());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let serve = tidings_examples::with_streams(axum::Router::new(), streams)

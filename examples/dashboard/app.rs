@@ -2,13 +2,18 @@
 //! tab subscribes, and a tab that reconnects resumes from its `Last-Event-ID` without losing a
 //! sample. Run it with `cargo run --example dashboard` and open the printed address.
 //!
+//! The hub keeps its events in memory, or in a Redis stream when `REDIS_URL` is set: then any
+//! number of instances serve the same samples, and a tab whose instance died resumes on
+//! another without losing one.
+//!
 //! The page is served next to the stream by axum, into which the tidings router is mounted
 //! with `Router::into_service`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tidings::hub::Hub;
-use tidings::{Emitter, Router, State, event_stream};
+use tidings::hub::{EitherStorage, Hub, HubOptions, MemoryStorage, Subscribed};
+use tidings::{Emitter, Router, event_stream};
+use tidings_redis::{Redis, RedisStorage};
 
 /// What the dashboard shows.
 #[event_stream]
@@ -29,36 +34,64 @@ pub enum Metrics {
     },
 }
 
-/// How often the sampler publishes.
+/// How often the sampler publishes by default.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// Where the samples are kept: in memory, or in Redis.
+pub type Storage = EitherStorage<MemoryStorage<Metrics>, RedisStorage<Metrics>>;
+
+/// The dashboard's hub, on either storage.
+pub type MetricsHub = Hub<Metrics, Storage>;
+
+/// The Redis stream of the samples.
+pub const REDIS_KEY: &str = "tidings:dashboard";
+
+/// A hub in memory: one instance.
+pub fn memory_hub() -> MetricsHub {
+    let options = HubOptions::default();
+    Hub::with_storage(
+        EitherStorage::Left(MemoryStorage::new(options.window)),
+        options,
+    )
+}
+
+/// A hub on the Redis at `url`, shared by every instance that uses it. Fails only for a URL
+/// that is not one: Redis may come up later (until then `/metrics` answers `503`).
+pub fn redis_hub(url: &str) -> Result<MetricsHub, Box<dyn std::error::Error>> {
+    let options = HubOptions::default();
+    let storage = Redis::open(url)?.storage(REDIS_KEY, options.window);
+    Ok(Hub::with_storage(EitherStorage::Right(storage), options))
+}
 
 /// The page: plain HTML and an `EventSource`, no build step.
 pub const PAGE: &str = include_str!("index.html");
 
-/// The samples, live; a reconnecting tab resumes after the last one it saw.
+/// The samples, live; a reconnecting tab resumes after the last one it saw (on any instance,
+/// with Redis). While Redis is unreachable, new tabs get `503` and try again.
 #[event_stream(path = "/metrics")]
 pub async fn metrics(
-    State(hub): State<Hub<Metrics>>,
+    Subscribed(samples): Subscribed<Metrics, Storage>,
     events: Emitter<Metrics>,
 ) -> tidings::Result<()> {
-    let samples = hub.subscribe(events.last_event_id()).await;
     events.forward(samples).await?;
     Ok(())
 }
 
 /// The routes, on `hub`.
-pub fn app(hub: Hub<Metrics>) -> Router {
+pub fn app(hub: MetricsHub) -> Router {
     Router::new().route(metrics).with_state(hub)
 }
 
-/// Publishes a sample every `SAMPLE_EVERY`, until the hub fails.
-pub async fn sample(hub: Hub<Metrics>) {
-    let mut every = tokio::time::interval(SAMPLE_EVERY);
+/// Publishes a sample `every` so often, for as long as the process runs. A sample that cannot
+/// be published (Redis down) is skipped, with a warning; the next one tries again.
+pub async fn sample(hub: MetricsHub, every: Duration) {
+    let mut every = tokio::time::interval(every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         let sample = read_host(hub.stats().subscribers);
-        if hub.publish(sample).await.is_err() {
-            return;
+        if let Err(error) = hub.publish(sample).await {
+            tracing::warn!(%error, "sample skipped");
         }
     }
 }

@@ -7,13 +7,42 @@
 //! Then open the printed address. `ADDR` sets the address to listen on (default
 //! `127.0.0.1:8080`). axum serves the page; the tidings router, mounted into it, serves
 //! `/metrics`.
+//!
+//! With `REDIS_URL` set, the samples go through a Redis stream, and several instances serve the
+//! same ones (a tab that loses its instance resumes on another):
+//!
+//! ```text
+//! REDIS_URL=redis://127.0.0.1:6379/ ADDR=127.0.0.1:8080 cargo run --example dashboard
+//! REDIS_URL=redis://127.0.0.1:6379/ ADDR=127.0.0.1:8081 SAMPLER=off cargo run --example dashboard
+//! ```
+//!
+//! `SAMPLER=off` makes an instance serve without publishing; `SAMPLE_EVERY_MS` sets the
+//! sampling interval (default 500).
 
-use tidings::hub::Hub;
+use std::time::Duration;
+
 use tidings_examples::{dashboard, serve_page};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let hub = Hub::new();
-    tokio::spawn(dashboard::sample(hub.clone()));
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let hub = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            println!("dashboard samples in Redis at {url}");
+            dashboard::redis_hub(&url)?
+        }
+        Err(_) => dashboard::memory_hub(),
+    };
+    if std::env::var("SAMPLER").as_deref() != Ok("off") {
+        let every = std::env::var("SAMPLE_EVERY_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(dashboard::SAMPLE_EVERY, Duration::from_millis);
+        tokio::spawn(dashboard::sample(hub.clone(), every));
+    }
     serve_page("dashboard", dashboard::PAGE, dashboard::app(hub)).await
 }

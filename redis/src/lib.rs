@@ -1,4 +1,4 @@
-//! Redis Streams storage for [tidings](tidings) hubs: one hub shared by many server instances.
+//! Redis Streams storage for [`tidings`] hubs: one hub shared by many server instances.
 //!
 //! A [`Hub`] over a [`RedisStorage`] publishes to a Redis stream (`XADD`), and every instance
 //! runs **one** `XREAD BLOCK` loop per hub that feeds a local window, from which all of its

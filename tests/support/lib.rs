@@ -109,15 +109,30 @@ impl RawResponse {
         path: &str,
         headers: &[(&str, &str)],
     ) -> RawResponse {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        RawResponse::try_send(addr, method, path, headers)
+            .await
+            .expect("connect")
+    }
+
+    /// Like [`send`](Self::send), with the error when the server cannot be reached (it is
+    /// down, or it closed the connection before answering).
+    pub async fn try_send(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<RawResponse> {
+        let mut stream = TcpStream::connect(addr).await?;
         let mut request =
             format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n");
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        RawResponse::read_head(stream).await
+        stream.write_all(request.as_bytes()).await?;
+        tokio::time::timeout(PATIENCE, RawResponse::try_read_head(stream))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
     }
 
     /// Like [`send`](Self::send), from a socket whose receive buffer is tiny, so that a client
@@ -133,17 +148,27 @@ impl RawResponse {
     }
 
     /// Reads a response head from a stream on which a request was written.
-    pub async fn read_head(mut stream: TcpStream) -> RawResponse {
+    pub async fn read_head(stream: TcpStream) -> RawResponse {
+        tokio::time::timeout(PATIENCE, RawResponse::try_read_head(stream))
+            .await
+            .expect("response head in time")
+            .expect("a response head")
+    }
+
+    /// Like [`read_head`](Self::read_head), with the error when the connection fails or
+    /// closes before the head.
+    pub async fn try_read_head(mut stream: TcpStream) -> std::io::Result<RawResponse> {
         let mut buffer = BytesMut::new();
         let head_end = loop {
             if let Some(at) = find(&buffer, b"\r\n\r\n") {
                 break at;
             }
-            let n = tokio::time::timeout(PATIENCE, stream.read_buf(&mut buffer))
-                .await
-                .expect("response head in time")
-                .unwrap();
-            assert!(n > 0, "connection closed before the response head");
+            if stream.read_buf(&mut buffer).await? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed before the response head",
+                ));
+            }
         };
         let head = String::from_utf8(buffer.split_to(head_end + 4).to_vec()).unwrap();
         let mut lines = head.split("\r\n");
@@ -169,7 +194,7 @@ impl RawResponse {
             .iter()
             .find(|(n, _)| n == "content-length")
             .map(|(_, v)| v.parse().expect("numeric content-length"));
-        RawResponse {
+        Ok(RawResponse {
             stream,
             status,
             headers,
@@ -179,7 +204,7 @@ impl RawResponse {
             remaining,
             ended: false,
             completed: false,
-        }
+        })
     }
 
     /// The value of a header, if present.
@@ -516,4 +541,49 @@ pub fn assert_up_to_date(path: &str, generated: &str) {
         committed == generated,
         "{path} is stale: rerun with TIDINGS_BLESS=1"
     );
+}
+
+/// The built binary of an example, built now if `cargo test` has not built it.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::current_exe().unwrap();
+    let profile_dir = target.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("examples").join(name);
+    if !binary.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "tidings-examples", "--example", name])
+            .status()
+            .expect("cargo builds the example");
+        assert!(status.success());
+    }
+    binary
+}
+
+/// Starts an example on an ephemeral port (unless `env` sets `ADDR`), with `env`; its child
+/// process and the address it printed.
+pub fn start_example(
+    name: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(example_binary(name))
+        .env("ADDR", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the example");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the example prints its address")
+            .unwrap();
+        if let Some(at) = line.find("http://") {
+            let rest = &line[at + "http://".len()..];
+            let end = rest.find('/').unwrap_or(rest.len());
+            break rest[..end].parse().expect("an address");
+        }
+    };
+    (child, addr)
 }

@@ -166,6 +166,19 @@ impl RedisServer {
             .collect()
     }
 
+    /// The ids of every entry of the stream `key`, oldest first.
+    pub fn stream_ids(&self, key: &str) -> Vec<String> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_connection().expect("connect to redis-server");
+        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+            .arg(key)
+            .arg("-")
+            .arg("+")
+            .query(&mut connection)
+            .expect("XRANGE");
+        entries.into_iter().map(|(id, _)| id).collect()
+    }
+
     /// The server's CPU time (user + system) so far, in seconds, from `INFO cpu`.
     pub fn cpu_seconds(&self) -> f64 {
         let info = self.raw(&["INFO", "cpu"]).unwrap_or_default();

@@ -1,0 +1,261 @@
+//! Many server processes on one Redis: the dashboard example (`REDIS_URL` set) runs as
+//! separate processes, one of them publishing samples. Clients whose instance is killed
+//! (SIGKILL) resume on another with `Last-Event-ID`; in the chaos run, 25 clients are cut at
+//! random and come back, after a pause long enough to miss samples, to a random instance while one instance is killed and restarted. Every
+//! client must see every sample of the Redis stream between its first and its last, once and
+//! in order, and no reset.
+
+use std::net::SocketAddr;
+use std::process::Child;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tidings::hub::RESET_EVENT;
+use tidings_examples::dashboard::REDIS_KEY;
+use tidings_tests::redis_server::{RedisServer, free_port};
+use tidings_tests::{RawResponse, parse_frame, start_example};
+
+/// A dashboard process on `redis`, publishing every `sample_ms` (or not at all).
+fn dashboard(redis: &RedisServer, port: u16, sample_ms: Option<u64>) -> (Child, SocketAddr) {
+    let url = redis.url();
+    let addr = format!("127.0.0.1:{port}");
+    let every = sample_ms.map(|ms| ms.to_string());
+    let mut env = vec![("REDIS_URL", url.as_str()), ("ADDR", addr.as_str())];
+    match &every {
+        Some(ms) => env.push(("SAMPLE_EVERY_MS", ms)),
+        None => env.push(("SAMPLER", "off")),
+    }
+    start_example("dashboard", &env)
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Kills the processes (by PID) when the test ends, however it ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            kill(child);
+        }
+    }
+}
+
+/// What a client saw: sample ids in order, and resets.
+#[derive(Debug, Default)]
+struct Seen {
+    ids: Vec<String>,
+    resets: usize,
+    connections: usize,
+}
+
+/// Checks `seen` against the stream: the ids between its first and last, exactly.
+fn check(seen: &Seen, stream: &[String]) -> (usize, usize, usize) {
+    let (mut lost, mut duplicated, mut out_of_order) = (0, 0, 0);
+    let Some(first) = seen.ids.first() else {
+        return (0, 0, 0);
+    };
+    let start = stream
+        .iter()
+        .position(|id| id == first)
+        .expect("the first id is in the stream");
+    let end = stream
+        .iter()
+        .position(|id| id == seen.ids.last().unwrap())
+        .unwrap();
+    let expected = &stream[start..=end];
+    let position = |id: &String| stream.iter().position(|s| s == id);
+    for pair in seen.ids.windows(2) {
+        match (position(&pair[0]), position(&pair[1])) {
+            (Some(a), Some(b)) if b == a => duplicated += 1,
+            (Some(a), Some(b)) if b < a => out_of_order += 1,
+            _ => {}
+        }
+    }
+    for id in expected {
+        if !seen.ids.contains(id) {
+            lost += 1;
+        }
+    }
+    (lost, duplicated, out_of_order)
+}
+
+#[tokio::test]
+async fn clients_of_an_instance_killed_mid_stream_resume_on_another() {
+    let redis = RedisServer::start();
+    let (a, a_addr) = dashboard(&redis, 0, None);
+    let (b, b_addr) = dashboard(&redis, 0, Some(20));
+    let mut processes = Processes(vec![a, b]);
+    let mut seen = Seen::default();
+    let mut stream = connect(a_addr, None).await.expect("instance A serves");
+    while seen.ids.len() < 10 {
+        read_one(&mut stream, &mut seen)
+            .await
+            .expect("a sample from A");
+    }
+    kill(&mut processes.0[0]);
+    assert!(
+        read_one(&mut stream, &mut seen).await.is_none(),
+        "A is gone"
+    );
+    // Samples come every 20 ms: a client away for longer misses some unless it resumes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut stream = connect(b_addr, seen.ids.last().map(String::as_str))
+        .await
+        .expect("instance B serves");
+    let resumed_at = seen.ids.len();
+    while seen.ids.len() < resumed_at + 10 {
+        read_one(&mut stream, &mut seen)
+            .await
+            .expect("a sample from B");
+    }
+    let stream_ids = redis.stream_ids(REDIS_KEY);
+    assert_eq!(check(&seen, &stream_ids), (0, 0, 0), "{seen:?}");
+    assert_eq!(seen.resets, 0);
+}
+
+async fn connect(addr: SocketAddr, last_event_id: Option<&str>) -> Option<RawResponse> {
+    let headers: Vec<(&str, &str)> = last_event_id
+        .iter()
+        .map(|id| ("last-event-id", *id))
+        .collect();
+    let response = RawResponse::try_send(addr, "GET", "/metrics", &headers)
+        .await
+        .ok()?;
+    (response.status == 200).then_some(response)
+}
+
+/// Reads the next event into `seen`; `None` when the stream ended or broke.
+async fn read_one(stream: &mut RawResponse, seen: &mut Seen) -> Option<()> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), stream.next_frame())
+            .await
+            .ok()??;
+        let Some(event) = parse_frame(&frame) else {
+            continue; // a heartbeat
+        };
+        if event.event == RESET_EVENT {
+            seen.resets += 1;
+        }
+        if event.event == "sample" {
+            seen.ids.push(event.id.expect("hub samples carry ids"));
+        }
+        return Some(());
+    }
+}
+
+/// xorshift64*: enough randomness for cut points and choices, with no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+const CLIENTS: u64 = 25;
+const RUN: Duration = Duration::from_secs(8);
+
+/// One client: connects to a random live instance, is cut every 50-400 ms, and comes back
+/// (to a random instance) with its last id, until the run is over.
+async fn roam(instances: Arc<Mutex<Vec<Option<SocketAddr>>>>, seed: u64, until: Instant) -> Seen {
+    let mut rng = Rng(seed);
+    let mut seen = Seen::default();
+    while Instant::now() < until {
+        // Away long enough to miss samples (one every 10 ms): only a resume brings them back.
+        tokio::time::sleep(Duration::from_millis(20 + rng.below(100))).await;
+        let live: Vec<SocketAddr> = instances
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        let addr = live[rng.below(live.len() as u64) as usize];
+        let Some(mut stream) = connect(addr, seen.ids.last().map(String::as_str)).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        seen.connections += 1;
+        let cut_at = Instant::now() + Duration::from_millis(50 + rng.below(350));
+        while Instant::now() < cut_at.min(until) {
+            let remaining = cut_at.min(until).saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, read_one(&mut stream, &mut seen)).await {
+                Ok(Some(())) => {}
+                Ok(None) => break, // its instance died
+                Err(_) => break,   // time to cut
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn chaos_three_instances_cut_clients_and_a_killed_instance_lose_nothing() {
+    let redis = RedisServer::start();
+    let ports = [free_port(), free_port(), free_port()];
+    let (publisher, p0) = dashboard(&redis, ports[0], Some(10));
+    let (second, p1) = dashboard(&redis, ports[1], None);
+    let (third, p2) = dashboard(&redis, ports[2], None);
+    let mut processes = Processes(vec![publisher, second, third]);
+    let instances = Arc::new(Mutex::new(vec![Some(p0), Some(p1), Some(p2)]));
+    let started = Instant::now();
+    let until = started + RUN;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            tokio::spawn(roam(
+                instances.clone(),
+                0x9E37_79B9_7F4A_7C15 ^ (i + 1),
+                until,
+            ))
+        })
+        .collect();
+
+    // A third of the way in, the third instance dies hard; a second later it is back.
+    tokio::time::sleep(RUN / 3).await;
+    instances.lock().unwrap()[2] = None;
+    kill(&mut processes.0[2]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (restarted, addr) = dashboard(&redis, ports[2], None);
+    processes.0[2] = restarted;
+    instances.lock().unwrap()[2] = Some(addr);
+
+    let mut all = Vec::new();
+    for client in clients {
+        all.push(client.await.unwrap());
+    }
+    let stream = redis.stream_ids(REDIS_KEY);
+    let (mut lost, mut duplicated, mut out_of_order, mut resets) = (0, 0, 0, 0);
+    let (mut delivered, mut connections) = (0, 0);
+    for seen in &all {
+        let (l, d, o) = check(seen, &stream);
+        lost += l;
+        duplicated += d;
+        out_of_order += o;
+        resets += seen.resets;
+        delivered += seen.ids.len();
+        connections += seen.connections;
+    }
+    println!(
+        "redis chaos: 3 instances, {CLIENTS} clients, {} events published, {delivered} delivered, \
+         {connections} connections, 1 instance killed and restarted: lost {lost}, duplicated \
+         {duplicated}, out of order {out_of_order}, resets {resets}",
+        stream.len()
+    );
+    assert!(
+        stream.len() > 300,
+        "the publisher published: {}",
+        stream.len()
+    );
+    assert!(
+        all.iter().all(|seen| seen.ids.len() > 100),
+        "every client received"
+    );
+    assert_eq!((lost, duplicated, out_of_order, resets), (0, 0, 0, 0));
+}
