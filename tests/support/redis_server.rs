@@ -170,7 +170,8 @@ impl RedisServer {
     pub fn stream_ids(&self, key: &str) -> Vec<String> {
         let client = redis::Client::open(self.url()).unwrap();
         let mut connection = client.get_connection().expect("connect to redis-server");
-        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        type Fields = Vec<(String, Vec<u8>)>;
+        let entries: Vec<(String, Fields)> = redis::cmd("XRANGE")
             .arg(key)
             .arg("-")
             .arg("+")
