@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tidings::event_stream;
 
+pub mod load;
+
 /// The one event of the benchmark.
 #[event_stream]
 #[derive(Debug, Clone)]

@@ -249,40 +249,48 @@ impl<E> Window<E> {
 impl<E: tidings::EventSet + Sync> HubStorage<E> for RedisStorage<E> {
     async fn append(&self, _event: Arc<E>, body: &[u8]) -> Result<EventId, StorageError> {
         let limits = &self.shared.limits;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("XADD")
-            .arg(&self.shared.key)
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(&self.shared.key)
             .arg("MAXLEN")
             .arg("~")
             .arg(limits.max_events)
             .arg("*")
             .arg("frame")
             .arg(body);
-        if let Some(age) = limits.max_age {
-            let oldest = now_ms().saturating_sub(age.as_millis() as u64);
-            pipe.cmd("XTRIM")
-                .arg(&self.shared.key)
-                .arg("MINID")
-                .arg("~")
-                .arg(oldest)
-                .ignore();
-        }
-        if let Some(expire) = self.expire_ms {
-            pipe.cmd("PEXPIRE")
-                .arg(&self.shared.key)
-                .arg(expire)
-                .ignore();
-        }
-        let (id,): (String,) =
-            pipe.query_async(&mut self.commands.clone())
-                .await
-                .map_err(|error| {
-                    StorageError(tidings::Error::msg(format!(
-                        "cannot append to the Redis stream `{}`: {error}",
-                        self.shared.key
-                    )))
-                })?;
+        let mut connection = self.commands.clone();
+        let appended: redis::RedisResult<String> =
+            if limits.max_age.is_none() && self.expire_ms.is_none() {
+                // One command is atomic on its own.
+                xadd.query_async(&mut connection).await
+            } else {
+                // With trimming by age or expiry: all or nothing, in one round trip.
+                let mut pipe = redis::pipe();
+                pipe.atomic().add_command(xadd);
+                if let Some(age) = limits.max_age {
+                    let oldest = now_ms().saturating_sub(age.as_millis() as u64);
+                    pipe.cmd("XTRIM")
+                        .arg(&self.shared.key)
+                        .arg("MINID")
+                        .arg("~")
+                        .arg(oldest)
+                        .ignore();
+                }
+                if let Some(expire) = self.expire_ms {
+                    pipe.cmd("PEXPIRE")
+                        .arg(&self.shared.key)
+                        .arg(expire)
+                        .ignore();
+                }
+                pipe.query_async::<(String,)>(&mut connection)
+                    .await
+                    .map(|(id,)| id)
+            };
+        let id = appended.map_err(|error| {
+            StorageError(tidings::Error::msg(format!(
+                "cannot append to the Redis stream `{}`: {error}",
+                self.shared.key
+            )))
+        })?;
         id.parse().map_err(|_| {
             StorageError(tidings::Error::msg(format!(
                 "Redis answered XADD with `{id}`, not a stream id"

@@ -11,11 +11,10 @@
 //! server's memory (RSS) and CPU time come from `/proc`.
 
 use std::cell::{Cell, RefCell};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use tidings_bench::load::{Server, build_servers, open_streams, quantile_ms, raise_fd_limit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -178,182 +177,6 @@ fn print_table(rows: &[(String, Vec<(String, f64)>)], sizes: Sizes) {
     }
 }
 
-/// Builds the server binaries with the same profile as this runner.
-fn build_servers() -> std::path::PathBuf {
-    let release = !cfg!(debug_assertions);
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.args(["build", "-q", "-p", "tidings-bench", "--bins"]);
-    if release {
-        cargo.arg("--release");
-    }
-    let status = cargo.status().expect("cargo runs");
-    assert!(status.success(), "building the servers failed");
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().to_path_buf()
-}
-
-fn raise_fd_limit() {
-    // SAFETY: plain libc calls on a local struct.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-/// A server process, killed (by its PID, through `Child`) when dropped.
-struct Server {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Server {
-    fn start(path: &std::path::Path, rate: u64) -> Server {
-        let mut child = Command::new(path)
-            .env("ADDR", "127.0.0.1:0")
-            .env("RATE", rate.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("the server announces its address")
-            .parse()
-            .unwrap();
-        Server { child, addr }
-    }
-
-    fn rss_kib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(f64::NAN)
-    }
-
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // Fields after the `(comm)`; utime and stime are the 14th and 15th of the line.
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = after.split(' ').collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        // SAFETY: sysconf has no preconditions.
-        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Opens `count` streams to `path`; each reads and counts `tick` events, and records latency
-/// when `latencies` is given. Returns once every stream has its response head. Runs inside a
-/// `LocalSet`: every reader is on this one thread.
-async fn open_streams(
-    addr: std::net::SocketAddr,
-    path: &str,
-    count: usize,
-    events: Rc<Cell<u64>>,
-    latencies: Option<Rc<RefCell<Vec<u64>>>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::with_capacity(count);
-    let ready = Rc::new(Cell::new(0usize));
-    // Connect in waves, so that the listen backlog never overflows.
-    let mut left = count;
-    while left > 0 {
-        let wave = left.min(256);
-        left -= wave;
-        for _ in 0..wave {
-            let mut stream = TcpStream::connect(addr).await.expect("connect");
-            let request =
-                format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n");
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let (events, latencies, ready) = (events.clone(), latencies.clone(), ready.clone());
-            tasks.push(tokio::task::spawn_local(read_stream(
-                stream, events, latencies, ready,
-            )));
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ready.get() < tasks.len() {
-            assert!(Instant::now() < deadline, "streams did not start");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    tasks
-}
-
-async fn read_stream(
-    mut stream: TcpStream,
-    events: Rc<Cell<u64>>,
-    latencies: Option<Rc<RefCell<Vec<u64>>>>,
-    ready: Rc<Cell<usize>>,
-) {
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut head = true;
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let mut chunk = std::mem::take(&mut carry);
-        chunk.extend_from_slice(&buffer[..n]);
-        if head {
-            let Some(end) = chunk.windows(4).position(|w| w == b"\r\n\r\n") else {
-                carry = chunk;
-                continue;
-            };
-            head = false;
-            ready.set(ready.get() + 1);
-            chunk.drain(..end + 4);
-        }
-        // Count whole `tick` events; keep an incomplete tail for the next read.
-        let mut at = 0;
-        while let Some(found) = find(&chunk[at..], b"event: tick") {
-            let start = at + found;
-            let Some(end) = find(&chunk[start..], b"}") else {
-                break;
-            };
-            if let Some(latencies) = &latencies
-                && let Some(ts) = find(&chunk[start..start + end], b"\"ts\":")
-            {
-                let digits = &chunk[start + ts + 5..start + end];
-                let ts: u64 = digits
-                    .iter()
-                    .take_while(|b| b.is_ascii_digit())
-                    .fold(0, |n, b| n * 10 + (b - b'0') as u64);
-                latencies
-                    .borrow_mut()
-                    .push(tidings_bench::now_micros().saturating_sub(ts));
-            }
-            events.set(events.get() + 1);
-            at = start + end;
-        }
-        // An incomplete event waits for the rest; a long tail without one is only comments.
-        let tail = &chunk[at..];
-        carry = tail[tail.len().saturating_sub(4096)..].to_vec();
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
-}
-
 async fn idle(path: &std::path::Path, connections: usize) -> f64 {
     let server = Server::start(path, 0);
     // Warm up the server's allocator and runtime with a few streams first.
@@ -423,13 +246,7 @@ async fn latency(path: &std::path::Path, sizes: Sizes, timed_writes: bool) -> (f
     };
     let mut all = latencies.borrow().clone();
     all.sort_unstable();
-    let at = |q: f64| {
-        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    (at(0.5), at(0.99), written_p99)
+    (quantile_ms(&all, 0.5), quantile_ms(&all, 0.99), written_p99)
 }
 
 /// The raw floor's `GET /writes`: p50 and p99 in microseconds of its writes since the last ask.

@@ -1,0 +1,206 @@
+//! The load generator shared by the runners: server processes, and raw HTTP/1.1 streams
+//! that count `tick` events and measure their delivery latency.
+
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Builds the server binaries with the same profile as this runner.
+pub fn build_servers() -> std::path::PathBuf {
+    let release = !cfg!(debug_assertions);
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.args(["build", "-q", "-p", "tidings-bench", "--bins"]);
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("cargo runs");
+    assert!(status.success(), "building the servers failed");
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().to_path_buf()
+}
+
+pub fn raise_fd_limit() {
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// A server process, killed (by its PID, through `Child`) when dropped.
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Server {
+    /// Starts the server binary at `path`, publishing at `rate` events per second.
+    pub fn start(path: &std::path::Path, rate: u64) -> Server {
+        Server::start_with(path, rate, &[])
+    }
+
+    /// Like [`start`](Self::start), with more environment variables.
+    pub fn start_with(path: &std::path::Path, rate: u64, env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(path)
+            .env("ADDR", "127.0.0.1:0")
+            .env("RATE", rate.to_string())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("the server announces its address")
+            .parse()
+            .unwrap();
+        Server { child, addr }
+    }
+
+    /// Its resident memory, in KiB.
+    pub fn rss_kib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Its CPU time (user and system) so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the `(comm)`; utime and stime are the 14th and 15th of the line.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens `count` streams to `path`; each reads and counts `tick` events, and records latency
+/// when `latencies` is given. Returns once every stream has its response head. Runs inside a
+/// `LocalSet`: every reader is on this one thread.
+pub async fn open_streams(
+    addr: std::net::SocketAddr,
+    path: &str,
+    count: usize,
+    events: Rc<Cell<u64>>,
+    latencies: Option<Rc<RefCell<Vec<u64>>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::with_capacity(count);
+    let ready = Rc::new(Cell::new(0usize));
+    // Connect in waves, so that the listen backlog never overflows.
+    let mut left = count;
+    while left > 0 {
+        let wave = left.min(256);
+        left -= wave;
+        for _ in 0..wave {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            let request =
+                format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let (events, latencies, ready) = (events.clone(), latencies.clone(), ready.clone());
+            tasks.push(tokio::task::spawn_local(read_stream(
+                stream, events, latencies, ready,
+            )));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ready.get() < tasks.len() {
+            assert!(Instant::now() < deadline, "streams did not start");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    tasks
+}
+
+async fn read_stream(
+    mut stream: TcpStream,
+    events: Rc<Cell<u64>>,
+    latencies: Option<Rc<RefCell<Vec<u64>>>>,
+    ready: Rc<Cell<usize>>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut head = true;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut chunk = std::mem::take(&mut carry);
+        chunk.extend_from_slice(&buffer[..n]);
+        if head {
+            let Some(end) = chunk.windows(4).position(|w| w == b"\r\n\r\n") else {
+                carry = chunk;
+                continue;
+            };
+            head = false;
+            ready.set(ready.get() + 1);
+            chunk.drain(..end + 4);
+        }
+        // Count whole `tick` events; keep an incomplete tail for the next read.
+        let mut at = 0;
+        while let Some(found) = find(&chunk[at..], b"event: tick") {
+            let start = at + found;
+            let Some(end) = find(&chunk[start..], b"}") else {
+                break;
+            };
+            if let Some(latencies) = &latencies
+                && let Some(ts) = find(&chunk[start..start + end], b"\"ts\":")
+            {
+                let digits = &chunk[start + ts + 5..start + end];
+                let ts: u64 = digits
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .fold(0, |n, b| n * 10 + (b - b'0') as u64);
+                latencies
+                    .borrow_mut()
+                    .push(crate::now_micros().saturating_sub(ts));
+            }
+            events.set(events.get() + 1);
+            at = start + end;
+        }
+        // An incomplete event waits for the rest; a long tail without one is only comments.
+        let tail = &chunk[at..];
+        carry = tail[tail.len().saturating_sub(4096)..].to_vec();
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}
+
+/// The `q` quantile of sorted microseconds, in milliseconds.
+pub fn quantile_ms(sorted: &[u64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0) as f64
+        / 1000.0
+}
