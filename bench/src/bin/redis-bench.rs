@@ -29,6 +29,9 @@ struct Sizes {
 struct Figures {
     delivered: f64,
     published: f64,
+    /// With eight publishing tasks (Redis only: its appends overlap on one connection).
+    delivered_8: f64,
+    published_8: f64,
     p50: f64,
     p99: f64,
     redis_cpu_us_per_event: f64,
@@ -78,9 +81,14 @@ fn main() {
     );
     println!("| scenario | memory storage | Redis Streams | Redis / memory |");
     println!("|---|---|---|---|");
-    let rows: [(&str, fn(&Figures) -> f64); 4] = [
-        ("flat out: delivered events/s", |f| f.delivered),
-        ("flat out: published events/s", |f| f.published),
+    type Field = fn(&Figures) -> f64;
+    let rows: [(&str, Field); 4] = [
+        ("flat out, one publishing task: delivered events/s", |f| {
+            f.delivered
+        }),
+        ("flat out, one publishing task: published events/s", |f| {
+            f.published
+        }),
         ("100 events/s: latency p50 ms", |f| f.p50),
         ("100 events/s: latency p99 ms", |f| f.p99),
     ];
@@ -88,6 +96,14 @@ fn main() {
         let (m, r) = (median(&memory, field), median(&shared, field));
         println!("| {name} | {m:.2} | {r:.2} | {:.2}x |", r / m);
     }
+    println!(
+        "| flat out, 8 publishing tasks: delivered events/s | - | {:.2} | - |",
+        median(&shared, |f| f.delivered_8)
+    );
+    println!(
+        "| flat out, 8 publishing tasks: published events/s | - | {:.2} | - |",
+        median(&shared, |f| f.published_8)
+    );
     println!(
         "| Redis CPU per published event | - | {:.1} µs | - |",
         median(&shared, |f| f.redis_cpu_us_per_event)
@@ -117,13 +133,19 @@ async fn on_memory(path: &std::path::Path, sizes: &Sizes) -> Figures {
 
 async fn on_redis(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes) -> Figures {
     let url = redis.url();
-    let instances = |rate: u64| {
-        let publisher = Server::start_with(path, rate, &[("REDIS_URL", &url)]);
+    let instances = |rate: u64, publishers: &str| {
+        let publisher = Server::start_with(
+            path,
+            rate,
+            &[("REDIS_URL", &url), ("PUBLISHERS", publishers)],
+        );
         let reader = Server::start_with(path, 0, &[("REDIS_URL", &url), ("PUBLISH", "off")]);
         (publisher, reader)
     };
+    // Counted over the whole window, warm-up included, as Redis saw it.
+    let window = sizes.seconds + WARM_UP.as_secs_f64();
     redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(0);
+    let (a, b) = instances(0, "1");
     let (xadd0, calls0, cpu0) = (
         calls(redis, "xadd"),
         total_calls(redis),
@@ -141,7 +163,19 @@ async fn on_redis(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes) ->
     let cpu = redis.cpu_seconds() - cpu0;
     drop((a, b));
     redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(100);
+    let (a, b) = instances(0, "8");
+    let xadd0 = calls(redis, "xadd");
+    let (delivered_8, _) = deliver(
+        &[&a, &b],
+        sizes.subscribers_per_instance,
+        sizes.seconds,
+        false,
+    )
+    .await;
+    let published_8 = (calls(redis, "xadd") - xadd0) as f64;
+    drop((a, b));
+    redis.command(&["DEL", "tidings:bench"]);
+    let (a, b) = instances(100, "1");
     let (_, latencies) = deliver(
         &[&a, &b],
         sizes.subscribers_per_instance,
@@ -150,11 +184,11 @@ async fn on_redis(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes) ->
     )
     .await;
     drop((a, b));
-    // Counted over the whole flat-out window, warm-up included, as Redis saw it.
-    let window = sizes.seconds + WARM_UP.as_secs_f64();
     Figures {
         delivered,
         published: published / window,
+        delivered_8,
+        published_8: published_8 / window,
         p50: quantile_ms(&latencies, 0.5),
         p99: quantile_ms(&latencies, 0.99),
         redis_cpu_us_per_event: cpu * 1e6 / published.max(1.0),
