@@ -64,6 +64,8 @@
 //! must come up while Redis is down), and it speaks every command used here without a
 //! wrapper; fred would do as well, with more machinery than this crate needs.
 
+#![warn(missing_docs)]
+
 mod reader;
 mod storage;
 

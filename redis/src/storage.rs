@@ -257,34 +257,45 @@ impl<E: tidings::EventSet + Sync> HubStorage<E> for RedisStorage<E> {
             .arg("*")
             .arg("frame")
             .arg(body);
-        let mut connection = self.commands.clone();
-        let appended: redis::RedisResult<String> =
-            if limits.max_age.is_none() && self.expire_ms.is_none() {
-                // One command is atomic on its own.
-                xadd.query_async(&mut connection).await
-            } else {
-                // With trimming by age or expiry: all or nothing, in one round trip.
-                let mut pipe = redis::pipe();
-                pipe.atomic().add_command(xadd);
-                if let Some(age) = limits.max_age {
-                    let oldest = now_ms().saturating_sub(age.as_millis() as u64);
-                    pipe.cmd("XTRIM")
-                        .arg(&self.shared.key)
-                        .arg("MINID")
-                        .arg("~")
-                        .arg(oldest)
-                        .ignore();
-                }
-                if let Some(expire) = self.expire_ms {
-                    pipe.cmd("PEXPIRE")
-                        .arg(&self.shared.key)
-                        .arg(expire)
-                        .ignore();
-                }
-                pipe.query_async::<(String,)>(&mut connection)
+        let pipe = (limits.max_age.is_some() || self.expire_ms.is_some()).then(|| {
+            // With trimming by age or expiry: all or nothing, in one round trip.
+            let mut pipe = redis::pipe();
+            pipe.atomic().add_command(xadd.clone());
+            if let Some(age) = limits.max_age {
+                let oldest = now_ms().saturating_sub(age.as_millis() as u64);
+                pipe.cmd("XTRIM")
+                    .arg(&self.shared.key)
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(oldest)
+                    .ignore();
+            }
+            if let Some(expire) = self.expire_ms {
+                pipe.cmd("PEXPIRE")
+                    .arg(&self.shared.key)
+                    .arg(expire)
+                    .ignore();
+            }
+            pipe
+        });
+        let mut retried = false;
+        let appended = loop {
+            let mut connection = self.commands.clone();
+            let result = match &pipe {
+                Some(pipe) => pipe
+                    .query_async::<(String,)>(&mut connection)
                     .await
-                    .map(|(id,)| id)
+                    .map(|(id,)| id),
+                // One command is atomic on its own.
+                None => xadd.query_async::<String>(&mut connection).await,
             };
+            match result {
+                // Refused: nothing was sent. The connection manager may still hold the
+                // failure of an attempt made while Redis was down: one more try reconnects.
+                Err(error) if !retried && error.is_connection_refusal() => retried = true,
+                result => break result,
+            }
+        };
         let id = appended.map_err(|error| {
             StorageError(tidings::Error::msg(format!(
                 "cannot append to the Redis stream `{}`: {error}",
