@@ -27,6 +27,8 @@ pub struct Variant {
     pub docs: Option<String>,
     /// `#[event(text)]`: the data goes out as plain text lines.
     pub text: Option<Span>,
+    /// `#[event(base64)]`: the bytes go out as base64 on one line.
+    pub base64: Option<Base64>,
     /// Variant-level `#[serde(rename_all = ...)]`, for the field names of struct variants.
     pub field_rename: Option<RenameRule>,
 }
@@ -48,6 +50,34 @@ pub struct Field {
     /// `serde`, `schemars` and `doc` attributes, copied onto the decoding mirror.
     pub mirror_attrs: Vec<Attribute>,
     pub rules: Vec<Rule>,
+    /// `#[event(base64)]` on a field: bytes as a base64 string inside the JSON.
+    pub base64: Option<Base64>,
+}
+
+/// `#[event(base64)]` or `#[event(base64 = "url")]`.
+#[derive(Clone, Copy)]
+pub struct Base64 {
+    pub span: Span,
+    /// The URL-safe alphabet, without padding.
+    pub url: bool,
+}
+
+impl Base64 {
+    fn parse(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Base64> {
+        let span = meta.path.span();
+        if !meta.input.peek(Token![=]) {
+            return Ok(Base64 { span, url: false });
+        }
+        let alphabet: LitStr = meta.value()?.parse()?;
+        match alphabet.value().as_str() {
+            "standard" => Ok(Base64 { span, url: false }),
+            "url" => Ok(Base64 { span, url: true }),
+            _ => Err(syn::Error::new(
+                alphabet.span(),
+                "the base64 alphabet is `\"standard\"` (the default, padded) or `\"url\"` (URL-safe, unpadded)",
+            )),
+        }
+    }
 }
 
 /// One `#[validate(...)]` rule.
@@ -151,16 +181,19 @@ impl Variant {
     pub fn parse(variant: &syn::Variant, rename_all: RenameRule, errors: &mut Errors) -> Variant {
         let mut rename: Option<LitStr> = None;
         let mut text = None;
+        let mut base64 = None;
         for attr in variant.attrs.iter().filter(|a| a.path().is_ident("event")) {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("rename") {
                     rename = Some(meta.value()?.parse()?);
                 } else if meta.path.is_ident("text") {
                     text = Some(meta.path.span());
+                } else if meta.path.is_ident("base64") {
+                    base64 = Some(Base64::parse(&meta)?);
                 } else {
-                    return Err(
-                        meta.error("unknown `event` option: use `rename = \"name\"` or `text`")
-                    );
+                    return Err(meta.error(
+                        "unknown `event` option: use `rename = \"name\"`, `text` or `base64`",
+                    ));
                 }
                 Ok(())
             });
@@ -206,6 +239,7 @@ impl Variant {
             fields,
             docs: docs(&variant.attrs),
             text,
+            base64,
             field_rename,
         }
     }
@@ -242,6 +276,19 @@ impl Field {
             })
             .cloned()
             .collect();
+        let mut base64 = None;
+        for attr in field.attrs.iter().filter(|a| a.path().is_ident("event")) {
+            if let Err(error) = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("base64") {
+                    base64 = Some(Base64::parse(&meta)?);
+                    Ok(())
+                } else {
+                    Err(meta.error("on a field, `event` takes `base64` or `base64 = \"url\"`"))
+                }
+            }) {
+                errors.add(error);
+            }
+        }
         let mut rules = Vec::new();
         for attr in field.attrs.iter().filter(|a| a.path().is_ident("validate")) {
             if let Err(error) = attr.parse_nested_meta(|meta| {
@@ -257,6 +304,7 @@ impl Field {
             json_name,
             mirror_attrs,
             rules,
+            base64,
         }
     }
 }

@@ -4,12 +4,13 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
-use crate::ast::{EventEnum, Field, Rule, Style, ValidateData, ValidateInput, Variant};
+use crate::ast::{Base64, EventEnum, Field, Rule, Style, ValidateData, ValidateInput, Variant};
 
 pub fn event_enum(input: &EventEnum) -> TokenStream {
     let ident = &input.item.ident;
     let type_name = ident.to_string();
-    let item = strip_helper_attrs(input.item.clone());
+    let mut item = strip_helper_attrs(input.item.clone());
+    add_base64_serializers(&mut item, input);
     let names = input.variants.iter().map(|v| &v.name);
     let name_arms = input.variants.iter().map(|v| {
         let pattern = variant_pattern(ident, v);
@@ -17,7 +18,12 @@ pub fn event_enum(input: &EventEnum) -> TokenStream {
         quote!(#pattern => #name,)
     });
     let text_fn = text_fn(input);
-    let mirrors = input.variants.iter().filter_map(mirror_struct);
+    let binary_fn = binary_fn(input);
+    let codecs = base64_codecs(input);
+    let mirrors = input
+        .variants
+        .iter()
+        .filter_map(|v| mirror_struct(ident, v));
     let decode_arms = input.variants.iter().map(|v| decode_arm(ident, v));
     let schemas = input.variants.iter().map(event_schema);
     let validate_body = validate_variants(ident, &input.variants);
@@ -27,6 +33,8 @@ pub fn event_enum(input: &EventEnum) -> TokenStream {
         #item
 
         const _: () = {
+            #codecs
+
             #(#mirrors)*
 
             #[automatically_derived]
@@ -41,6 +49,8 @@ pub fn event_enum(input: &EventEnum) -> TokenStream {
                 }
 
                 #text_fn
+
+                #binary_fn
 
                 fn decode(
                     __name: &str,
@@ -81,10 +91,127 @@ pub fn strip_helper_attrs(mut item: syn::ItemEnum) -> syn::ItemEnum {
             .attrs
             .retain(|a| !a.path().is_ident("event") && !a.path().is_ident("validate"));
         for field in variant.fields.iter_mut() {
-            field.attrs.retain(|a| !a.path().is_ident("validate"));
+            field
+                .attrs
+                .retain(|a| !a.path().is_ident("validate") && !a.path().is_ident("event"));
         }
     }
     item
+}
+
+/// Serializes `#[event(base64)]` variants and fields as base64 strings (what a plain
+/// `serde_json::to_string` of the event then gives too), through the enum's helpers.
+fn add_base64_serializers(item: &mut syn::ItemEnum, input: &EventEnum) {
+    let ident = &input.item.ident;
+    for (variant, model) in item.variants.iter_mut().zip(&input.variants) {
+        if model.base64.is_some() {
+            let serializer = format!("{ident}::{}", helper_name("serialize", model, None));
+            variant
+                .attrs
+                .push(syn::parse_quote!(#[serde(serialize_with = #serializer)]));
+        }
+        for (field, field_model) in variant.fields.iter_mut().zip(&model.fields) {
+            if field_model.base64.is_some() {
+                let serializer = format!(
+                    "{ident}::{}",
+                    helper_name("serialize", model, Some(field_model))
+                );
+                field
+                    .attrs
+                    .push(syn::parse_quote!(#[serde(serialize_with = #serializer)]));
+            }
+        }
+    }
+}
+
+/// `__tidings_{what}_{Variant}` or `__tidings_{what}_{Variant}_{field}`.
+fn helper_name(what: &str, variant: &Variant, field: Option<&Field>) -> String {
+    match field.map(|f| &f.member) {
+        Some(syn::Member::Named(name)) => format!("__tidings_{what}_{}_{name}", variant.ident),
+        Some(syn::Member::Unnamed(index)) => {
+            format!("__tidings_{what}_{}_{}", variant.ident, index.index)
+        }
+        None => format!("__tidings_{what}_{}", variant.ident),
+    }
+}
+
+/// The codec constant of a base64 variant or field.
+fn codec_ident(variant: &Variant, field: Option<&Field>) -> syn::Ident {
+    format_ident!("{}", helper_name("base64", variant, field).to_uppercase())
+}
+
+/// One codec per base64 payload (where a type that is not bytes is reported, once, on the
+/// type), and the enum's serde helpers that use it.
+fn base64_codecs(input: &EventEnum) -> TokenStream {
+    let ident = &input.item.ident;
+    let mut codecs = Vec::new();
+    let mut helpers = Vec::new();
+    for variant in &input.variants {
+        let sites = variant
+            .base64
+            .filter(|_| variant.style == Style::Newtype)
+            .map(|base64| (base64, None, &variant.fields[0]))
+            .into_iter()
+            .chain(
+                variant
+                    .fields
+                    .iter()
+                    .filter_map(|field| Some((field.base64?, Some(field), field))),
+            );
+        for (base64, field, payload) in sites {
+            let codec = codec_ident(variant, field);
+            let ty = &payload.ty;
+            let alphabet = alphabet(base64);
+            let new = quote_spanned!(syn::spanned::Spanned::span(ty)=>
+                ::tidings::binary::codec::<#ty>(#alphabet)
+            );
+            codecs.push(quote! {
+                #[allow(non_upper_case_globals)]
+                const #codec: ::tidings::binary::Codec<#ty> = #new;
+            });
+            let serialize = format_ident!("{}", helper_name("serialize", variant, field));
+            helpers.push(quote! {
+                #[doc(hidden)]
+                #[allow(non_snake_case)]
+                fn #serialize<__S: ::tidings::__private::serde::Serializer>(
+                    __value: &#ty,
+                    __serializer: __S,
+                ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                    #codec.serialize(__value, __serializer)
+                }
+            });
+            if field.is_some() {
+                let deserialize = format_ident!("{}", helper_name("deserialize", variant, field));
+                helpers.push(quote! {
+                    #[doc(hidden)]
+                    #[allow(non_snake_case)]
+                    fn #deserialize<'de, __D: ::tidings::__private::serde::Deserializer<'de>>(
+                        __deserializer: __D,
+                    ) -> ::core::result::Result<#ty, __D::Error> {
+                        #codec.deserialize(__deserializer)
+                    }
+                });
+            }
+        }
+    }
+    if codecs.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        #(#codecs)*
+
+        impl #ident {
+            #(#helpers)*
+        }
+    }
+}
+
+fn alphabet(base64: Base64) -> TokenStream {
+    if base64.url {
+        quote!(::tidings::binary::Alphabet::UrlSafe)
+    } else {
+        quote!(::tidings::binary::Alphabet::Standard)
+    }
 }
 
 fn variant_pattern(ident: &syn::Ident, variant: &Variant) -> TokenStream {
@@ -121,21 +248,67 @@ fn text_fn(input: &EventEnum) -> TokenStream {
     }
 }
 
+fn binary_fn(input: &EventEnum) -> TokenStream {
+    let ident = &input.item.ident;
+    let arms: Vec<_> = input
+        .variants
+        .iter()
+        .filter(|v| v.style == Style::Newtype)
+        .filter_map(|v| {
+            v.base64?;
+            let variant = &v.ident;
+            let codec = codec_ident(v, None);
+            Some(quote!(#ident::#variant(__bytes) => ::core::option::Option::Some((#codec.bytes(__bytes), #codec.alphabet)),))
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        fn binary(&self) -> ::core::option::Option<(&[u8], ::tidings::binary::Alphabet)> {
+            #[allow(unreachable_patterns)]
+            match self {
+                #(#arms)*
+                _ => ::core::option::Option::None,
+            }
+        }
+    }
+}
+
 fn mirror_ident(variant: &Variant) -> syn::Ident {
     format_ident!("__{}Data", variant.ident)
 }
 
 /// A struct with the variant's fields and their serde/schemars attributes, deriving
 /// `Deserialize` and `JsonSchema`: decoding and schemas then follow serde's own rules.
-fn mirror_struct(variant: &Variant) -> Option<TokenStream> {
+fn mirror_struct(ident: &syn::Ident, variant: &Variant) -> Option<TokenStream> {
+    if variant.base64.is_some() {
+        // Decoded from base64 and documented as bytes without one.
+        return None;
+    }
     let mirror = mirror_ident(variant);
     let fields = variant.fields.iter().map(|field| {
         let attrs = &field.mirror_attrs;
-        let schema_rules = field.rules.iter().filter_map(schema_rule);
+        let base64_attrs = field.base64.map(|base64| {
+            let deserializer = format!(
+                "{ident}::{}",
+                helper_name("deserialize", variant, Some(field))
+            );
+            let encoding = if base64.url { "base64url" } else { "base64" };
+            quote! {
+                #[serde(deserialize_with = #deserializer)]
+                #[schemars(with = "::std::string::String", extend("contentEncoding" = #encoding))]
+            }
+        });
+        let schema_rules = field
+            .rules
+            .iter()
+            .filter_map(|rule| schema_rule(rule, field.base64));
+        let attrs = quote!(#(#attrs)* #base64_attrs);
         let ty = &field.ty;
         match &field.member {
-            syn::Member::Named(name) => quote!(#(#attrs)* #(#schema_rules)* #name: #ty),
-            syn::Member::Unnamed(_) => quote!(#(#attrs)* #(#schema_rules)* #ty),
+            syn::Member::Named(name) => quote!(#attrs #(#schema_rules)* #name: #ty),
+            syn::Member::Unnamed(_) => quote!(#attrs #(#schema_rules)* #ty),
         }
     });
     let rename_all = variant.field_rename.map(|rule| {
@@ -157,11 +330,25 @@ fn mirror_struct(variant: &Variant) -> Option<TokenStream> {
     })
 }
 
-/// The schemars attribute that puts a rule's keywords into the schema.
-fn schema_rule(rule: &Rule) -> Option<TokenStream> {
+/// The schemars attribute that puts a rule's keywords into the schema. On a base64 field, a
+/// `length` counts bytes: the string's bounds are those of their base64.
+fn schema_rule(rule: &Rule, base64: Option<Base64>) -> Option<TokenStream> {
+    let encoded = |bound: &syn::Expr| match base64 {
+        Some(base64) => {
+            let alphabet = alphabet(base64);
+            quote!(#alphabet.encoded_len(#bound))
+        }
+        None => quote!(#bound),
+    };
     let bounds = |min: &Option<syn::Expr>, max: &Option<syn::Expr>| {
-        let min = min.as_ref().map(|min| quote!(min = #min));
-        let max = max.as_ref().map(|max| quote!(max = #max));
+        let min = min.as_ref().map(|min| {
+            let min = encoded(min);
+            quote!(min = #min)
+        });
+        let max = max.as_ref().map(|max| {
+            let max = encoded(max);
+            quote!(max = #max)
+        });
         let bounds = min.into_iter().chain(max);
         quote!(#(#bounds),*)
     };
@@ -174,7 +361,10 @@ fn schema_rule(rule: &Rule) -> Option<TokenStream> {
             let bounds = bounds(min, max);
             Some(quote!(#[schemars(length(#bounds))]))
         }
-        Rule::Pattern { regex, .. } => Some(quote!(#[schemars(regex(pattern = #regex))])),
+        Rule::Pattern { regex, .. } if base64.is_none() => {
+            Some(quote!(#[schemars(regex(pattern = #regex))]))
+        }
+        Rule::Pattern { .. } => None,
         Rule::Custom { .. } | Rule::Nested { .. } => None,
     }
 }
@@ -195,6 +385,12 @@ fn decode_arm(ident: &syn::Ident, variant: &Variant) -> TokenStream {
         Style::Newtype if variant.text.is_some() => quote! {
             #ident::#v(::core::convert::From::from(::std::string::String::from(__data)))
         },
+        Style::Newtype if variant.base64.is_some() => {
+            let codec = codec_ident(variant, None);
+            quote! {
+                #ident::#v(::tidings::__private::support::decode_binary(#name, __data, &#codec)?)
+            }
+        }
         Style::Newtype => quote! {
             #parse
             #ident::#v(__value.0)
@@ -219,14 +415,38 @@ fn event_schema(variant: &Variant) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let text = variant.text.is_some();
+    let binary = match variant.base64 {
+        Some(base64) => {
+            let alphabet = alphabet(base64);
+            quote!(::core::option::Option::Some(#alphabet))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let data = match variant.style {
+        Style::Newtype if variant.base64.is_some() => {
+            let codec = codec_ident(variant, None);
+            let (min, max) = variant.fields[0]
+                .rules
+                .iter()
+                .find_map(|rule| match rule {
+                    Rule::Length { min, max, .. } => Some((min.clone(), max.clone())),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let bound = |bound: Option<syn::Expr>| match bound {
+                Some(bound) => quote!(::core::option::Option::Some((#bound) as usize)),
+                None => quote!(::core::option::Option::None),
+            };
+            let (min, max) = (bound(min), bound(max));
+            quote!(::tidings::__private::support::bytes_schema(#min, #max, &#codec))
+        }
         Style::Unit | Style::Tuple => quote!(::tidings::__private::support::null_schema()),
         Style::Newtype | Style::Struct => {
             let mirror = mirror_ident(variant);
             quote!(<#mirror as ::tidings::__private::schemars::JsonSchema>::json_schema(__generator))
         }
     };
-    quote!(::tidings::__private::support::schema(#name, #description, #text, #data))
+    quote!(::tidings::__private::support::schema(#name, #description, #text, #binary, #data))
 }
 
 fn validate_variants(ident: &syn::Ident, variants: &[Variant]) -> TokenStream {

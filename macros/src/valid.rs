@@ -77,6 +77,32 @@ pub fn event_enum(input: &EventEnum, errors: &mut Errors) {
                  like `Log(String)`",
             );
         }
+        if let Some(base64) = variant.base64 {
+            if variant.style != Style::Newtype {
+                errors.push(
+                    base64.span,
+                    "`base64` sends bytes as base64: it needs a variant with one field of bytes, \
+                     like `Thumbnail(Vec<u8>)`; on a field of a struct variant, put it on the field",
+                );
+            }
+            if variant.text.is_some() {
+                errors.push(
+                    base64.span,
+                    "an event is either `text` or `base64`, not both",
+                );
+            }
+        }
+        for field in &variant.fields {
+            if let Some(base64) = field.base64
+                && variant.style != Style::Struct
+            {
+                errors.push(
+                    base64.span,
+                    "`base64` on a field goes in a struct variant; for a variant with one field, \
+                     put `#[event(base64)]` on the variant",
+                );
+            }
+        }
         fields(&variant.fields, errors);
     }
 }

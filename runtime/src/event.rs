@@ -64,6 +64,12 @@ pub trait EventSet: Serialize + Validate + Sized + Send + 'static {
         None
     }
 
+    /// `Some` for variants marked `#[event(base64)]`: the bytes are sent as base64 on one
+    /// `data:` line.
+    fn binary(&self) -> Option<(&[u8], crate::binary::Alphabet)> {
+        None
+    }
+
     /// Decodes a received event back into the enum. `data` is the event's data with its
     /// lines joined by `\n`, as an SSE parser dispatches it.
     fn decode(name: &str, data: &str) -> Result<Self, DecodeError>;
@@ -81,6 +87,8 @@ pub struct EventSchema {
     pub description: Option<&'static str>,
     /// Whether the data is plain text (`#[event(text)]`) rather than JSON.
     pub text: bool,
+    /// The alphabet of a base64 payload (`#[event(base64)]`), rather than JSON.
+    pub binary: Option<crate::binary::Alphabet>,
     /// The JSON Schema of the data.
     pub data: Schema,
 }
@@ -162,13 +170,47 @@ pub mod support {
         name: &'static str,
         description: Option<&'static str>,
         text: bool,
+        binary: Option<crate::binary::Alphabet>,
         data: Schema,
     ) -> EventSchema {
         EventSchema {
             name,
             description,
             text,
+            binary,
             data: describe(data, description),
         }
+    }
+
+    /// The data schema of a base64 event's payload: bytes, with the `length` rule's bounds
+    /// (or the array's fixed length) as `minItems`/`maxItems`.
+    pub fn bytes_schema<T>(
+        min: Option<usize>,
+        max: Option<usize>,
+        codec: &crate::binary::Codec<T>,
+    ) -> Schema {
+        let mut schema = schemars::json_schema!({
+            "type": "array",
+            "items": { "type": "integer", "minimum": 0, "maximum": 255 },
+        });
+        if let Some(min) = min.or(codec.fixed_len()) {
+            schema.insert("minItems".into(), min.into());
+        }
+        if let Some(max) = max.or(codec.fixed_len()) {
+            schema.insert("maxItems".into(), max.into());
+        }
+        schema
+    }
+
+    /// The payload of a base64 event.
+    pub fn decode_binary<T>(
+        event: &'static str,
+        data: &str,
+        codec: &crate::binary::Codec<T>,
+    ) -> Result<T, DecodeError> {
+        codec.decode(data).map_err(|message| DecodeError::Data {
+            event,
+            source: <serde_json::Error as serde::de::Error>::custom(message),
+        })
     }
 }

@@ -39,12 +39,18 @@ pub(crate) fn write_event<E: EventSet>(
     }
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(event.name().as_bytes());
-    match event.text() {
-        Some(text) => {
+    match (event.text(), event.binary()) {
+        (Some(text), _) => {
             out.put_u8(b'\n');
             put_lines(out, b"data: ", text);
         }
-        None => {
+        (None, Some((bytes, alphabet))) => {
+            // Base64 holds no line break: one line, encoded straight into the buffer.
+            out.extend_from_slice(b"\ndata: ");
+            crate::binary::encode_into(out, bytes, alphabet);
+            out.put_u8(b'\n');
+        }
+        (None, None) => {
             out.extend_from_slice(b"\ndata: ");
             serde_json::to_writer(Append(out), event).map_err(FrameError::Serialize)?;
             out.put_u8(b'\n');

@@ -48,6 +48,7 @@
 
 #![warn(missing_docs)]
 
+pub mod binary;
 mod body;
 #[cfg(feature = "client")]
 pub mod client;

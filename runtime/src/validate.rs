@@ -316,6 +316,18 @@ macro_rules! length_collections {
 }
 length_collections!(Vec<T> VecDeque<T> BTreeSet<T> HashSet<T, S> BTreeMap<K, V> HashMap<K, V, S>);
 
+impl<T, const N: usize> LengthValue for [T; N] {
+    fn length_value(&self) -> Option<usize> {
+        Some(N)
+    }
+}
+
+impl LengthValue for bytes::Bytes {
+    fn length_value(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
 impl<T> LengthValue for [T] {
     fn length_value(&self) -> Option<usize> {
         Some(self.len())
