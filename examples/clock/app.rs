@@ -112,17 +112,81 @@ pub async fn ticks(State(hub): State<Hub<Clock>>, events: Emitter<Clock>) -> tid
     Ok(())
 }
 
+/// Bytes, streamed as base64 and typed as bytes on both ends.
+#[event_stream]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Noise {
+    /// The bytes, as standard base64 on one `data:` line (`Uint8Array` in TypeScript).
+    #[event(base64)]
+    Chunk(Vec<u8>),
+    /// The same bytes inside a JSON object, as URL-safe base64.
+    Framed {
+        /// Which chunk.
+        seq: u64,
+        /// The bytes.
+        #[event(base64 = "url")]
+        bytes: Vec<u8>,
+    },
+    /// The SHA-256 of the bytes, in hex, for the client to check what it decoded.
+    Digest {
+        /// 64 hex digits.
+        sha256: String,
+    },
+}
+
+/// The bytes to send.
+#[derive(Deserialize, JsonSchema, Validate)]
+pub struct NoiseQuery {
+    /// How many (at most 4 MiB).
+    #[validate(range(max = 4194304))]
+    pub len: usize,
+    /// Which ones: the same seed gives the same bytes.
+    pub seed: u64,
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift64*), sent as a `chunk`, then `framed`,
+/// then their `digest`; then the stream ends.
+#[event_stream(path = "/noise")]
+pub async fn noise(Query(query): Query<NoiseQuery>, events: Emitter<Noise>) -> tidings::Result<()> {
+    let bytes = noise_bytes(query.len, query.seed);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    events.emit(Noise::Chunk(bytes.clone())).await?;
+    events
+        .emit(Noise::Framed {
+            seq: query.seed,
+            bytes,
+        })
+        .await?;
+    events.emit(Noise::Digest { sha256 }).await?;
+    Ok(())
+}
+
+/// The bytes of `/noise?len=&seed=`.
+pub fn noise_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
 /// The routes, around the shared `hub` of `GET /ticks`.
 pub fn routes(hub: Hub<Clock>) -> Router {
     Router::new()
         .route(clock)
         .route(alarm)
         .route(ticks)
+        .route(noise)
         .with_state(hub)
 }
 
-/// The clock's routes (`GET /clock`, `POST /alarms/{label}`, `GET /ticks`), with the task that feeds
-/// the shared ticks. Call it inside a Tokio runtime.
+/// The clock's routes (`GET /clock`, `POST /alarms/{label}`, `GET /ticks`, `GET /noise`), with
+/// the task that feeds the shared ticks. Call it inside a Tokio runtime.
 pub fn app() -> Router {
     let hub = Hub::new();
     let publisher = hub.clone();

@@ -2,12 +2,17 @@
 
 // ---- tidings client runtime (generated; do not edit) ----
 
-/** What every route declares: its method, path, the query parameters and the text events. */
+/**
+ * What every route declares: its method, path, the query parameters, the text events, the
+ * base64 events and the base64 fields of the others' data.
+ */
 interface RouteMeta {
   method: string;
   path: string;
   query: readonly string[];
   text: readonly string[];
+  binary: readonly string[];
+  binaryFields: { readonly [event: string]: readonly string[] };
   events: readonly string[];
 }
 
@@ -60,6 +65,18 @@ function buildUrl(meta: RouteMeta, input: Record<string, unknown>, baseUrl: stri
   }
   const search = query.toString();
   return baseUrl + path + (search ? "?" + search : "");
+}
+
+/** Bytes from base64, standard or URL-safe, padded or not; throws on anything else. */
+export function decodeBase64(text: string): Uint8Array {
+  const unpadded = text.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
+  if (!/^[A-Za-z0-9+/]*$/.test(unpadded) || unpadded.length % 4 === 1) {
+    throw new Error("invalid base64");
+  }
+  const binary = atob(unpadded + "=".repeat((4 - (unpadded.length % 4)) % 4));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 class SubscriptionCore {
@@ -115,8 +132,26 @@ class SubscriptionCore {
 
   protected dispatch(event: string, data: string, id: string): void {
     this.lastId = id;
-    const value = this.meta.text.includes(event) ? data : JSON.parse(data);
+    let value: unknown;
+    try {
+      value = this.decode(event, data);
+    } catch (error) {
+      // A payload that does not decode is reported, and the stream goes on.
+      this.fail({ fatal: false, message: `cannot decode the \`${event}\` event: ${error}` });
+      return;
+    }
     for (const handler of this.handlers.get(event) ?? []) handler(value, { id, event });
+  }
+
+  /** The event's payload: text, bytes from base64, or JSON (with its base64 fields as bytes). */
+  private decode(event: string, data: string): unknown {
+    if (this.meta.text.includes(event)) return data;
+    if (this.meta.binary.includes(event)) return decodeBase64(data);
+    const value = JSON.parse(data);
+    for (const field of this.meta.binaryFields[event] ?? []) {
+      if (typeof value?.[field] === "string") value[field] = decodeBase64(value[field]);
+    }
+    return value;
   }
 
   protected fail(error: SubscriptionError): void {
@@ -356,6 +391,24 @@ export interface ClockEvents {
   };
 }
 
+/** The events of `Noise`, by name: the payload of each. */
+export interface NoiseEvents {
+  "chunk": Uint8Array;
+  "framed": {
+    /** The bytes. */
+    "bytes": Uint8Array;
+    /** Which chunk. */
+    "seq": number;
+  };
+  "digest": {
+    /** 64 hex digits. */
+    "sha256": string;
+  };
+  "error": {
+    "message"?: string;
+  };
+}
+
 /** Every streaming route: its input and its events. */
 export interface Routes {
   "POST /alarms/{label}": { input: { "label": string; "body": {
@@ -363,13 +416,15 @@ export interface Routes {
     "in_ms": number;
   } }; events: AlarmEvents };
   "GET /clock": { input: { "interval_ms"?: number | null }; events: ClockEvents };
+  "GET /noise": { input: { "len": number; "seed": number }; events: NoiseEvents };
   "GET /ticks": { input: {}; events: ClockEvents };
 }
 
 const ROUTES: { [K in keyof Routes]: RouteMeta } = {
-  "POST /alarms/{label}": { method: "POST", path: "/alarms/{label}", query: [], text: ["ring"], events: ["remaining", "ring", "error"] },
-  "GET /clock": { method: "GET", path: "/clock", query: ["interval_ms"], text: [], events: ["tick", "minute", "error"] },
-  "GET /ticks": { method: "GET", path: "/ticks", query: [], text: [], events: ["tick", "minute", "error"] },
+  "POST /alarms/{label}": { method: "POST", path: "/alarms/{label}", query: [], text: ["ring"], binary: [], binaryFields: {}, events: ["remaining", "ring", "error"] },
+  "GET /clock": { method: "GET", path: "/clock", query: ["interval_ms"], text: [], binary: [], binaryFields: {}, events: ["tick", "minute", "error"] },
+  "GET /noise": { method: "GET", path: "/noise", query: ["len", "seed"], text: [], binary: ["chunk"], binaryFields: { "framed": ["bytes"] }, events: ["chunk", "framed", "digest", "error"] },
+  "GET /ticks": { method: "GET", path: "/ticks", query: [], text: [], binary: [], binaryFields: {}, events: ["tick", "minute", "error"] },
 };
 
 /** A route's key, e.g. `"GET /clock"`. */

@@ -102,6 +102,50 @@ test("the fetch transport posts a body and fills the path in Chromium", async ()
   assert.deepEqual(data, ["tea time/now"]);
 });
 
+test("random byte strings arrive as Uint8Arrays equal to what the server sent, in Chromium", async () => {
+  for (const len of [0, 1, 2, 3, 4, 5, 1 << 20]) {
+    for (const transport of ["eventsource", "fetch"] as const) {
+      const got = await page.evaluate(
+        async ({ len, transport }) => {
+          const module = "/__browser/client.js";
+          const { Subscription } = await import(module);
+          const hex = async (bytes: Uint8Array) =>
+            Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(bytes))))
+              .map((b) => b.toString(16).padStart(2, "0"))
+              .join("");
+          const { chunk, framed, sha256 } = await new Promise<{ chunk: Uint8Array; framed: Uint8Array; sha256: string }>(
+            (resolve, reject) => {
+              const timer = setTimeout(() => reject(new Error("no digest within 20 s")), 20_000);
+              let chunk: Uint8Array | undefined;
+              let framed: Uint8Array | undefined;
+              const noise = new Subscription("GET /noise", { len, seed: len + 11 }, { transport })
+                .on("chunk", (bytes: Uint8Array) => { chunk = bytes; })
+                .on("framed", (data: { bytes: Uint8Array }) => { framed = data.bytes; })
+                .on("digest", (data: { sha256: string }) => {
+                  clearTimeout(timer);
+                  noise.close();
+                  resolve({ chunk: chunk!, framed: framed!, sha256: data.sha256 });
+                });
+            },
+          );
+          return {
+            isBytes: chunk instanceof Uint8Array && framed instanceof Uint8Array,
+            length: chunk.length,
+            chunk: await hex(chunk),
+            framed: await hex(framed),
+            sha256,
+          };
+        },
+        { len, transport },
+      );
+      assert.ok(got.isBytes, `${transport}: Uint8Arrays`);
+      assert.equal(got.length, len, `${transport}: ${len} bytes`);
+      assert.equal(got.chunk, got.sha256, `${transport}: ${len} bytes, standard base64`);
+      assert.equal(got.framed, got.sha256, `${transport}: ${len} bytes, URL-safe, in JSON`);
+    }
+  }
+});
+
 test("no errors in the page", () => {
   assert.deepEqual(errors, []);
 });

@@ -149,3 +149,36 @@ test("withCredentials reaches both transports, and is off by default", async () 
   }
   assert.deepEqual(seen, [false, "same-origin", true, "include"]);
 });
+
+/** The bytes the client decoded from `/noise`, and the server's SHA-256 of them. */
+function noise(len: number, seed: number, transport: "eventsource" | "fetch") {
+  return within<{ chunk: Uint8Array; framed: Uint8Array; sha256: string }>(20_000, (done, fail) => {
+    let chunk: Uint8Array | undefined;
+    let framed: Uint8Array | undefined;
+    // The stream ends after the digest: the subscription would reconnect, so it closes.
+    const stream = new Subscription("GET /noise", { len, seed }, { baseUrl, transport, EventSource })
+      .on("chunk", (bytes) => { chunk = bytes; })
+      .on("framed", (data) => { framed = data.bytes; })
+      .on("digest", (data) => {
+        stream.close();
+        if (!chunk || !framed) fail(new Error("the digest came before the bytes"));
+        else done({ chunk, framed, sha256: data.sha256 });
+      })
+      .onError((error: SubscriptionError) => { if (error.fatal) fail(new Error(error.message)); });
+  });
+}
+
+test("random byte strings round trip as Uint8Arrays through both transports", async () => {
+  const { createHash } = await import("node:crypto");
+  const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+  // Empty, one byte, every length mod 3, and 1 MiB.
+  for (const len of [0, 1, 2, 3, 4, 5, 6, 7, 1 << 20]) {
+    for (const transport of ["eventsource", "fetch"] as const) {
+      const got = await noise(len, len + 7, transport);
+      assert.ok(got.chunk instanceof Uint8Array && got.framed instanceof Uint8Array);
+      assert.equal(got.chunk.length, len, `${transport}: ${len} bytes`);
+      assert.equal(sha256(got.chunk), got.sha256, `${transport}: ${len} bytes, standard base64`);
+      assert.equal(sha256(got.framed), got.sha256, `${transport}: ${len} bytes, URL-safe, in JSON`);
+    }
+  }
+});

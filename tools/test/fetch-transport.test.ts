@@ -142,3 +142,18 @@ test("a 503 with Retry-After is waited out and retried; without it, it is final"
   assert.equal(error.fatal, true);
   assert.equal(error.status, 503);
 });
+
+test("a base64 payload that does not decode is reported, and the stream goes on", async () => {
+  const server = await scripted([text("event: chunk\ndata: ###\n\nevent: chunk\ndata: AQID\n\n")]);
+  const errors: { fatal: boolean; message: string }[] = [];
+  const bytes = await new Promise<Uint8Array>((resolve) => {
+    const noise = new Subscription("GET /noise", { len: 3, seed: 1 }, { baseUrl: server.url, transport: "fetch" })
+      .on("chunk", (chunk) => { noise.close(); resolve(chunk); })
+      .onError((error) => errors.push(error));
+  });
+  server.close();
+  assert.deepEqual([...bytes], [1, 2, 3]);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.fatal, false);
+  assert.match(errors[0]!.message, /cannot decode the `chunk` event: Error: invalid base64/);
+});

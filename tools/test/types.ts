@@ -23,3 +23,16 @@ new Subscription("POST /alarms/{label}", { label: "tea", body: { in_ms: 10 } }).
   const text: string = label;
   void text;
 });
+new Subscription("GET /noise", { len: 3, seed: 1 })
+  .on("chunk", (bytes) => {
+    const first: number | undefined = bytes[0];
+    // @ts-expect-error: base64 payloads arrive as bytes, not text
+    const text: string = bytes;
+    void [first, text];
+  })
+  .on("framed", (data) => {
+    const bytes: Uint8Array = data.bytes;
+    // @ts-expect-error: a base64 field is bytes too
+    const text: string = data.bytes;
+    void [bytes, text];
+  });

@@ -69,6 +69,7 @@ pub fn generate(router: &Router) -> String {
                     .to_owned();
             let (input, query) = route_input(operation);
             let (event_names, text) = event_names(schemas, &events);
+            let (binary, binary_fields) = binary_events(schemas, &events);
             let _ = writeln!(
                 routes,
                 "  {}: {{ input: {input}; events: {} }};",
@@ -77,12 +78,18 @@ pub fn generate(router: &Router) -> String {
             );
             let _ = writeln!(
                 metas,
-                "  {}: {{ method: {}, path: {}, query: {}, text: {}, events: {} }},",
+                "  {}: {{ method: {}, path: {}, query: {}, text: {}, binary: {}, binaryFields: {{{}}}, events: {} }},",
                 quote(&key),
                 quote(&method.to_ascii_uppercase()),
                 quote(path),
                 list(&query),
                 list(&text),
+                list(&binary),
+                binary_fields
+                    .iter()
+                    .map(|(event, fields)| format!(" {}: {} ", quote(event), list(fields)))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 list(&event_names),
             );
             event_sets.insert(events);
@@ -215,6 +222,7 @@ fn event_payloads(schemas: &Map<String, Value>, events: &str) -> Vec<(String, St
                 Some(schema) if data["contentMediaType"] == "application/json" => {
                     ts_type(schema, "  ")
                 }
+                _ if is_base64(data) => "Uint8Array".to_owned(),
                 _ => "string".to_owned(),
             };
             (event_name(item), ty)
@@ -231,6 +239,42 @@ fn event_names(schemas: &Map<String, Value>, events: &str) -> (Vec<String>, Vec<
         .map(|item| event_name(item))
         .collect();
     (items.into_iter().map(event_name).collect(), text)
+}
+
+/// Whether a string schema holds base64 bytes (`contentEncoding`).
+fn is_base64(schema: &Value) -> bool {
+    matches!(
+        schema["contentEncoding"].as_str(),
+        Some("base64" | "base64url")
+    )
+}
+
+/// The events of the set whose whole data is base64, and for the others the top-level fields
+/// of their data that are: the client decodes both into `Uint8Array`s.
+fn binary_events(
+    schemas: &Map<String, Value>,
+    events: &str,
+) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let mut whole = Vec::new();
+    let mut fields = Vec::new();
+    for item in event_items(schemas, events) {
+        let data = &item["properties"]["data"];
+        if is_base64(data) {
+            whole.push(event_name(item));
+            continue;
+        }
+        let properties = data["contentSchema"]["properties"].as_object();
+        let binary: Vec<String> = properties
+            .into_iter()
+            .flatten()
+            .filter(|(_, property)| is_base64(property))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !binary.is_empty() {
+            fields.push((event_name(item), binary));
+        }
+    }
+    (whole, fields)
 }
 
 /// A JSON Schema as a TypeScript type.
@@ -281,6 +325,14 @@ pub(crate) fn ts_type(schema: &Value, indent: &str) -> String {
 
 fn single_type(ty: &str, schema: &Map<String, Value>, indent: &str) -> String {
     match ty {
+        "string"
+            if matches!(
+                schema.get("contentEncoding").and_then(Value::as_str),
+                Some("base64" | "base64url")
+            ) =>
+        {
+            "Uint8Array".into()
+        }
         "string" => "string".into(),
         "integer" | "number" => "number".into(),
         "boolean" => "boolean".into(),

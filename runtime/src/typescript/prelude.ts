@@ -1,11 +1,16 @@
 // ---- tidings client runtime (generated; do not edit) ----
 
-/** What every route declares: its method, path, the query parameters and the text events. */
+/**
+ * What every route declares: its method, path, the query parameters, the text events, the
+ * base64 events and the base64 fields of the others' data.
+ */
 interface RouteMeta {
   method: string;
   path: string;
   query: readonly string[];
   text: readonly string[];
+  binary: readonly string[];
+  binaryFields: { readonly [event: string]: readonly string[] };
   events: readonly string[];
 }
 
@@ -58,6 +63,18 @@ function buildUrl(meta: RouteMeta, input: Record<string, unknown>, baseUrl: stri
   }
   const search = query.toString();
   return baseUrl + path + (search ? "?" + search : "");
+}
+
+/** Bytes from base64, standard or URL-safe, padded or not; throws on anything else. */
+export function decodeBase64(text: string): Uint8Array {
+  const unpadded = text.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/");
+  if (!/^[A-Za-z0-9+/]*$/.test(unpadded) || unpadded.length % 4 === 1) {
+    throw new Error("invalid base64");
+  }
+  const binary = atob(unpadded + "=".repeat((4 - (unpadded.length % 4)) % 4));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 class SubscriptionCore {
@@ -113,8 +130,26 @@ class SubscriptionCore {
 
   protected dispatch(event: string, data: string, id: string): void {
     this.lastId = id;
-    const value = this.meta.text.includes(event) ? data : JSON.parse(data);
+    let value: unknown;
+    try {
+      value = this.decode(event, data);
+    } catch (error) {
+      // A payload that does not decode is reported, and the stream goes on.
+      this.fail({ fatal: false, message: `cannot decode the \`${event}\` event: ${error}` });
+      return;
+    }
     for (const handler of this.handlers.get(event) ?? []) handler(value, { id, event });
+  }
+
+  /** The event's payload: text, bytes from base64, or JSON (with its base64 fields as bytes). */
+  private decode(event: string, data: string): unknown {
+    if (this.meta.text.includes(event)) return data;
+    if (this.meta.binary.includes(event)) return decodeBase64(data);
+    const value = JSON.parse(data);
+    for (const field of this.meta.binaryFields[event] ?? []) {
+      if (typeof value?.[field] === "string") value[field] = decodeBase64(value[field]);
+    }
+    return value;
   }
 
   protected fail(error: SubscriptionError): void {
