@@ -1,5 +1,6 @@
 //! Micro-benchmarks: one emit (validate, serialize, frame, queue) next to axum building the
-//! same event and serde_json alone, and one publish to N subscribers.
+//! same event and serde_json alone, one binary event next to the same bytes as JSON numbers,
+//! and one publish to N subscribers.
 //! `cargo bench -p tidings-bench --bench micro`.
 
 use std::borrow::Cow;
@@ -60,6 +61,48 @@ fn emit(c: &mut Criterion) {
     group.finish();
 }
 
+/// A binary event, for the cost of base64.
+#[tidings::event_stream]
+#[derive(Debug, Clone)]
+enum Binary {
+    #[event(base64)]
+    Chunk(bytes::Bytes),
+}
+
+/// One emit of a 1 KiB binary event (so its time is its ns per KiB), next to serde_json
+/// writing the same bytes as a JSON array of numbers, the way they go without base64.
+fn binary(c: &mut Criterion) {
+    let (events, mut body) = Emitter::<Binary>::pair(usize::MAX >> 4);
+    let mut cx = Context::from_waker(Waker::noop());
+    let kib = bytes::Bytes::from((0..1024).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>());
+    let mut group = c.benchmark_group("1 KiB of bytes");
+    group.bench_function(
+        "tidings emit #[event(base64)] (base64 into the stream's buffer)",
+        |b| {
+            b.iter(|| {
+                events
+                    .try_emit(black_box(Binary::Chunk(kib.clone())))
+                    .unwrap();
+                let frame = Pin::new(&mut body).poll_frame(&mut cx);
+                assert!(matches!(frame, Poll::Ready(Some(Ok(_)))));
+            })
+        },
+    );
+    let numbers: Vec<u8> = kib.to_vec();
+    let mut buffer = Vec::with_capacity(8 * 1024);
+    group.bench_function(
+        "serde_json::to_writer of the bytes as an array of numbers",
+        |b| {
+            b.iter(|| {
+                buffer.clear();
+                serde_json::to_writer(&mut buffer, black_box(&numbers)).unwrap();
+                black_box(&buffer);
+            })
+        },
+    );
+    group.finish();
+}
+
 /// The event's data as a plain struct, for the baselines.
 #[derive(serde::Serialize)]
 struct AxumTick {
@@ -115,5 +158,5 @@ fn publish(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(micro, emit, publish);
+criterion_group!(micro, emit, binary, publish);
 criterion_main!(micro);

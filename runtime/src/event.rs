@@ -182,22 +182,24 @@ pub mod support {
         }
     }
 
-    /// The data schema of a base64 event's payload: bytes, with the `length` rule's bounds
-    /// (or the array's fixed length) as `minItems`/`maxItems`.
+    /// The data schema of a base64 event: a string of base64 (`contentEncoding`), as long as
+    /// the base64 of the `length` rule's bounds (or of the array's fixed length).
     pub fn bytes_schema<T>(
         min: Option<usize>,
         max: Option<usize>,
         codec: &crate::binary::Codec<T>,
     ) -> Schema {
+        let alphabet = codec.alphabet;
         let mut schema = schemars::json_schema!({
-            "type": "array",
-            "items": { "type": "integer", "minimum": 0, "maximum": 255 },
+            "type": "string",
+            "contentEncoding": alphabet.content_encoding(),
+            "contentMediaType": "application/octet-stream",
         });
         if let Some(min) = min.or(codec.fixed_len()) {
-            schema.insert("minItems".into(), min.into());
+            schema.insert("minLength".into(), alphabet.encoded_len(min).into());
         }
         if let Some(max) = max.or(codec.fixed_len()) {
-            schema.insert("maxItems".into(), max.into());
+            schema.insert("maxLength".into(), alphabet.encoded_len(max).into());
         }
         schema
     }

@@ -192,22 +192,6 @@ fn openapi_path(path: &str) -> String {
 }
 
 /// The `oneOf` of a stream's events; each event's item lands in `schemas` as
-/// The data of a base64 event. A `length` rule counted bytes (`minItems`/`maxItems` of the
-/// payload's schema); the string is as long as their base64.
-fn binary_data(alphabet: crate::binary::Alphabet, payload: &schemars::Schema) -> Value {
-    let mut data = json!({
-        "type": "string",
-        "contentEncoding": alphabet.content_encoding(),
-        "contentMediaType": "application/octet-stream",
-    });
-    for (items, length) in [("minItems", "minLength"), ("maxItems", "maxLength")] {
-        if let Some(bytes) = payload.get(items).and_then(Value::as_u64) {
-            data[length] = json!(alphabet.encoded_len(bytes as usize));
-        }
-    }
-    data
-}
-
 /// `<EventSet>.<event>`.
 fn event_set_schema(
     route: &RouteInfo,
@@ -221,8 +205,9 @@ fn event_set_schema(
         let name = format!("{events}.{}", event.name);
         let data = if event.text {
             json!({ "type": "string", "contentMediaType": "text/plain" })
-        } else if let Some(alphabet) = event.binary {
-            binary_data(alphabet, &event.data)
+        } else if event.binary.is_some() {
+            // Already the string of base64 that goes out.
+            event.data.to_value()
         } else {
             json!({
                 "type": "string",
