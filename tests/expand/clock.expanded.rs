@@ -7,8 +7,48 @@ pub enum Clock {
     Tick { unix_ms: u64 },
     Note(String),
     Stopped,
+    #[serde(serialize_with = "Clock::__tidings_serialize_Face")]
+    Face(Vec<u8>),
+    Chime {
+        #[serde(serialize_with = "Clock::__tidings_serialize_Chime_sound")]
+        sound: Vec<u8>,
+    },
 }
 const _: () = {
+    #[allow(non_upper_case_globals)]
+    const __TIDINGS_BASE64_FACE: ::tidings::binary::Codec<Vec<u8>> = ::tidings::binary::codec::<
+        Vec<u8>,
+    >(::tidings::binary::Alphabet::Standard);
+    #[allow(non_upper_case_globals)]
+    const __TIDINGS_BASE64_CHIME_SOUND: ::tidings::binary::Codec<Vec<u8>> = ::tidings::binary::codec::<
+        Vec<u8>,
+    >(::tidings::binary::Alphabet::UrlSafe);
+    impl Clock {
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn __tidings_serialize_Face<__S: ::tidings::__private::serde::Serializer>(
+            __value: &Vec<u8>,
+            __serializer: __S,
+        ) -> ::core::result::Result<__S::Ok, __S::Error> {
+            __TIDINGS_BASE64_FACE.serialize(__value, __serializer)
+        }
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn __tidings_serialize_Chime_sound<__S: ::tidings::__private::serde::Serializer>(
+            __value: &Vec<u8>,
+            __serializer: __S,
+        ) -> ::core::result::Result<__S::Ok, __S::Error> {
+            __TIDINGS_BASE64_CHIME_SOUND.serialize(__value, __serializer)
+        }
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn __tidings_deserialize_Chime_sound<
+            'de,
+            __D: ::tidings::__private::serde::Deserializer<'de>,
+        >(__deserializer: __D) -> ::core::result::Result<Vec<u8>, __D::Error> {
+            __TIDINGS_BASE64_CHIME_SOUND.deserialize(__deserializer)
+        }
+    }
     #[derive(
         ::tidings::__private::serde::Deserialize,
         ::tidings::__private::schemars::JsonSchema
@@ -28,15 +68,32 @@ const _: () = {
     #[schemars(crate = "::tidings::__private::schemars")]
     #[allow(dead_code)]
     struct __NoteData(String);
+    #[derive(
+        ::tidings::__private::serde::Deserialize,
+        ::tidings::__private::schemars::JsonSchema
+    )]
+    #[serde(crate = "::tidings::__private::serde")]
+    #[schemars(crate = "::tidings::__private::schemars")]
+    #[allow(dead_code)]
+    struct __ChimeData {
+        #[serde(deserialize_with = "Clock::__tidings_deserialize_Chime_sound")]
+        #[schemars(
+            with = "::std::string::String",
+            extend("contentEncoding" = "base64url")
+        )]
+        sound: Vec<u8>,
+    }
     #[automatically_derived]
     impl ::tidings::EventSet for Clock {
         const TYPE_NAME: &'static str = "Clock";
-        const NAMES: &'static [&'static str] = &["tick", "note", "bye"];
+        const NAMES: &'static [&'static str] = &["tick", "note", "bye", "face", "chime"];
         fn name(&self) -> &'static str {
             match self {
                 Clock::Tick { .. } => "tick",
                 Clock::Note(..) => "note",
                 Clock::Stopped => "bye",
+                Clock::Face(..) => "face",
+                Clock::Chime { .. } => "chime",
             }
         }
         fn text(&self) -> ::core::option::Option<&str> {
@@ -46,6 +103,20 @@ const _: () = {
                     ::core::option::Option::Some(
                         ::core::convert::AsRef::<str>::as_ref(__text),
                     )
+                }
+                _ => ::core::option::Option::None,
+            }
+        }
+        fn binary(
+            &self,
+        ) -> ::core::option::Option<(&[u8], ::tidings::binary::Alphabet)> {
+            #[allow(unreachable_patterns)]
+            match self {
+                Clock::Face(__bytes) => {
+                    ::core::option::Option::Some((
+                        __TIDINGS_BASE64_FACE.bytes(__bytes),
+                        __TIDINGS_BASE64_FACE.alphabet,
+                    ))
                 }
                 _ => ::core::option::Option::None,
             }
@@ -81,6 +152,28 @@ const _: () = {
                         Clock::Stopped
                     })
                 }
+                "face" => {
+                    ::core::result::Result::Ok({
+                        Clock::Face(
+                            ::tidings::__private::support::decode_binary(
+                                "face",
+                                __data,
+                                &__TIDINGS_BASE64_FACE,
+                            )?,
+                        )
+                    })
+                }
+                "chime" => {
+                    ::core::result::Result::Ok({
+                        let __value: __ChimeData = ::tidings::__private::serde_json::from_str(
+                                __data,
+                            )
+                            .map_err(::tidings::DecodeError::data("chime"))?;
+                        Clock::Chime {
+                            sound: __value.sound,
+                        }
+                    })
+                }
                 _ => ::core::result::Result::Err(::tidings::DecodeError::unknown(__name)),
             }
         }
@@ -89,14 +182,24 @@ const _: () = {
         ) -> ::std::vec::Vec<::tidings::EventSchema> {
             ::std::vec![
                 ::tidings::__private::support::schema("tick",
-                ::core::option::Option::Some("The current time."), false, < __TickData as
+                ::core::option::Option::Some("The current time."), false,
+                ::core::option::Option::None, < __TickData as
                 ::tidings::__private::schemars::JsonSchema > ::json_schema(__generator)),
                 ::tidings::__private::support::schema("note",
-                ::core::option::Option::None, true, < __NoteData as
-                ::tidings::__private::schemars::JsonSchema > ::json_schema(__generator)),
-                ::tidings::__private::support::schema("bye",
+                ::core::option::Option::None, true, ::core::option::Option::None, <
+                __NoteData as ::tidings::__private::schemars::JsonSchema >
+                ::json_schema(__generator)), ::tidings::__private::support::schema("bye",
+                ::core::option::Option::None, false, ::core::option::Option::None,
+                ::tidings::__private::support::null_schema()),
+                ::tidings::__private::support::schema("face",
                 ::core::option::Option::None, false,
-                ::tidings::__private::support::null_schema())
+                ::core::option::Option::Some(::tidings::binary::Alphabet::Standard),
+                ::tidings::__private::support::bytes_schema(::core::option::Option::None,
+                ::core::option::Option::None, & __TIDINGS_BASE64_FACE)),
+                ::tidings::__private::support::schema("chime",
+                ::core::option::Option::None, false, ::core::option::Option::None, <
+                __ChimeData as ::tidings::__private::schemars::JsonSchema >
+                ::json_schema(__generator))
             ]
         }
     }

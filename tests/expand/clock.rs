@@ -13,6 +13,12 @@ pub enum Clock {
     Note(String),
     #[event(rename = "bye")]
     Stopped,
+    #[event(base64)]
+    Face(Vec<u8>),
+    Chime {
+        #[event(base64 = "url")]
+        sound: Vec<u8>,
+    },
 }
 
 /// The time, every second.
