@@ -41,17 +41,9 @@ enum Small {
     },
 }
 
-/// Deterministic bytes: xorshift64* from `seed`.
+/// Deterministic bytes from `seed`: the clock example's `/noise`.
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
+    tidings_examples::clock::noise_bytes(len, seed)
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema, Validate)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tidings::hub::{Hub, HubOptions, WindowLimits};
 use tidings::{Emitter, EventSet, Router, State, event_stream};
-use tidings_tests::{ResumingClient, TestServer};
+use tidings_tests::{ResumingClient, Rng, TestServer};
 
 #[event_stream]
 #[derive(Debug, Clone)]
@@ -21,18 +21,6 @@ async fn feed(State(hub): State<Hub<Feed>>, events: Emitter<Feed>) -> tidings::R
         .forward(hub.subscribe(events.last_event_id()).await)
         .await?;
     Ok(())
-}
-
-/// xorshift64*: enough randomness for cut points, with no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
 }
 
 const EVENTS: u64 = 2000;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tidings::hub::RESET_EVENT;
 use tidings_examples::dashboard::REDIS_KEY;
 use tidings_tests::redis_server::{RedisServer, free_port};
-use tidings_tests::{RawResponse, parse_frame, start_example};
+use tidings_tests::{RawResponse, Rng, parse_frame, start_example};
 
 /// A dashboard process on `redis`, publishing every `sample_ms` (or not at all).
 fn dashboard(redis: &RedisServer, port: u16, sample_ms: Option<u64>) -> (Child, SocketAddr) {
@@ -144,18 +144,6 @@ async fn read_one(stream: &mut RawResponse, seen: &mut Seen) -> Option<()> {
             seen.ids.push(event.id.expect("hub samples carry ids"));
         }
         return Some(());
-    }
-}
-
-/// xorshift64*: enough randomness for cut points and choices, with no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     }
 }
 

@@ -587,3 +587,17 @@ pub fn start_example(
     };
     (child, addr)
 }
+
+/// xorshift64*: enough randomness for cut points and choices in tests, with no dependency.
+/// The seed must not be 0.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
