@@ -182,7 +182,7 @@ for run in $(seq 1 "$runs"); do
       sed -i "s/^const TICKS: u64 = [0-9]*;/const TICKS: u64 = $((1000 + run * 100 + edit));/" "$dir/src/main.rs"
       rebuild[$app]="${rebuild[$app]:-} $(seconds "$dir")"
     done
-    echo "run $run, $app: cold${cold[$app]##* } s, last rebuild${rebuild[$app]##* } s" >&2
+    echo "run $run, $app: cold ${cold[$app]##* } s, last rebuild ${rebuild[$app]##* } s" >&2
   done
 done
 

@@ -35,6 +35,7 @@ fn expand_file(source: &str) -> String {
     }
     prettyplease::unparse(&syn::File {
         shebang: None,
+        frontmatter: None,
         attrs: file.attrs,
         items,
     })

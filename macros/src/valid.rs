@@ -119,7 +119,9 @@ pub fn fields(fields: &[Field], errors: &mut Errors) {
             }
             match rule {
                 Rule::Pattern { regex, .. } => {
-                    if let Err(error) = regex_syntax::Parser::new().parse(&regex.value()) {
+                    // The engine that checks the pattern at run time, so that what compiles
+                    // here runs there.
+                    if let Err(error) = regex_lite::Regex::new(&regex.value()) {
                         errors.push(regex.span(), format_args!("invalid regex: {error}"));
                     }
                 }

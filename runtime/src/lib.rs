@@ -109,7 +109,7 @@ pub mod __private {
     pub use crate::event::support;
     pub use crate::validate::{FieldPath, check};
     pub use http::Method;
-    pub use regex::Regex;
+    pub use regex_lite::Regex;
     pub use schemars;
     pub use serde;
     pub use serde_json;

@@ -12,7 +12,13 @@
 //! | `custom = path::to::fn` | anything: `fn(&T) -> Result<(), E>`, `E: Display` | none |
 //! | `nested` | types that implement [`Validate`] | those of the type |
 //!
-//! `Option` fields are checked only when they are `Some`.
+//! `Option` fields are checked only when they are `Some`. A `length` on bytes sent with
+//! `#[event(base64)]` counts bytes.
+//!
+//! Patterns are compiled at build time by the engine that checks them at run time,
+//! [`regex-lite`](https://docs.rs/regex-lite): the usual syntax, with `\d`, `\w`, `\s` and
+//! case folding on ASCII, as the ECMA-262 patterns of JSON Schema have them, and no Unicode
+//! classes such as `\p{L}` (a pattern using one does not compile).
 //!
 //! ```
 //! use tidings::Validate;
@@ -470,7 +476,7 @@ pub mod check {
 
     pub fn pattern<T: PatternValue + ?Sized>(
         value: &T,
-        regex: &regex::Regex,
+        regex: &regex_lite::Regex,
         at: &FieldPath<'_>,
         report: &mut Violations,
     ) {
@@ -517,14 +523,14 @@ pub mod check {
     }
 
     /// Compiles a pattern that the macro already checked at compile time.
-    pub fn compile_pattern(pattern: &str) -> regex::Regex {
-        match regex::Regex::new(pattern) {
+    pub fn compile_pattern(pattern: &str) -> regex_lite::Regex {
+        match regex_lite::Regex::new(pattern) {
             Ok(regex) => regex,
-            // The macro parsed the pattern with regex-syntax; only size limits can fail here.
+            // The macro compiled the pattern with the same engine; only limits can fail here.
             // A regex that matches nothing keeps the rule failing closed instead of panicking.
             Err(error) => {
                 tracing::error!(%pattern, %error, "validation pattern rejected at run time");
-                regex::Regex::new(r"[^\s\S]").expect("a constant regex")
+                regex_lite::Regex::new(r"[^\s\S]").expect("a constant regex")
             }
         }
     }
@@ -562,5 +568,15 @@ mod tests {
                 "must be at most 4 long"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod pattern_engine {
+    #[test]
+    fn unicode_classes_are_refused() {
+        assert!(regex_lite::Regex::new(r"^\p{L}+$").is_err());
+        assert!(regex_lite::Regex::new(r"^\d+$").unwrap().is_match("123"));
+        assert!(!regex_lite::Regex::new(r"^\d+$").unwrap().is_match("١٢٣"));
     }
 }

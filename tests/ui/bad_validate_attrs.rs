@@ -11,6 +11,8 @@ enum Rules {
         no_bound: u8,
         #[validate(pattern = "([a-z]")]
         bad_regex: String,
+        #[validate(pattern = "^\\p{L}+$")]
+        unicode_class: String,
         #[validate(range(min = 10, max = 1))]
         impossible: u8,
         #[validate(length(max = 1), length(max = 2))]
