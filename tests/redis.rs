@@ -157,6 +157,26 @@ async fn ids_outside_the_window_malformed_or_from_the_future_get_a_reset() {
 }
 
 #[tokio::test]
+async fn an_id_from_before_an_empty_stream_gets_a_reset_not_a_silent_resume() {
+    // Redis came back empty and this instance started after: an id of the old history must
+    // not pass for a position in the new one, even once the new one has events.
+    let redis_server = RedisServer::start();
+    let redis = Redis::open(&redis_server.url()).unwrap();
+    let (hub, server) = instance(&redis, HubOptions::default()).await;
+    ready(&hub).await;
+    let first = hub.publish(Feed::Tick { n: 1 }).await.unwrap().to_string();
+    eventually("the loop read it", || hub.storage().window_size().0 == 1).await;
+    let mut stream = subscribe(&server, Some("1000-5")).await;
+    let reset = parse_frame(&stream.event().await).unwrap();
+    assert_eq!(reset.event, RESET_EVENT);
+    let data: serde_json::Value = serde_json::from_str(&reset.data).unwrap();
+    assert_eq!(data["reason"], "expired");
+    assert_eq!(reset.id.as_deref(), Some(first.as_str()));
+    hub.publish(Feed::Tick { n: 2 }).await.unwrap();
+    assert_eq!(next(&mut stream).await.2, Some(2), "live after the reset");
+}
+
+#[tokio::test]
 async fn redis_work_per_event_does_not_grow_with_subscribers() {
     const PER_INSTANCE: usize = 500;
     const EVENTS: u64 = 100;

@@ -10,7 +10,7 @@ use redis::{AsyncConnectionConfig, Value};
 use tidings::EventSet;
 use tidings::hub::{EventId, RESET_EVENT};
 
-use crate::storage::{Shared, ZERO};
+use crate::storage::Shared;
 
 /// How long one `XREAD` blocks when no event comes.
 const BLOCK: Duration = Duration::from_secs(5);
@@ -92,9 +92,9 @@ async fn position<E: EventSet + Sync>(
     shared: &Shared<E>,
     connection: &mut MultiplexedConnection,
 ) -> redis::RedisResult<EventId> {
-    let (started, last) = {
+    let (started, last, read_any) = {
         let window = shared.lock();
-        (window.started, window.last)
+        (window.started, window.last, window.read_any)
     };
     if !started {
         let reply = redis::cmd("XREVRANGE")
@@ -107,20 +107,26 @@ async fn position<E: EventSet + Sync>(
             .await?;
         let mut newest = entries(reply)?;
         newest.reverse();
-        let first = newest.first().map_or(ZERO, |(id, _)| *id);
+        // Resumable: what comes after the first entry loaded (older ids were trimmed, or are
+        // from another history). On an empty stream, what comes after Redis's "now": an id
+        // from before it belongs to a history that is gone, and gets a reset.
+        let base = match newest.first() {
+            Some((first, _)) => *first,
+            None => just_before_now(connection).await?,
+        };
+        let last = newest.last().map_or(base, |(id, _)| *id);
         {
             let mut window = shared.lock();
-            // Resumable: after the first entry loaded (older ids were trimmed, or are from
-            // another history).
-            window.base = first;
+            window.base = base;
+            window.last = last;
             window.started = true;
         }
-        let last = newest.last().map_or(ZERO, |(id, _)| *id);
         shared.push(newest.into_iter().map(|(id, body)| record::<E>(id, &body)));
         return Ok(last);
     }
-    if last == ZERO {
-        return Ok(ZERO);
+    if !read_any {
+        // Nothing was read, so nothing can have been missed: go on from where reading began.
+        return Ok(last);
     }
     let reply = redis::cmd("XRANGE")
         .arg(&shared.key)
@@ -133,6 +139,17 @@ async fn position<E: EventSet + Sync>(
         shared.push([(last, reset_frame(last), None)]);
     }
     Ok(last)
+}
+
+/// The greatest stream id before Redis's clock now (`TIME`): reading after it gets every entry
+/// added from now on, `<now>-0` included.
+async fn just_before_now(connection: &mut MultiplexedConnection) -> redis::RedisResult<EventId> {
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(connection).await?;
+    let now_ms = seconds.saturating_mul(1000) + micros / 1000;
+    Ok(EventId {
+        epoch: now_ms.saturating_sub(1),
+        seq: u64::MAX,
+    })
 }
 
 /// A record of entry `id`: its frame, and its event decoded for filters. An entry this

@@ -72,6 +72,9 @@ pub(crate) struct Window<E> {
     pub(crate) last: EventId,
     /// Whether the loop filled the window once.
     pub(crate) started: bool,
+    /// Whether the loop read (or made) a record: `last` is then an entry it must find again
+    /// after a reconnection.
+    pub(crate) read_any: bool,
 }
 
 impl<E: tidings::EventSet + Sync> RedisStorage<E> {
@@ -92,6 +95,7 @@ impl<E: tidings::EventSet + Sync> RedisStorage<E> {
                 base: ZERO,
                 last: ZERO,
                 started: false,
+                read_any: false,
             }),
             head: watch::Sender::new(Head::default()),
             ready: watch::Sender::new(false),
@@ -170,6 +174,7 @@ impl<E> Shared<E> {
         let head = {
             let mut window = self.lock();
             for (id, frame, event) in records {
+                window.read_any = true;
                 window.next_seq += 1;
                 window.offset += frame.len() as u64;
                 window.bytes += frame.len();
@@ -240,7 +245,8 @@ impl<E> Window<E> {
         Start::Reset {
             reason,
             oldest: self.records.front().map(|record| record.id),
-            latest: (self.last != ZERO).then_some(self.last),
+            // The newest entry read, or where reading began: resuming after it misses nothing.
+            latest: Some(self.last),
             cursor: self.live(),
         }
     }
