@@ -90,7 +90,7 @@ async fn clients_of_an_instance_killed_mid_stream_resume_on_another() {
     let (b, b_addr) = dashboard(&redis, 0, Some(20));
     let mut processes = Processes(vec![a, b]);
     let mut seen = Seen::default();
-    let mut stream = connect(a_addr, None).await.expect("instance A serves");
+    let mut stream = connect_when_ready(a_addr, None).await;
     while seen.ids.len() < 10 {
         read_one(&mut stream, &mut seen)
             .await
@@ -103,9 +103,7 @@ async fn clients_of_an_instance_killed_mid_stream_resume_on_another() {
     );
     // Samples come every 20 ms: a client away for longer misses some unless it resumes.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut stream = connect(b_addr, seen.ids.last().map(String::as_str))
-        .await
-        .expect("instance B serves");
+    let mut stream = connect_when_ready(b_addr, seen.ids.last().map(String::as_str)).await;
     let resumed_at = seen.ids.len();
     while seen.ids.len() < resumed_at + 10 {
         read_one(&mut stream, &mut seen)
@@ -126,6 +124,22 @@ async fn connect(addr: SocketAddr, last_event_id: Option<&str>) -> Option<RawRes
         .await
         .ok()?;
     (response.status == 200).then_some(response)
+}
+
+/// Connects, waiting out the `503`s of an instance whose Redis loop is not reading yet (it
+/// just started), as a client that honours `Retry-After` would.
+async fn connect_when_ready(addr: SocketAddr, last_event_id: Option<&str>) -> RawResponse {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(stream) = connect(addr, last_event_id).await {
+            return stream;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} did not serve within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Reads the next event into `seen`; `None` when the stream ended or broke.

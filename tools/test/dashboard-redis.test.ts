@@ -64,6 +64,18 @@ function streamIds(): string[] {
 test("the page follows instance A's death to instance B and loses no sample", async () => {
   const a = env("DASHBOARD_A_URL");
   const b = env("DASHBOARD_B_URL");
+  // Each instance answers 503 until its Redis loop reads; a browser's EventSource would not
+  // retry that, so wait for both first.
+  for (const url of [a, b]) {
+    for (let tries = 0; ; tries++) {
+      const controller = new AbortController();
+      const response = await fetch(url + "/metrics", { signal: controller.signal }).catch(() => null);
+      controller.abort();
+      if (response?.status === 200) break;
+      assert.ok(tries < 100, `${url} serves /metrics`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
   const through = await proxy(a);
   const browser = await launch();
   after(async () => {
