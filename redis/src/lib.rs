@@ -45,7 +45,12 @@
 //!   current with `XREAD`: a `Last-Event-ID` inside the window resumes with no gap or
 //!   duplicate at the seam. An id the loop has not read yet but Redis holds (the client was
 //!   just on a quicker instance) waits for the loop; an id older than the window, malformed, or
-//!   newer than the stream gets the same `tidings.reset` as the memory storage.
+//!   newer than the stream gets the same `tidings.reset` as the memory storage. On a stream
+//!   that was empty when the loop started, the window begins at Redis's clock then (`TIME`):
+//!   an id from before it belongs to a history that is gone, and gets a reset too. A
+//!   `Last-Event-ID` is resumed from the window, never by a round trip per subscriber, so an id
+//!   older than the window gets a reset even while Redis's approximate trimming (`MAXLEN ~`)
+//!   still holds it.
 //! - *Redis unreachable*: subscribers stay connected (heartbeats go on), new subscribers
 //!   ([`Subscribed`](tidings::hub::Subscribed)) get `503` with `Retry-After`, and when Redis is
 //!   back the loop goes on from the last entry it read: nothing published meanwhile is missed.
