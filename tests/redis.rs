@@ -71,6 +71,20 @@ async fn subscribe(server: &TestServer, last_event_id: Option<&str>) -> RawRespo
     response
 }
 
+/// One instance on `redis_server`, with one subscriber that received tick 1.
+async fn subscribed_after_one_event(
+    redis_server: &RedisServer,
+) -> (RedisHub, TestServer, RawResponse) {
+    let redis = Redis::open(&redis_server.url()).unwrap();
+    let (hub, server) = instance(&redis, HubOptions::default()).await;
+    ready(&hub).await;
+    let mut stream = subscribe(&server, None).await;
+    eventually("subscribed", || hub.stats().subscribers == 1).await;
+    hub.publish(Feed::Tick { n: 1 }).await.unwrap();
+    assert_eq!(next(&mut stream).await.2, Some(1));
+    (hub, server, stream)
+}
+
 #[tokio::test]
 async fn an_event_published_on_one_instance_reaches_the_other_and_resumes_there() {
     let redis_server = RedisServer::start();
@@ -262,13 +276,7 @@ async fn redis_work_per_event_does_not_grow_with_subscribers() {
 #[tokio::test]
 async fn while_redis_is_down_publish_fails_clearly_and_subscribers_lose_nothing() {
     let mut redis_server = RedisServer::start_with_aof();
-    let redis = Redis::open(&redis_server.url()).unwrap();
-    let (hub, server) = instance(&redis, HubOptions::default()).await;
-    ready(&hub).await;
-    let mut stream = subscribe(&server, None).await;
-    eventually("subscribed", || hub.stats().subscribers == 1).await;
-    hub.publish(Feed::Tick { n: 1 }).await.unwrap();
-    assert_eq!(next(&mut stream).await.2, Some(1));
+    let (hub, server, mut stream) = subscribed_after_one_event(&redis_server).await;
 
     redis_server.stop();
     let started = std::time::Instant::now();
@@ -307,13 +315,7 @@ async fn while_redis_is_down_publish_fails_clearly_and_subscribers_lose_nothing(
 #[tokio::test]
 async fn redis_restarted_empty_gives_one_reset_then_live_events() {
     let mut redis_server = RedisServer::start();
-    let redis = Redis::open(&redis_server.url()).unwrap();
-    let (hub, server) = instance(&redis, HubOptions::default()).await;
-    ready(&hub).await;
-    let mut stream = subscribe(&server, None).await;
-    eventually("subscribed", || hub.stats().subscribers == 1).await;
-    hub.publish(Feed::Tick { n: 1 }).await.unwrap();
-    assert_eq!(next(&mut stream).await.2, Some(1));
+    let (hub, _server, mut stream) = subscribed_after_one_event(&redis_server).await;
 
     redis_server.kill();
     redis_server.start_again();

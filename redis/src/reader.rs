@@ -94,7 +94,7 @@ async fn position<E: EventSet + Sync>(
 ) -> redis::RedisResult<EventId> {
     let (started, last, read_any) = {
         let window = shared.lock();
-        (window.started, window.last, window.read_any)
+        (window.started, window.last, window.read_any())
     };
     if !started {
         let reply = redis::cmd("XREVRANGE")

@@ -72,9 +72,6 @@ pub(crate) struct Window<E> {
     pub(crate) last: EventId,
     /// Whether the loop filled the window once.
     pub(crate) started: bool,
-    /// Whether the loop read (or made) a record: `last` is then an entry it must find again
-    /// after a reconnection.
-    pub(crate) read_any: bool,
 }
 
 impl<E: tidings::EventSet + Sync> RedisStorage<E> {
@@ -95,7 +92,6 @@ impl<E: tidings::EventSet + Sync> RedisStorage<E> {
                 base: ZERO,
                 last: ZERO,
                 started: false,
-                read_any: false,
             }),
             head: watch::Sender::new(Head::default()),
             ready: watch::Sender::new(false),
@@ -146,18 +142,39 @@ impl<E> RedisStorage<E> {
 
     /// The id of the stream's newest entry, asked of Redis.
     async fn newest_in_redis(&self) -> Result<Option<EventId>, StorageError> {
-        let reply: redis::Value = redis::cmd("XREVRANGE")
+        let newest = redis::cmd("XREVRANGE")
             .arg(&self.shared.key)
             .arg("+")
             .arg("-")
             .arg("COUNT")
             .arg(1)
-            .query_async(&mut self.commands.clone())
+            .to_owned();
+        let reply: redis::Value = self
+            .on_commands(|mut connection| {
+                let newest = &newest;
+                async move { newest.query_async(&mut connection).await }
+            })
             .await
             .map_err(|error| StorageError(tidings::Error::msg(error)))?;
         let entries =
             reader::entries(reply).map_err(|error| StorageError(tidings::Error::msg(error)))?;
         Ok(entries.first().map(|(id, _)| *id))
+    }
+
+    /// Runs a command on the connection every hub of the [`Redis`] shares. A refusal means
+    /// nothing was sent, and the connection manager may still hold the failure of an attempt
+    /// made while Redis was down: one more try reconnects.
+    async fn on_commands<T, Fut>(
+        &self,
+        run: impl Fn(ConnectionManager) -> Fut,
+    ) -> redis::RedisResult<T>
+    where
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match run(self.commands.clone()).await {
+            Err(error) if error.is_connection_refusal() => run(self.commands.clone()).await,
+            result => result,
+        }
     }
 }
 
@@ -174,7 +191,6 @@ impl<E> Shared<E> {
         let head = {
             let mut window = self.lock();
             for (id, frame, event) in records {
-                window.read_any = true;
                 window.next_seq += 1;
                 window.offset += frame.len() as u64;
                 window.bytes += frame.len();
@@ -195,6 +211,12 @@ impl<E> Shared<E> {
 }
 
 impl<E> Window<E> {
+    /// Whether the loop read (or made) a record: `last` is then an entry it must find again
+    /// after a reconnection.
+    pub(crate) fn read_any(&self) -> bool {
+        self.next_seq > 1
+    }
+
     fn first_seq(&self) -> u64 {
         self.next_seq - self.records.len() as u64
     }
@@ -284,24 +306,21 @@ impl<E: tidings::EventSet + Sync> HubStorage<E> for RedisStorage<E> {
             }
             pipe
         });
-        let mut retried = false;
-        let appended = loop {
-            let mut connection = self.commands.clone();
-            let result = match &pipe {
-                Some(pipe) => pipe
-                    .query_async::<(String,)>(&mut connection)
-                    .await
-                    .map(|(id,)| id),
-                // One command is atomic on its own.
-                None => xadd.query_async::<String>(&mut connection).await,
-            };
-            match result {
-                // Refused: nothing was sent. The connection manager may still hold the
-                // failure of an attempt made while Redis was down: one more try reconnects.
-                Err(error) if !retried && error.is_connection_refusal() => retried = true,
-                result => break result,
-            }
-        };
+        let appended = self
+            .on_commands(|mut connection| {
+                let (xadd, pipe) = (&xadd, &pipe);
+                async move {
+                    match pipe {
+                        Some(pipe) => pipe
+                            .query_async::<(String,)>(&mut connection)
+                            .await
+                            .map(|(id,)| id),
+                        // One command is atomic on its own.
+                        None => xadd.query_async::<String>(&mut connection).await,
+                    }
+                }
+            })
+            .await;
         let id = appended.map_err(|error| {
             StorageError(tidings::Error::msg(format!(
                 "cannot append to the Redis stream `{}`: {error}",

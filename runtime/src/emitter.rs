@@ -54,8 +54,12 @@ pub(crate) struct Shared {
     /// The route's metrics, and what this stream sent (feature `metrics`).
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<Arc<crate::metrics::RouteMetrics>>,
+    /// Events this stream sent (feature `metrics`).
     #[cfg(feature = "metrics")]
-    pub(crate) sent: [std::sync::atomic::AtomicU64; 2],
+    events_sent: std::sync::atomic::AtomicU64,
+    /// Bytes the connection took from this stream (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    bytes_sent: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -71,7 +75,9 @@ impl Shared {
             #[cfg(feature = "metrics")]
             metrics: None,
             #[cfg(feature = "metrics")]
-            sent: Default::default(),
+            events_sent: Default::default(),
+            #[cfg(feature = "metrics")]
+            bytes_sent: Default::default(),
         }
     }
 
@@ -79,7 +85,7 @@ impl Shared {
     #[cfg(feature = "metrics")]
     pub(crate) fn event_sent(&self, name: &str) {
         use std::sync::atomic::Ordering;
-        self.sent[0].fetch_add(1, Ordering::Relaxed);
+        self.events_sent.fetch_add(1, Ordering::Relaxed);
         if let Some(metrics) = &self.metrics {
             metrics.event_sent(name);
         }
@@ -89,7 +95,7 @@ impl Shared {
     #[cfg(feature = "metrics")]
     pub(crate) fn bytes_sent(&self, bytes: usize) {
         use std::sync::atomic::Ordering;
-        self.sent[1].fetch_add(bytes as u64, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
         if let Some(metrics) = &self.metrics {
             metrics.bytes_sent(bytes);
         }
@@ -100,8 +106,8 @@ impl Shared {
     pub(crate) fn sent(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering;
         (
-            self.sent[0].load(Ordering::Relaxed),
-            self.sent[1].load(Ordering::Relaxed),
+            self.events_sent.load(Ordering::Relaxed),
+            self.bytes_sent.load(Ordering::Relaxed),
         )
     }
 }

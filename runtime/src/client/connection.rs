@@ -9,7 +9,7 @@ use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{Notify, mpsc};
 
-use super::parser::{Parsed, Parser, RawEvent};
+use super::parser::{Parsed, Parser};
 use super::update::{ClientError, Receive, Update};
 use super::{SCHEMES, Subscribe};
 
@@ -219,7 +219,11 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
             }
         };
         // The events before an oversized one still count; the client resumes after them.
-        let result = feed(parser, &chunk, config.comments, &mut parsed);
+        let result = if config.comments {
+            parser.feed_all(&chunk, &mut parsed)
+        } else {
+            parser.feed_events(&chunk, &mut parsed)
+        };
         for item in parsed.drain(..) {
             let update = match item {
                 Parsed::Event(raw) => {
@@ -242,22 +246,6 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
             };
         }
     }
-}
-
-/// Parses `chunk` into `out`, with its comments when they are asked for.
-fn feed(
-    parser: &mut Parser,
-    chunk: &[u8],
-    comments: bool,
-    out: &mut Vec<Parsed>,
-) -> Result<(), super::ParseError> {
-    if comments {
-        return parser.feed_all(chunk, out);
-    }
-    let mut events: Vec<RawEvent> = Vec::new();
-    let result = parser.feed(chunk, &mut events);
-    out.extend(events.into_iter().map(Parsed::Event));
-    result
 }
 
 /// How long a `503 Service Unavailable` asks to wait (`Retry-After` in seconds, at most an

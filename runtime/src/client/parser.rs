@@ -46,6 +46,17 @@ impl Sink for Vec<RawEvent> {
     }
 }
 
+/// Events only, into a list that could hold comments too (the client, when it does not
+/// report them): comments are skipped unbuffered, as with `Vec<RawEvent>`.
+pub(crate) struct EventsOnly<'a>(pub(crate) &'a mut Vec<Parsed>);
+
+impl Sink for EventsOnly<'_> {
+    const COMMENTS: bool = false;
+    fn event(&mut self, event: RawEvent) {
+        self.0.push(Parsed::Event(event));
+    }
+}
+
 impl Sink for Vec<Parsed> {
     const COMMENTS: bool = true;
     fn event(&mut self, event: RawEvent) {
@@ -166,6 +177,15 @@ impl Parser {
     /// are then bounded like any other line.
     pub fn feed_all(&mut self, bytes: &[u8], out: &mut Vec<Parsed>) -> Result<(), ParseError> {
         self.feed_into(bytes, out)
+    }
+
+    /// Like [`feed`](Self::feed), into `Parsed` events, without comments.
+    pub(crate) fn feed_events(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<Parsed>,
+    ) -> Result<(), ParseError> {
+        self.feed_into(bytes, &mut EventsOnly(out))
     }
 
     fn feed_into<S: Sink>(&mut self, mut bytes: &[u8], out: &mut S) -> Result<(), ParseError> {

@@ -243,8 +243,13 @@ fn event_names(schemas: &Map<String, Value>, events: &str) -> (Vec<String>, Vec<
 
 /// Whether a string schema holds base64 bytes (`contentEncoding`).
 fn is_base64(schema: &Value) -> bool {
+    base64_encoding(schema.get("contentEncoding"))
+}
+
+/// Whether a `contentEncoding` is one of base64's.
+fn base64_encoding(encoding: Option<&Value>) -> bool {
     matches!(
-        schema["contentEncoding"].as_str(),
+        encoding.and_then(Value::as_str),
         Some("base64" | "base64url")
     )
 }
@@ -325,14 +330,7 @@ pub(crate) fn ts_type(schema: &Value, indent: &str) -> String {
 
 fn single_type(ty: &str, schema: &Map<String, Value>, indent: &str) -> String {
     match ty {
-        "string"
-            if matches!(
-                schema.get("contentEncoding").and_then(Value::as_str),
-                Some("base64" | "base64url")
-            ) =>
-        {
-            "Uint8Array".into()
-        }
+        "string" if base64_encoding(schema.get("contentEncoding")) => "Uint8Array".into(),
         "string" => "string".into(),
         "integer" | "number" => "number".into(),
         "boolean" => "boolean".into(),
