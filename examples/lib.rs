@@ -11,6 +11,8 @@ pub mod dashboard;
 pub mod logs;
 #[path = "progress/app.rs"]
 pub mod progress;
+#[path = "react/app.rs"]
+pub mod react;
 #[path = "tls/app.rs"]
 pub mod tls;
 

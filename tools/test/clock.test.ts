@@ -117,6 +117,49 @@ for (const transport of ["eventsource", "fetch"] as const) {
   });
 }
 
+for (const transport of ["eventsource", "fetch"] as const) {
+  test(`the ${transport} transport reports its status, and \`onEvent\` every event`, async () => {
+    const seen = await within<string[]>(10_000, (done) => {
+      const seen: string[] = [];
+      const clock = new Subscription("GET /clock", { interval_ms: 50 }, { baseUrl, transport, EventSource });
+      seen.push(clock.status);
+      clock
+        .onStatus((status) => seen.push(status))
+        .onEvent((event) => {
+          if (event.event === "tick") seen.push(`tick ${event.data.seq}`);
+          if (seen.length === 4) {
+            clock.close();
+            done(seen);
+          }
+        });
+    });
+    assert.deepEqual(seen, ["connecting", "open", "tick 0", "tick 1", "closed"]);
+  });
+}
+
+test("a stream the server ends: reconnecting, then open again; a fatal answer: closed", async () => {
+  const seen = await within<string[]>(10_000, (done) => {
+    const seen: string[] = [];
+    // A POST stream the server ends after its `ring`; the fetch transport posts it again.
+    const alarm = new Subscription("POST /alarms/{label}", { label: "tea", body: { in_ms: 0 } }, { baseUrl, retryMs: 50 })
+      .onStatus((status) => {
+        seen.push(status);
+        if (seen.length === 3) {
+          alarm.close();
+          done(seen);
+        }
+      });
+  });
+  assert.deepEqual(seen, ["open", "reconnecting", "open", "closed"]);
+  const refused = await within<string[]>(10_000, (done) => {
+    const seen: string[] = [];
+    new Subscription("GET /clock", { interval_ms: 1 }, { baseUrl, transport: "fetch" })
+      .onStatus((status) => seen.push(status))
+      .onError(() => done(seen));
+  });
+  assert.deepEqual(refused, ["closed"]);
+});
+
 test("withCredentials reaches both transports, and is off by default", async () => {
   const seen: unknown[] = [];
   class RecordingEventSource extends EventSource {

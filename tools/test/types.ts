@@ -36,3 +36,18 @@ new Subscription("GET /noise", { len: 3, seed: 1 })
     const text: string = data.bytes;
     void [bytes, text];
   });
+// `onEvent` gets every event as one union, narrowed by its name.
+new Subscription("GET /clock").onEvent((event) => {
+  if (event.event === "tick") {
+    const seq: number = event.data.seq;
+    void seq;
+  } else if (event.event === "minute") {
+    const minutes: number = event.data.unix_minutes;
+    // @ts-expect-error: a `minute` has no `seq`
+    void event.data.seq;
+    void minutes;
+  }
+});
+// @ts-expect-error: not a status
+const status: ReturnType<() => Subscription<"GET /clock">["status"]> = "done";
+void status;

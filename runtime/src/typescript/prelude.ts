@@ -48,6 +48,12 @@ export interface SubscriptionError {
   message: string;
 }
 
+/**
+ * Where a subscription is: before its first connection, connected, between two connections
+ * (after a network error or the end of a stream), or ended (`close()` or a fatal error).
+ */
+export type SubscriptionStatus = "connecting" | "open" | "reconnecting" | "closed";
+
 type Handler = (data: any, meta: { id: string; event: string }) => void;
 
 function buildUrl(meta: RouteMeta, input: Record<string, unknown>, baseUrl: string): string {
@@ -81,7 +87,10 @@ class SubscriptionCore {
   protected handlers = new Map<string, Handler[]>();
   protected openHandlers: Array<() => void> = [];
   protected errorHandlers: Array<(error: SubscriptionError) => void> = [];
+  protected statusHandlers: Array<(status: SubscriptionStatus) => void> = [];
+  protected everyEventHandlers: Handler[] = [];
   protected closed = false;
+  private currentStatus: SubscriptionStatus = "connecting";
   protected source: EventSourceLike | null = null;
   protected abort: AbortController | null = null;
   protected lastId: string;
@@ -103,6 +112,17 @@ class SubscriptionCore {
     return this.lastId;
   }
 
+  /** Where the subscription is now. */
+  get status(): SubscriptionStatus {
+    return this.currentStatus;
+  }
+
+  /** Called on every change of `status`. */
+  onStatus(handler: (status: SubscriptionStatus) => void): this {
+    this.statusHandlers.push(handler);
+    return this;
+  }
+
   /** Called on every (re)connection. */
   onOpen(handler: () => void): this {
     this.openHandlers.push(handler);
@@ -117,6 +137,7 @@ class SubscriptionCore {
 
   /** Stops receiving and closes the connection. */
   close(): void {
+    this.setStatus("closed");
     this.closed = true;
     this.source?.close();
     this.abort?.abort();
@@ -126,6 +147,17 @@ class SubscriptionCore {
     const list = this.handlers.get(event) ?? [];
     list.push(handler);
     this.handlers.set(event, list);
+  }
+
+  protected listenToEvery(handler: Handler): void {
+    this.everyEventHandlers.push(handler);
+  }
+
+  protected setStatus(status: SubscriptionStatus): void {
+    // Nothing comes after `closed`: a late network callback must not revive it.
+    if (status === this.currentStatus || this.currentStatus === "closed") return;
+    this.currentStatus = status;
+    for (const handler of this.statusHandlers) handler(status);
   }
 
   protected dispatch(event: string, data: string, id: string): void {
@@ -139,6 +171,7 @@ class SubscriptionCore {
       return;
     }
     for (const handler of this.handlers.get(event) ?? []) handler(value, { id, event });
+    for (const handler of this.everyEventHandlers) handler(value, { id, event });
   }
 
   /** The event's payload: text, bytes from base64, or JSON (with its base64 fields as bytes). */
@@ -153,6 +186,7 @@ class SubscriptionCore {
   }
 
   protected fail(error: SubscriptionError): void {
+    if (error.fatal) this.setStatus("closed");
     for (const handler of this.errorHandlers) handler(error);
   }
 
@@ -181,7 +215,10 @@ class SubscriptionCore {
     }
     const source: EventSourceLike = new Source(url, { withCredentials: this.options.withCredentials ?? false });
     this.source = source;
-    source.addEventListener("open", () => this.openHandlers.forEach((h) => h()));
+    source.addEventListener("open", () => {
+      this.setStatus("open");
+      this.openHandlers.forEach((h) => h());
+    });
     for (const event of this.meta.events) {
       if (event === "error") continue;
       source.addEventListener(event, (e: { data: string; lastEventId: string }) => this.dispatch(event, e.data, e.lastEventId));
@@ -193,6 +230,7 @@ class SubscriptionCore {
         return;
       }
       const fatal = source.readyState === 2;
+      if (!fatal) this.setStatus("reconnecting");
       this.fail({ fatal, status: e?.code, message: e?.message ?? "the event stream failed" });
     });
   }
@@ -224,6 +262,7 @@ class SubscriptionCore {
         const retryAfter = response.headers.get("retry-after")?.trim() ?? "";
         if (response.status === 503 && /^[0-9]+$/.test(retryAfter)) {
           // Unavailable for now (a hub whose shared storage is down): wait as asked, retry.
+          this.setStatus("reconnecting");
           this.fail({ fatal: false, status: 503, message: `the server is unavailable; retrying after ${retryAfter} s` });
           await new Promise((resolve) => setTimeout(resolve, Math.max(this.retryMs, Number(retryAfter) * 1000)));
           continue;
@@ -235,13 +274,17 @@ class SubscriptionCore {
           this.fail({ fatal: true, status: response.status, message });
           return;
         }
+        this.setStatus("open");
         this.openHandlers.forEach((h) => h());
         await this.read(response.body!);
       } catch (error) {
         if (this.closed) return;
+        this.setStatus("reconnecting");
         this.fail({ fatal: false, message: String(error) });
       }
       if (this.closed) return;
+      // The stream ended (or failed): come back after the server's `retry`, resuming.
+      this.setStatus("reconnecting");
       await new Promise((resolve) => setTimeout(resolve, this.retryMs));
     }
   }

@@ -1,0 +1,126 @@
+//! A React page on tidings' generated hook: the clock's ticks, and a progress bar for builds
+//! started from the page.
+//!
+//! ```text
+//! npm ci --prefix examples/react && npm run build --prefix examples/react   # the page
+//! cargo run --example react
+//! ```
+//!
+//! Then open the printed address. Without the bundle, the page says how to build it. `ADDR`
+//! sets the address to listen on (default `127.0.0.1:8080`); `MAX_STREAM_MS` ends every stream
+//! after that long (default: never), to watch the hook reconnect and resume; `REACT_DIST` is
+//! the folder of the bundle (default `examples/react/dist`). `-- client-ts`
+//! and `-- react-ts` print the generated `src/client.ts` and `src/react.ts`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tidings_examples::react::{self, BuildRequest, Builds, StreamCounts};
+
+/// Where `npm run build --prefix examples/react` writes the bundle; `REACT_DIST` names
+/// another folder.
+fn bundle_path() -> std::path::PathBuf {
+    let dist: std::path::PathBuf = std::env::var_os("REACT_DIST").map_or_else(
+        || concat!(env!("CARGO_MANIFEST_DIR"), "/react/dist").into(),
+        Into::into,
+    );
+    dist.join("main.js")
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>tidings + React</title>
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <link rel="icon" href="data:,">
+</head>
+<body>
+  <div id="root"></div>
+  <script type="module" src="/assets/main.js"></script>
+</body>
+</html>
+"#;
+
+const NOT_BUILT: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>tidings + React: build the page first</title></head>
+<body>
+  <h1>The page is not built yet</h1>
+  <p>Its bundle, <code>examples/react/dist/main.js</code>, is missing. From the repository, run:</p>
+  <pre>npm ci --prefix examples/react
+npm run build --prefix examples/react</pre>
+  <p>then reload this page (the server need not restart).</p>
+</body>
+</html>
+"#;
+
+async fn page() -> Response {
+    if tokio::fs::try_exists(bundle_path()).await.unwrap_or(false) {
+        Html(PAGE).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Html(NOT_BUILT)).into_response()
+    }
+}
+
+async fn bundle() -> Response {
+    match tokio::fs::read(bundle_path()).await {
+        Ok(script) => ([(header::CONTENT_TYPE, "text/javascript")], script).into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "not built: see /").into_response(),
+    }
+}
+
+async fn start(State(builds): State<Builds>, Json(request): Json<BuildRequest>) -> Response {
+    match builds.start(&request) {
+        Some(started) => (StatusCode::CREATED, Json(started)).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            "steps must be 1 to 1000, step_ms at most 10000",
+        )
+            .into_response(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match std::env::args().nth(1).as_deref() {
+        Some("client-ts") => {
+            print!("{}", react::typescript());
+            return Ok(());
+        }
+        Some("react-ts") => {
+            print!("{}", react::react());
+            return Ok(());
+        }
+        _ => {}
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let lifetime = std::env::var("MAX_STREAM_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    let builds = Builds::default();
+    let counts = StreamCounts::default();
+    let streams = react::app(builds.clone(), &counts).max_stream_duration(lifetime);
+    let pages = axum::Router::new()
+        .route("/", get(page))
+        .route("/assets/main.js", get(bundle))
+        .route("/builds", post(start))
+        .with_state(builds)
+        .route(
+            "/stats",
+            get(move || {
+                let counts = counts.snapshot();
+                async move { Json(counts) }
+            }),
+        );
+    tidings_examples::serve_with("react", pages, streams).await
+}

@@ -1,0 +1,180 @@
+// Two live components on tidings' generated hook: the clock's ticks, and the progress of a
+// build started from the page. `?transport=fetch` switches both to the fetch transport.
+import { useEffect, useState } from "react";
+import type { ClockEvents, SubscriptionError, SubscriptionStatus } from "./client";
+import { useSubscription } from "./react";
+
+const transport = new URLSearchParams(location.search).get("transport") === "fetch" ? "fetch" : "eventsource";
+
+export function App() {
+  return (
+    <main style={{ fontFamily: "system-ui, sans-serif", maxWidth: "40rem", margin: "2rem auto" }}>
+      <h1>tidings + React</h1>
+      <p>
+        Transport: <b data-testid="transport">{transport}</b> (
+        <a href={transport === "fetch" ? "?" : "?transport=fetch"}>
+          use {transport === "fetch" ? "EventSource" : "fetch"}
+        </a>
+        )
+      </p>
+      <ClockCard />
+      <BuildCard />
+      <ServerStreams />
+    </main>
+  );
+}
+
+function ClockCard() {
+  const [mounted, setMounted] = useState(true);
+  const [intervalMs, setIntervalMs] = useState(500);
+  return (
+    <section>
+      <h2>Clock</h2>
+      <label>
+        A tick every{" "}
+        <select data-testid="clock-interval" value={intervalMs} onChange={(e) => setIntervalMs(Number(e.target.value))}>
+          <option value={250}>250</option>
+          <option value={500}>500</option>
+          <option value={1000}>1000</option>
+        </select>{" "}
+        ms
+      </label>{" "}
+      <button data-testid="clock-toggle" onClick={() => setMounted((now) => !now)}>
+        {mounted ? "Unmount" : "Mount"}
+      </button>
+      {mounted && <Clock intervalMs={intervalMs} />}
+    </section>
+  );
+}
+
+function Clock({ intervalMs }: { intervalMs: number }) {
+  const [ticks, setTicks] = useState<Array<ClockEvents["tick"]>>([]);
+  // A new input object on every render (every tick): equal by value, so the stream stays.
+  const { status, last, error } = useSubscription("GET /clock", { interval_ms: intervalMs }, {
+    transport,
+    on: { tick: (tick) => setTicks((now) => [...now.slice(-9), tick]) },
+  });
+  return (
+    <div>
+      <Status status={status} error={error} testId="clock-status" />
+      <p data-testid="clock-time" style={{ fontSize: "2rem", margin: ".5rem 0" }}>
+        {last?.event === "tick" ? new Date(last.data.unix_ms).toLocaleTimeString() : "--:--:--"}
+      </p>
+      <ol data-testid="clock-ticks" style={{ display: "flex", gap: ".5rem", listStyle: "none", padding: 0 }}>
+        {ticks.map((tick, index) => (
+          <li key={index}>{tick.seq}</li>
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+function BuildCard() {
+  const [build, setBuild] = useState<{ id: number; steps: number } | null>(null);
+  const [steps, setSteps] = useState(40);
+  const [stepMs, setStepMs] = useState(100);
+  const [problem, setProblem] = useState("");
+
+  async function start() {
+    const response = await fetch("/builds", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ steps, step_ms: stepMs }),
+    });
+    if (!response.ok) {
+      setProblem(await response.text());
+      return;
+    }
+    const { id } = (await response.json()) as { id: number };
+    setProblem("");
+    setBuild({ id, steps });
+  }
+
+  return (
+    <section>
+      <h2>Build</h2>
+      <label>
+        Steps <input data-testid="build-steps" type="number" value={steps} onChange={(e) => setSteps(Number(e.target.value))} />
+      </label>{" "}
+      <label>
+        ms each <input data-testid="build-step-ms" type="number" value={stepMs} onChange={(e) => setStepMs(Number(e.target.value))} />
+      </label>{" "}
+      <button data-testid="build-start" onClick={() => void start()}>
+        Start a build
+      </button>
+      {problem && <p role="alert">{problem}</p>}
+      {build && <BuildProgress key={build.id} id={build.id} steps={build.steps} />}
+    </section>
+  );
+}
+
+function BuildProgress({ id, steps }: { id: number; steps: number }) {
+  // Every step as it came: a step lost or told twice over a reconnection would show here.
+  const [received, setReceived] = useState<number[]>([]);
+  const [tookMs, setTookMs] = useState<number | null>(null);
+  const { status, last, error } = useSubscription("GET /builds/{id}/progress", { id }, {
+    transport,
+    // Once done, the stream is not needed: closing it keeps the hook from reconnecting.
+    enabled: tookMs === null,
+    on: {
+      step: ({ step }) => setReceived((now) => [...now, step]),
+      done: ({ took_ms }) => setTookMs(took_ms),
+    },
+  });
+  const lit = new Set(received);
+  return (
+    <div>
+      <Status status={status} error={error} testId="build-status" />
+      <div data-testid="build-bar" data-received={received.join(",")} style={{ display: "flex", gap: "1px", height: "1rem" }}>
+        {Array.from({ length: steps }, (_, index) => (
+          <span key={index} style={{ flex: 1, background: lit.has(index + 1) ? "#2a7" : "#ddd" }} />
+        ))}
+      </div>
+      <p data-testid="build-caption">
+        {tookMs !== null
+          ? `Done in ${tookMs} ms`
+          : last?.event === "step"
+            ? `Step ${last.data.step} of ${last.data.steps}: ${last.data.stage}`
+            : "Waiting for the first step"}
+      </p>
+    </div>
+  );
+}
+
+function Status({ status, error, testId }: { status: SubscriptionStatus; error?: SubscriptionError; testId: string }) {
+  const colors: Record<SubscriptionStatus, string> = { connecting: "#b80", open: "#2a7", reconnecting: "#b80", closed: "#888" };
+  return (
+    <p>
+      <span data-testid={testId} style={{ color: colors[status] }}>
+        {status}
+      </span>
+      {error && <small> (last error: {error.message})</small>}
+    </p>
+  );
+}
+
+/** What the server sees: its open streams per route (`GET /stats`), every second. */
+function ServerStreams() {
+  const [counts, setCounts] = useState<Record<string, { open: number; opened: number }>>({});
+  useEffect(() => {
+    const poll = () =>
+      fetch("/stats")
+        .then((response) => response.json())
+        .then(setCounts, () => {});
+    poll();
+    const timer = setInterval(poll, 1000);
+    return () => clearInterval(timer);
+  }, []);
+  return (
+    <footer>
+      <h2>What the server sees</h2>
+      <ul>
+        {Object.entries(counts).map(([route, { open, opened }]) => (
+          <li key={route}>
+            {route}: {open} open, {opened} opened since it started
+          </li>
+        ))}
+      </ul>
+    </footer>
+  );
+}

@@ -1,0 +1,129 @@
+// The React example in a real browser: the generated `useSubscription` hook under StrictMode,
+// checked from both ends: what the page renders, and what the server counts (`GET /stats`:
+// the streams open per route, and opened since it started). Both transports.
+// Run by .ci/run with REACT_URL set to the example's address, and REACT_CUT_URL to a second
+// instance whose streams end every 600 ms (`MAX_STREAM_MS`).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { exampleInBrowser } from "./browser.js";
+
+const example = exampleInBrowser("REACT_URL");
+const cutUrl = process.env.REACT_CUT_URL ?? "";
+
+interface Count {
+  open: number;
+  opened: number;
+}
+
+async function stats(base: string): Promise<Record<"clock" | "progress", Count>> {
+  return (await fetch(base + "/stats")).json();
+}
+
+/** Waits (up to `ms`) for `check` to hold; returns how long it took. */
+async function until(what: string, check: () => Promise<boolean>, ms = 5_000): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    assert.ok(Date.now() - started < ms, `${what} within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return Date.now() - started;
+}
+
+/** Opens the page at `base`, recording every status the clock shows (from the first render). */
+async function openPage(base: string, transport: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await (await example.browser()).newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
+  });
+  await page.addInitScript(() => {
+    const seen: string[] = [];
+    (window as any).clockStatuses = seen;
+    new MutationObserver(() => {
+      const status = document.querySelector("[data-testid=clock-status]")?.textContent;
+      if (status && seen[seen.length - 1] !== status) seen.push(status);
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
+  await page.goto(`${base}/${transport === "fetch" ? "?transport=fetch" : ""}`);
+  return { page, errors };
+}
+
+const ticks = async (page: Page) => page.locator("[data-testid=clock-ticks] li").count();
+
+for (const transport of ["eventsource", "fetch"]) {
+  test(`${transport}: one stream per mounted component, typed events, equal params keep it`, async () => {
+    const before = (await stats(example.url)).clock;
+    const { page, errors } = await openPage(example.url, transport);
+    assert.equal(await page.getByTestId("transport").innerText(), transport);
+    await until("five ticks rendered", async () => (await ticks(page)) >= 5);
+    assert.match(await page.getByTestId("clock-time").innerText(), /\d+:\d+:\d+/);
+    const statuses = await page.evaluate(() => (window as any).clockStatuses as string[]);
+    assert.deepEqual(statuses, ["connecting", "open"]);
+    // StrictMode mounted the clock twice; every tick re-rendered it with a new, equal input.
+    const now = (await stats(example.url)).clock;
+    assert.equal(now.open - before.open, 1, "one clock stream open");
+    assert.equal(now.opened - before.opened, 1, "one clock stream ever opened");
+    assert.deepEqual(errors, []);
+    await page.close();
+    await until("the page's stream gone", async () => (await stats(example.url)).clock.open === before.open, 1_000);
+  });
+
+  test(`${transport}: a changed param reconnects once; unmounting ends the stream within 1 s`, async () => {
+    const before = (await stats(example.url)).clock;
+    const { page, errors } = await openPage(example.url, transport);
+    await until("a tick", async () => (await ticks(page)) >= 1);
+    await page.getByTestId("clock-interval").selectOption("250");
+    await until("the new stream", async () => (await stats(example.url)).clock.opened - before.opened === 2);
+    // The old stream was closed for the new one: still one open, and it stays one.
+    await until("the old stream gone", async () => (await stats(example.url)).clock.open - before.open === 1);
+    const seqs = async () => (await page.locator("[data-testid=clock-ticks] li").allInnerTexts()).map(Number);
+    // The new stream counts from 0 again, in the same component.
+    const restarted = (list: number[]) => list.findIndex((seq, i) => i > 0 && seq <= list[i - 1]!);
+    await until("ticks of the new stream", async () => {
+      const list = await seqs();
+      const start = restarted(list);
+      return start > 0 && list.length - start >= 3;
+    });
+    const after = (await stats(example.url)).clock;
+    assert.equal(after.opened - before.opened, 2, "reconnected once");
+    assert.equal(after.open - before.open, 1);
+
+    await page.getByTestId("clock-toggle").click();
+    const took = await until("the server sees the clock leave", async () => (await stats(example.url)).clock.open === before.open, 1_000);
+    assert.ok(took <= 1_000, `gone after ${took} ms`);
+    assert.equal(await page.getByTestId("clock-status").count(), 0);
+    // Mounted again: one new stream.
+    await page.getByTestId("clock-toggle").click();
+    await until("mounted again", async () => (await stats(example.url)).clock.open - before.open === 1);
+    assert.equal((await stats(example.url)).clock.opened - before.opened, 3);
+    assert.deepEqual(errors, []);
+    await page.close();
+    await until("the page's streams gone", async () => (await stats(example.url)).clock.open === before.open, 1_000);
+  });
+
+  test(`${transport}: streams the server ends are resumed without losing or repeating a step`, async () => {
+    assert.ok(cutUrl, "REACT_CUT_URL is set");
+    const before = (await stats(cutUrl)).progress;
+    const { page, errors } = await openPage(cutUrl, transport);
+    await page.getByTestId("build-steps").fill("30");
+    await page.getByTestId("build-step-ms").fill("60");
+    await page.getByTestId("build-start").click();
+    await page.waitForFunction(
+      () => document.querySelector("[data-testid=build-caption]")?.textContent?.startsWith("Done in"),
+      undefined,
+      { timeout: 15_000 },
+    );
+    const received = (await page.getByTestId("build-bar").getAttribute("data-received")) ?? "";
+    assert.deepEqual(received.split(",").map(Number), Array.from({ length: 30 }, (_, i) => i + 1));
+    // 1.8 s of build in streams of 600 ms: the server ended some, and the hook came back.
+    const opened = (await stats(cutUrl)).progress.opened - before.opened;
+    assert.ok(opened >= 3, `progress streams opened: ${opened}`);
+    // Done, the component disabled its stream: closed, and nothing left open on the server.
+    assert.equal(await page.getByTestId("build-status").innerText(), "closed");
+    await until("no build stream open", async () => (await stats(cutUrl)).progress.open === before.open, 1_000);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+}
