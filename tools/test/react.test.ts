@@ -62,6 +62,16 @@ for (const transport of ["eventsource", "fetch"]) {
     const statuses = await page.evaluate(() => (window as any).clockStatuses as string[]);
     assert.deepEqual(statuses, ["connecting", "open"]);
     // StrictMode mounted the clock twice; every tick re-rendered it with a new, equal input.
+    // Handlers change without reconnecting, and the latest one is called: frozen, the list
+    // stops while the time (from `last`) goes on; thawed, it moves again.
+    await page.getByTestId("clock-freeze").check();
+    const frozen = await page.locator("[data-testid=clock-ticks]").innerText();
+    const time = await page.getByTestId("clock-time").innerText();
+    await until("the time moves on", async () => (await page.getByTestId("clock-time").innerText()) !== time);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    assert.equal(await page.locator("[data-testid=clock-ticks]").innerText(), frozen);
+    await page.getByTestId("clock-freeze").uncheck();
+    await until("the list moves again", async () => (await page.locator("[data-testid=clock-ticks]").innerText()) !== frozen);
     const now = (await stats(example.url)).clock;
     assert.equal(now.open - before.open, 1, "one clock stream open");
     assert.equal(now.opened - before.opened, 1, "one clock stream ever opened");

@@ -49,14 +49,24 @@ function ClockCard() {
 
 function Clock({ intervalMs }: { intervalMs: number }) {
   const [ticks, setTicks] = useState<Array<ClockEvents["tick"]>>([]);
-  // A new input object on every render (every tick): equal by value, so the stream stays.
+  const [frozen, setFrozen] = useState(false);
+  // A new input object and a new handler on every render (every tick): the input is equal by
+  // value, so the stream stays, and the latest handler (which sees `frozen`) is the one called.
   const { status, last, error } = useSubscription("GET /clock", { interval_ms: intervalMs }, {
     transport,
-    on: { tick: (tick) => setTicks((now) => [...now.slice(-9), tick]) },
+    on: {
+      tick: (tick) => {
+        if (!frozen) setTicks((now) => [...now.slice(-9), tick]);
+      },
+    },
   });
   return (
     <div>
       <Status status={status} error={error} testId="clock-status" />
+      <label>
+        <input data-testid="clock-freeze" type="checkbox" checked={frozen} onChange={(e) => setFrozen(e.target.checked)} /> Freeze
+        the list
+      </label>
       <p data-testid="clock-time" style={{ fontSize: "2rem", margin: ".5rem 0" }}>
         {last?.event === "tick" ? new Date(last.data.unix_ms).toLocaleTimeString() : "--:--:--"}
       </p>
