@@ -8,6 +8,8 @@
 #
 #   bench/build-time.sh            # 3 runs, 5 edits each
 #   bench/build-time.sh 1 2        # RUNS EDITS
+#   BUILD_TIME_DIR=/tmp/bt bench/build-time.sh 0   # only write the two crates there, and keep
+#                                                  # them (e.g. for `cargo build --timings`)
 #
 # Offline: every crate must be in cargo's cache already (a `cargo test --workspace` fetches
 # them all).
@@ -15,8 +17,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 edits=${2:-5}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${BUILD_TIME_DIR:-}" ]; then
+  work=$BUILD_TIME_DIR
+  mkdir -p "$work"
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 
 mkdir -p "$work/tidings-clock/src" "$work/axum-clock/src"
 
@@ -159,6 +166,8 @@ EOF
 # Pin the versions this workspace uses; cargo drops what an app does not need.
 cp "$root/Cargo.lock" "$work/tidings-clock/Cargo.lock"
 cp "$root/Cargo.lock" "$work/axum-clock/Cargo.lock"
+
+[ "$runs" -gt 0 ] || exit 0
 
 seconds() {
   local start end

@@ -34,6 +34,9 @@
 //! - [`event`]: what `#[event_stream]` generates for the enum, and the wire shape.
 //! - [`validate`]: `#[validate(...)]` field rules.
 //! - [`emitter`]: sending events, backpressure, closing.
+//! - Cargo features, all off by default: `http2` (HTTP/2 next to HTTP/1.1 on one port: h2c,
+//!   and by ALPN with `tls`), `tls` (HTTPS with rustls; turns on `http2`), `metrics`, and
+//!   the two below.
 //! - `client` (cargo feature `client`): a typed client that reconnects and resumes;
 //!   `client-tls` adds `https://`.
 //! - `testing` (cargo feature `testing`): serve an app on an ephemeral port in a test,

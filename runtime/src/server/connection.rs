@@ -1,6 +1,7 @@
 //! One accepted connection: the protocol it speaks, the service that answers it, and the
 //! future that serves it until it ends, a graceful shutdown drains it, or it idles too long.
 
+use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -12,9 +13,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::server::conn::http1;
+#[cfg(feature = "http2")]
+use hyper::server::conn::http2;
+#[cfg(feature = "http2")]
+use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -23,8 +30,10 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::Settings;
 use super::limits::ConnectionSlot;
+use crate::body::ResponseBody;
 use crate::endpoint::BoxFuture;
 use crate::extract::BoxError;
+use crate::router::RouterService;
 use crate::stream::{Connection, Lifecycle, SERVED_BY, ServedBy};
 
 /// How long an HTTP/2 connection told to go away (idle) may take to close by itself.
@@ -35,6 +44,7 @@ const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 /// small frames that each cost bookkeeping too; with this, a stream whose client stops
 /// reading soon stops taking frames, and its budget (or its hub's lag check) takes over as
 /// over HTTP/1.1.
+#[cfg(feature = "http2")]
 const HTTP2_SEND_BUFFER: usize = 16 * 1024;
 
 /// How connections are secured: a TLS acceptor with the `tls` feature, nothing without.
@@ -48,18 +58,12 @@ pub(crate) enum Tls {}
 /// request-head timeout), with the protocol ALPN chose; without, after its first bytes
 /// (likewise bounded), as HTTP/2 or HTTP/1.1 by its preface. Each protocol is served in a
 /// task sized for it alone.
-pub(crate) async fn serve_connection<S, B>(
+pub(crate) async fn serve_connection(
     stream: TcpStream,
     accepted: Accepted,
-    service: S,
+    service: AnyService,
     tls: Option<Tls>,
-) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+) {
     let (limit, peer) = (accepted.settings.header_read_timeout, accepted.peer);
     let shutdown = accepted.lifecycle.shutdown.clone();
     match tls {
@@ -109,14 +113,9 @@ pub(crate) struct Accepted {
 }
 
 /// Spawns the task that serves `io` with one protocol.
-fn serve_protocol<I, S, B>(io: TokioIo<I>, http2: bool, accepted: Accepted, service: S)
+fn serve_protocol<I>(io: TokioIo<I>, http2: bool, accepted: Accepted, service: AnyService)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
 {
     let Accepted {
         peer,
@@ -126,6 +125,11 @@ where
     } = accepted;
     let (shutdown, hard_stop) = (lifecycle.shutdown.clone(), lifecycle.hard_stop.clone());
     let served_by = ServedBy(Arc::new(Connection { peer, lifecycle }));
+    // Without the `http2` feature, a client that opens with the HTTP/2 preface is served as
+    // HTTP/1.1, which refuses it (`505 HTTP Version Not Supported`).
+    #[cfg(not(feature = "http2"))]
+    let _ = http2;
+    #[cfg(feature = "http2")]
     if http2 {
         let open = Arc::new(OpenStreams::default());
         let service = HyperService {
@@ -150,7 +154,9 @@ where
         };
         let served = Served::new(connection, shutdown, hard_stop, Some(Box::new(idle)), slot);
         tokio::spawn(log_end(served, peer));
-    } else {
+        return;
+    }
+    {
         let service = HyperService {
             service,
             served_by,
@@ -225,6 +231,7 @@ where
     }
 }
 
+#[cfg(feature = "http2")]
 impl<I, S, B> GracefulConnection for http2::Connection<TokioIo<I>, S, TokioExecutor>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -343,6 +350,8 @@ impl<C: GracefulConnection> Future for Served<C> {
 
 /// The streams of one HTTP/2 connection that are open (from the request to the end of its
 /// response body), and the connection's waker, to arm its idle timer when they are all gone.
+// Built by HTTP/2 connections only.
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
 #[derive(Default)]
 pub(crate) struct OpenStreams {
     count: AtomicUsize,
@@ -369,6 +378,8 @@ impl Drop for OpenStream {
 
 /// Closes an HTTP/2 connection that has had no open stream for `timeout`: HTTP/1.1 has
 /// hyper's request-head timeout for that, HTTP/2 has nothing of the kind.
+// Built by HTTP/2 connections only.
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
 pub(crate) struct IdleClose {
     open: Arc<OpenStreams>,
     timeout: Duration,
@@ -377,6 +388,8 @@ pub(crate) struct IdleClose {
     going_away: bool,
 }
 
+// Built by HTTP/2 connections only.
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
 enum Idle {
     No,
     /// Idle past the timeout: send GOAWAY.
@@ -385,6 +398,8 @@ enum Idle {
     Close,
 }
 
+// Built by HTTP/2 connections only.
+#[cfg_attr(not(feature = "http2"), allow(dead_code))]
 impl IdleClose {
     /// GOAWAY was sent: once no stream is open, the connection has a short grace to close.
     fn go_away(&mut self) {
@@ -420,72 +435,171 @@ impl IdleClose {
     }
 }
 
-/// A tower service as hyper calls it, with the request and the call in one boxed future.
+/// The app as every connection calls it: one type whatever the app, so that the connection
+/// machinery (hyper's and h2's, monomorphised for it) is compiled once, in this crate, rather
+/// than in every crate that serves an app. The price is a virtual call per request, inside
+/// the one allocation each request's call already makes (see [`HyperService`]).
+#[derive(Clone)]
+pub(crate) struct AnyService(Arc<dyn CallApp>);
+
+impl AnyService {
+    pub(crate) fn new<S, B>(service: S) -> Self
+    where
+        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        // A router, the common case, is made into an `AnyService` by a function that is not
+        // generic, so that its whole request path is compiled here too.
+        if let Some(router) = (&service as &dyn Any).downcast_ref::<RouterService>() {
+            return AnyService::router(router.clone());
+        }
+        AnyService(Arc::new(service))
+    }
+
+    fn router(router: RouterService) -> Self {
+        AnyService(Arc::new(router))
+    }
+}
+
+/// One request's call of the app, with what the server knows, in one boxed future.
+trait CallApp: Send + Sync {
+    fn call_app(
+        &self,
+        request: Request<Incoming>,
+        served_by: ServedBy,
+        open: Option<OpenStream>,
+    ) -> BoxFuture<'static, Result<Response<OpenBody>, BoxError>>;
+}
+
+impl<S, B> CallApp for S
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn call_app(
+        &self,
+        request: Request<Incoming>,
+        served_by: ServedBy,
+        open: Option<OpenStream>,
+    ) -> BoxFuture<'static, Result<Response<OpenBody>, BoxError>> {
+        let mut service = self.clone();
+        Box::pin(SERVED_BY.scope(served_by, async move {
+            std::future::poll_fn(|cx| service.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            let response = service.call(request).await.map_err(Into::into)?;
+            Ok(response.map(|body| OpenBody {
+                body: AnyBody::new(body),
+                _open: open,
+            }))
+        }))
+    }
+}
+
+/// The app as hyper calls it, with the request and the call in one boxed future.
 ///
-/// It also tells the service what the server knows ([`SERVED_BY`], while its call runs): the
+/// It also tells the app what the server knows ([`SERVED_BY`], while its call runs): the
 /// client's address and the server's [`Lifecycle`], which tidings routers anywhere inside the
-/// service follow.
+/// app follow.
 ///
 /// hyper-util's adapter keeps the request inside the future that hyper holds for each
 /// request; an HTTP/2 stream's task is sized for that future for the whole life of the
 /// stream, so boxing it costs one short-lived allocation and saves about 256 bytes on every
 /// open stream.
 #[derive(Clone)]
-pub(crate) struct HyperService<S> {
-    service: S,
+pub(crate) struct HyperService {
+    service: AnyService,
     served_by: ServedBy,
     /// HTTP/2 only: counts the open streams for the idle timeout.
     open: Option<Arc<OpenStreams>>,
 }
 
-impl<S, B> hyper::service::Service<Request<Incoming>> for HyperService<S>
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-{
-    type Response = Response<OpenBody<B>>;
+impl hyper::service::Service<Request<Incoming>> for HyperService {
+    type Response = Response<OpenBody>;
     type Error = BoxError;
     type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let open = self.open.as_ref().map(OpenStream::new);
-        let mut service = self.service.clone();
-        Box::pin(SERVED_BY.scope(self.served_by.clone(), async move {
-            std::future::poll_fn(|cx| service.poll_ready(cx))
-                .await
-                .map_err(Into::into)?;
-            let response = service.call(request).await.map_err(Into::into)?;
-            Ok(response.map(|body| OpenBody { body, _open: open }))
-        }))
+        self.service
+            .0
+            .call_app(request, self.served_by.clone(), open)
+    }
+}
+
+/// A response body of any app: tidings' own as it is, any other boxed.
+pub(crate) enum AnyBody {
+    Tidings(ResponseBody),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl AnyBody {
+    fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        // A router's body (the streams) needs no box; an axum app's is boxed already.
+        let mut body = Some(body);
+        if let Some(ours) = (&mut body as &mut dyn Any).downcast_mut::<Option<ResponseBody>>() {
+            return AnyBody::Tidings(ours.take().unwrap_or_default());
+        }
+        match body {
+            Some(body) => AnyBody::Boxed(UnsyncBoxBody::new(body.map_err(Into::into))),
+            None => AnyBody::Tidings(ResponseBody::default()),
+        }
     }
 }
 
 pin_project! {
     /// A response body that keeps its HTTP/2 stream counted as open until it is dropped.
-    pub(crate) struct OpenBody<B> {
-        #[pin]
-        body: B,
+    pub(crate) struct OpenBody {
+        body: AnyBody,
         _open: Option<OpenStream>,
     }
 }
 
-impl<B: http_body::Body> http_body::Body for OpenBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
+impl http_body::Body for OpenBody {
+    type Data = Bytes;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        self.project().body.poll_frame(cx)
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        match self.project().body {
+            AnyBody::Tidings(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            AnyBody::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        match &self.body {
+            AnyBody::Tidings(body) => body.is_end_stream(),
+            AnyBody::Boxed(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        match &self.body {
+            AnyBody::Tidings(body) => body.size_hint(),
+            AnyBody::Boxed(body) => body.size_hint(),
+        }
     }
 }

@@ -65,7 +65,7 @@ use crate::endpoint::BoxFuture;
 use crate::extract::BoxError;
 use crate::router::{Router, RouterService};
 use crate::stream::Lifecycle;
-use connection::{Accepted, Tls, serve_connection};
+use connection::{Accepted, AnyService, Tls, serve_connection};
 use limits::{AcceptErrors, Connections, configure_socket};
 
 /// Starts configuring a server for `router`. Run it with [`Serve::run`] or [`Serve::bind`].
@@ -180,6 +180,11 @@ impl Default for Settings {
 }
 
 /// A server being configured. `L` is the stack of tower layers around the app, `A` the app.
+///
+/// The HTTP/2 settings ([`idle_timeout`](Self::idle_timeout),
+/// [`max_streams_per_connection`](Self::max_streams_per_connection),
+/// [`keep_alive`](Self::keep_alive)) apply with the `http2` feature (on with `tls`); without
+/// it every connection speaks HTTP/1.1.
 #[must_use = "a server does nothing until `.run(listener)` or `.bind(addr)` is awaited"]
 pub struct Serve<L = Identity, A = Router> {
     app: A,
@@ -319,77 +324,101 @@ where
     ///
     /// Fails at once, with [`io::ErrorKind::InvalidInput`], when the router's routes conflict.
     pub async fn run(self, listener: TcpListener) -> io::Result<()> {
-        let service = self.layer.layer(self.app.into_service()?);
-        let settings = self.settings;
-        let lifecycle = Lifecycle::default();
-        let connections = Connections::new(settings.max_connections);
-        let mut accept_errors = AcceptErrors::default();
-        let mut shutdown = self
+        let service = AnyService::new(self.layer.layer(self.app.into_service()?));
+        let shutdown = self
             .shutdown
             .unwrap_or_else(|| Box::pin(std::future::pending()));
-
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = &mut shutdown => break,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => {
-                    accept_errors.accepted();
-                    accepted
-                }
-                Err(error) => {
-                    let pause = accept_errors.failed(&error);
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => continue,
-                        _ = &mut shutdown => break,
-                    }
-                }
-            };
-            let Some(slot) = connections.try_open() else {
-                connections.refuse(stream);
-                continue;
-            };
-            configure_socket(&stream, settings.dead_peer_timeout);
-            let accepted = Accepted {
-                peer,
-                slot,
-                lifecycle: lifecycle.clone(),
-                settings,
-            };
-            tokio::spawn(serve_connection(
-                stream,
-                accepted,
-                service.clone(),
-                self.tls.clone(),
-            ));
-        }
-
-        drop(listener);
-        lifecycle.shutdown.cancel();
-        lifecycle.handlers.close();
-        let drained = async {
-            connections.all_closed().await;
-            lifecycle.handlers.wait().await;
-        };
-        if tokio::time::timeout(settings.grace_period, drained)
-            .await
-            .is_err()
-        {
-            let streams = lifecycle.handlers.len();
-            if streams > 0 {
-                tracing::warn!(
-                    streams,
-                    "grace period over: dropping the streams still open"
-                );
-            } else {
-                tracing::debug!(
-                    connections = connections.open(),
-                    "grace period over: closing the connections still open"
-                );
-            }
-        }
-        lifecycle.hard_stop.cancel();
+        accept(listener, service, self.settings, shutdown, self.tls).await;
         Ok(())
     }
+}
+
+/// Accepts connections from `listener` and serves each with `service` until `shutdown`, then
+/// drains them for the grace period.
+///
+/// Neither generic nor an `async fn`: the future of an `async fn` is compiled where it is
+/// polled (here, in every app crate, as `run` is generic), while this boxed one is compiled
+/// once, in tidings, and with it the whole server (hyper, h2, the connection tasks).
+fn accept(
+    listener: TcpListener,
+    service: AnyService,
+    settings: Settings,
+    shutdown: BoxFuture<'static, ()>,
+    tls: Option<Tls>,
+) -> BoxFuture<'static, ()> {
+    Box::pin(accept_and_drain(listener, service, settings, shutdown, tls))
+}
+
+async fn accept_and_drain(
+    listener: TcpListener,
+    service: AnyService,
+    settings: Settings,
+    mut shutdown: BoxFuture<'static, ()>,
+    tls: Option<Tls>,
+) {
+    let lifecycle = Lifecycle::default();
+    let connections = Connections::new(settings.max_connections);
+    let mut accept_errors = AcceptErrors::default();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                accept_errors.accepted();
+                accepted
+            }
+            Err(error) => {
+                let pause = accept_errors.failed(&error);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = &mut shutdown => break,
+                }
+            }
+        };
+        let Some(slot) = connections.try_open() else {
+            connections.refuse(stream);
+            continue;
+        };
+        configure_socket(&stream, settings.dead_peer_timeout);
+        let accepted = Accepted {
+            peer,
+            slot,
+            lifecycle: lifecycle.clone(),
+            settings,
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            accepted,
+            service.clone(),
+            tls.clone(),
+        ));
+    }
+
+    drop(listener);
+    lifecycle.shutdown.cancel();
+    lifecycle.handlers.close();
+    let drained = async {
+        connections.all_closed().await;
+        lifecycle.handlers.wait().await;
+    };
+    if tokio::time::timeout(settings.grace_period, drained)
+        .await
+        .is_err()
+    {
+        let streams = lifecycle.handlers.len();
+        if streams > 0 {
+            tracing::warn!(
+                streams,
+                "grace period over: dropping the streams still open"
+            );
+        } else {
+            tracing::debug!(
+                connections = connections.open(),
+                "grace period over: closing the connections still open"
+            );
+        }
+    }
+    lifecycle.hard_stop.cancel();
 }
