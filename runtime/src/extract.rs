@@ -39,7 +39,9 @@ use serde::de::DeserializeOwned;
 use schemars::{JsonSchema, SchemaGenerator};
 
 use crate::openapi::InputDoc;
-use crate::openapi::inputs::{describe_header, describe_path, describe_query};
+#[cfg(feature = "typed-header")]
+use crate::openapi::inputs::describe_header;
+use crate::openapi::inputs::{describe_path, describe_query};
 use crate::path_params::Params;
 use crate::rejection::Rejection;
 use crate::stream::{SERVED_BY, ServedBy};
@@ -348,10 +350,12 @@ impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Query<T
 
 /// One typed header, parsed by the [`headers`] crate (e.g. `Header<headers::UserAgent>`).
 /// A missing or malformed header answers `400`; take `Option<Header<T>>` when the header is
-/// optional.
+/// optional. With the `typed-header` feature.
+#[cfg(feature = "typed-header")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header<T>(pub T);
 
+#[cfg(feature = "typed-header")]
 fn decode_header<T: headers::Header>(cx: &RequestContext) -> Result<Option<T>, Rejection> {
     let mut values = cx.headers().get_all(T::name()).iter().peekable();
     if values.peek().is_none() {
@@ -367,6 +371,7 @@ fn decode_header<T: headers::Header>(cx: &RequestContext) -> Result<Option<T>, R
     })
 }
 
+#[cfg(feature = "typed-header")]
 impl<T: headers::Header + Send> FromRequest for Header<T> {
     type Rejection = Rejection;
 
@@ -386,6 +391,7 @@ impl<T: headers::Header + Send> FromRequest for Header<T> {
     }
 }
 
+#[cfg(feature = "typed-header")]
 impl<T: headers::Header + Send> FromRequest for Option<Header<T>> {
     type Rejection = Rejection;
 

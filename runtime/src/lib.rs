@@ -35,14 +35,15 @@
 //! - [`validate`]: `#[validate(...)]` field rules.
 //! - [`emitter`]: sending events, backpressure, closing.
 //! - Cargo features, all off by default: `http2` (HTTP/2 next to HTTP/1.1 on one port: h2c,
-//!   and by ALPN with `tls`), `tls` (HTTPS with rustls; turns on `http2`), `metrics`, and
-//!   the two below.
+//!   and by ALPN with `tls`), `tls` (HTTPS with rustls; turns on `http2`), `typed-header`
+//!   (the `Header<T>` extractor of the `headers` crate's types), `metrics`, and the two below.
 //! - `client` (cargo feature `client`): a typed client that reconnects and resumes;
 //!   `client-tls` adds `https://`.
 //! - `testing` (cargo feature `testing`): serve an app on an ephemeral port in a test,
 //!   subscribe with the typed client, assert on typed events, drop the connection, resume.
 //! - [`hub`]: broadcast to many subscribers, ids, lossless `Last-Event-ID` resume.
-//! - [`extract`], [`json`]: handler arguments (`Path`, `Query`, `Header`, `Json`, your own).
+//! - [`extract`], [`json`]: handler arguments (`Path`, `Query`, `Json`, `Header` with the
+//!   `typed-header` feature, your own).
 //! - [`middleware`]: what runs before every route of a router; `State`, `Extension`.
 //! - [`error_handler`]: how failures become responses and `error` events.
 //! - [`openapi`]: OpenAPI 3.2 documents of the routes.
@@ -86,7 +87,9 @@ pub use endpoint::Endpoint;
 pub use error::{Error, IntoStreamResult, Result};
 pub use error_handler::{ErrorHandler, ProblemDetails, RequestInfo};
 pub use event::{DecodeError, EventSchema, EventSet};
-pub use extract::{BoxError, FromRequest, Header, Path, Query, RequestBody, RequestContext};
+#[cfg(feature = "typed-header")]
+pub use extract::Header;
+pub use extract::{BoxError, FromRequest, Path, Query, RequestBody, RequestContext};
 pub use json::Json;
 pub use middleware::{Extension, Middleware, State};
 pub use rejection::{Problem, ProblemItem, Rejection};
@@ -95,6 +98,7 @@ pub use server::{Serve, serve, serve_service};
 pub use validate::{Validate, Violation, Violations};
 
 /// `headers`, for [`Header<T>`]: typed headers such as `headers::Authorization`.
+#[cfg(feature = "typed-header")]
 pub use headers;
 
 /// Marks an enum as the event set of a stream, or an `async fn` as a streaming endpoint.

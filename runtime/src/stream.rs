@@ -6,6 +6,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -15,8 +16,6 @@ use http::Response;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use pin_project_lite::pin_project;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::body::{EventBody, ResponseBody};
 use crate::emitter::{EmitError, Emitter, Shared};
@@ -64,7 +63,66 @@ pub(crate) struct Lifecycle {
     /// Cancelled when the grace period is over: what still runs is dropped.
     pub(crate) hard_stop: CancellationToken,
     /// Every running handler holds a token of it, in its body or in its own task.
-    pub(crate) handlers: TaskTracker,
+    pub(crate) handlers: Handlers,
+}
+
+/// The handlers that still run, for a graceful shutdown to wait for.
+///
+/// tokio-util's `TaskTracker` does this, behind its `rt` feature, which builds futures-util
+/// with all its default features and a proc-macro: more compile time for every app than these
+/// few lines.
+#[derive(Clone, Default)]
+pub(crate) struct Handlers(Arc<HandlerCount>);
+
+#[derive(Default)]
+pub(crate) struct HandlerCount {
+    running: AtomicUsize,
+    closed: AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+/// Held by a running handler; dropped when it ends.
+pub(crate) struct HandlerToken(Arc<HandlerCount>);
+
+impl Handlers {
+    /// Counts a handler as running until the token is dropped.
+    pub(crate) fn token(&self) -> HandlerToken {
+        self.0.running.fetch_add(1, Ordering::AcqRel);
+        HandlerToken(self.0.clone())
+    }
+
+    /// How many handlers run.
+    pub(crate) fn len(&self) -> usize {
+        self.0.running.load(Ordering::Acquire)
+    }
+
+    /// Lets [`wait`](Self::wait) return once no handler runs.
+    pub(crate) fn close(&self) {
+        self.0.closed.store(true, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
+
+    /// Resolves when the set is closed and no handler runs.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let changed = self.0.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            // Registered before checking, so that a change in between is not missed.
+            changed.as_mut().enable();
+            if self.0.closed.load(Ordering::Acquire) && self.len() == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for HandlerToken {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.changed.notify_waiters();
+        }
+    }
 }
 
 /// What [`serve`](crate::serve) tells each request: who sent it, and the server's lifecycle;
@@ -190,7 +248,7 @@ pub(crate) struct HandlerScope {
     runtime: Arc<StreamRuntime>,
     info: RequestInfo,
     /// Graceful shutdown waits for this handler while it runs.
-    _tracked: TaskTrackerToken,
+    _tracked: HandlerToken,
     /// What middleware asked to keep while the stream lasts (e.g. a per-client stream slot);
     /// boxed, as it is mostly empty and this lives as long as the stream.
     _kept: Option<Box<Kept>>,

@@ -176,6 +176,7 @@ pub(crate) fn describe_json<T: JsonSchema + Validate>(
     doc.response(415, "The request body is not JSON");
 }
 
+#[cfg(feature = "typed-header")]
 pub(crate) fn describe_header<T: headers::Header>(doc: &mut InputDoc, required: bool) {
     doc.parameter(
         ParamLocation::Header,
