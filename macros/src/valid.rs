@@ -118,13 +118,7 @@ pub fn fields(fields: &[Field], errors: &mut Errors) {
                 );
             }
             match rule {
-                Rule::Pattern { regex, .. } => {
-                    // The engine that checks the pattern at run time, so that what compiles
-                    // here runs there.
-                    if let Err(error) = regex_lite::Regex::new(&regex.value()) {
-                        errors.push(regex.span(), format_args!("invalid regex: {error}"));
-                    }
-                }
+                Rule::Pattern { regex, .. } => pattern(regex, errors),
                 Rule::Range { span, min, max } | Rule::Length { span, min, max } => {
                     if let (Some(min), Some(max)) =
                         (min.as_ref().and_then(number), max.as_ref().and_then(number))
@@ -319,4 +313,23 @@ mod tests {
         assert!(check_path("/{*rest}/x").is_err());
         assert!(check_path("/{id}/{id}").is_err());
     }
+}
+
+/// Checks a `pattern` with the engine that checks it at run time, so that what compiles here
+/// runs there.
+#[cfg(feature = "pattern")]
+fn pattern(regex: &syn::LitStr, errors: &mut Errors) {
+    if let Err(error) = regex_lite::Regex::new(&regex.value()) {
+        errors.push(regex.span(), format_args!("invalid regex: {error}"));
+    }
+}
+
+/// Without the regex engine (tidings' `pattern` feature off), says how to get it.
+#[cfg(not(feature = "pattern"))]
+fn pattern(regex: &syn::LitStr, errors: &mut Errors) {
+    errors.push(
+        regex.span(),
+        "`pattern` needs tidings' `pattern` feature: \
+         `tidings = { version = \"0.1\", features = [\"pattern\"] }` in Cargo.toml",
+    );
 }

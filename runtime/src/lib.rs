@@ -116,6 +116,7 @@ pub mod __private {
     pub use crate::event::support;
     pub use crate::validate::{FieldPath, check};
     pub use http::Method;
+    #[cfg(feature = "pattern")]
     pub use regex_lite::Regex;
     pub use schemars;
     pub use serde;

@@ -15,7 +15,8 @@
 //! `Option` fields are checked only when they are `Some`. A `length` on bytes sent with
 //! `#[event(base64)]` counts bytes.
 //!
-//! Patterns are compiled at build time by the engine that checks them at run time,
+//! Patterns (cargo feature `pattern`) are compiled at build time by the engine that checks
+//! them at run time,
 //! [`regex-lite`](https://docs.rs/regex-lite): the usual syntax, with `\d`, `\w`, `\s` and
 //! case folding on ASCII, as the ECMA-262 patterns of JSON Schema have them, and no Unicode
 //! classes such as `\p{L}` (a pattern using one does not compile).
@@ -474,6 +475,7 @@ pub mod check {
         }
     }
 
+    #[cfg(feature = "pattern")]
     pub fn pattern<T: PatternValue + ?Sized>(
         value: &T,
         regex: &regex_lite::Regex,
@@ -523,6 +525,7 @@ pub mod check {
     }
 
     /// Compiles a pattern that the macro already checked at compile time.
+    #[cfg(feature = "pattern")]
     pub fn compile_pattern(pattern: &str) -> regex_lite::Regex {
         match regex_lite::Regex::new(pattern) {
             Ok(regex) => regex,
@@ -571,7 +574,7 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "pattern"))]
 mod pattern_engine {
     #[test]
     fn unicode_classes_are_refused() {
