@@ -295,6 +295,25 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a `pattern` with the engine that checks it at run time, so that what compiles here
+/// runs there.
+#[cfg(feature = "pattern")]
+fn pattern(regex: &syn::LitStr, errors: &mut Errors) {
+    if let Err(error) = regex_lite::Regex::new(&regex.value()) {
+        errors.push(regex.span(), format_args!("invalid regex: {error}"));
+    }
+}
+
+/// Without the regex engine (tidings' `pattern` feature off), says how to get it.
+#[cfg(not(feature = "pattern"))]
+fn pattern(regex: &syn::LitStr, errors: &mut Errors) {
+    errors.push(
+        regex.span(),
+        "`pattern` needs tidings' `pattern` feature: \
+         `tidings = { version = \"0.1\", features = [\"pattern\"] }` in Cargo.toml",
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_path;
@@ -313,23 +332,4 @@ mod tests {
         assert!(check_path("/{*rest}/x").is_err());
         assert!(check_path("/{id}/{id}").is_err());
     }
-}
-
-/// Checks a `pattern` with the engine that checks it at run time, so that what compiles here
-/// runs there.
-#[cfg(feature = "pattern")]
-fn pattern(regex: &syn::LitStr, errors: &mut Errors) {
-    if let Err(error) = regex_lite::Regex::new(&regex.value()) {
-        errors.push(regex.span(), format_args!("invalid regex: {error}"));
-    }
-}
-
-/// Without the regex engine (tidings' `pattern` feature off), says how to get it.
-#[cfg(not(feature = "pattern"))]
-fn pattern(regex: &syn::LitStr, errors: &mut Errors) {
-    errors.push(
-        regex.span(),
-        "`pattern` needs tidings' `pattern` feature: \
-         `tidings = { version = \"0.1\", features = [\"pattern\"] }` in Cargo.toml",
-    );
 }
