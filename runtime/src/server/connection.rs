@@ -101,6 +101,17 @@ pub(crate) async fn serve_connection(
         },
         _ = shutdown.cancelled() => return,
     };
+    #[cfg(not(feature = "http2"))]
+    if http2 {
+        // Told before any stream, an HTTP/2 client can say why, or retry over HTTP/1.1.
+        let goaway = super::limits::http2_goaway(
+            super::limits::HTTP_1_1_REQUIRED,
+            b"HTTP/1.1 only: the server is built without the http2 feature",
+        );
+        let answered = super::limits::answer_and_close(stream, &goaway);
+        let _ = tokio::time::timeout(limit, answered).await;
+        return;
+    }
     serve_protocol(TokioIo::new(stream), http2, accepted, service);
 }
 
@@ -125,8 +136,7 @@ where
     } = accepted;
     let (shutdown, hard_stop) = (lifecycle.shutdown.clone(), lifecycle.hard_stop.clone());
     let served_by = ServedBy(Arc::new(Connection { peer, lifecycle }));
-    // Without the `http2` feature, a client that opens with the HTTP/2 preface is served as
-    // HTTP/1.1, which refuses it (`505 HTTP Version Not Supported`).
+    // Without the `http2` feature, every connection that gets here speaks HTTP/1.1.
     #[cfg(not(feature = "http2"))]
     let _ = http2;
     #[cfg(feature = "http2")]

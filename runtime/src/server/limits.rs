@@ -95,10 +95,10 @@ const REFUSAL_TIME: Duration = Duration::from_secs(2);
 
 const REFUSED_BODY: &str = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the server has as many connections as it takes; retry later"}"#;
 
-async fn answer_refused(mut stream: TcpStream) -> io::Result<()> {
+async fn answer_refused(stream: TcpStream) -> io::Result<()> {
     let answer = match is_http2(&stream).await {
         None => return Ok(()),
-        Some(true) => http2_refusal(),
+        Some(true) => http2_goaway(ENHANCE_YOUR_CALM, b"too many connections"),
         Some(false) => format!(
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\n\
              retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{REFUSED_BODY}",
@@ -106,7 +106,12 @@ async fn answer_refused(mut stream: TcpStream) -> io::Result<()> {
         )
         .into_bytes(),
     };
-    stream.write_all(&answer).await?;
+    answer_and_close(stream, &answer).await
+}
+
+/// Writes `answer`, then closes once the client has read it.
+pub(crate) async fn answer_and_close(mut stream: TcpStream, answer: &[u8]) -> io::Result<()> {
+    stream.write_all(answer).await?;
     stream.shutdown().await?;
     // Closing with unread bytes would reset the connection, and the client could lose the
     // answer: read until the client closes (bounded by the caller's timeout).
@@ -115,16 +120,21 @@ async fn answer_refused(mut stream: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// An empty SETTINGS frame, then GOAWAY with last stream 0 and `ENHANCE_YOUR_CALM`.
-fn http2_refusal() -> Vec<u8> {
-    const ENHANCE_YOUR_CALM: u32 = 0xb;
-    let debug = b"too many connections";
+/// HTTP/2's `ENHANCE_YOUR_CALM`: too many connections.
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+/// HTTP/2's `HTTP_1_1_REQUIRED`: this server speaks HTTP/1.1 only.
+#[cfg_attr(feature = "http2", allow(dead_code))]
+pub(crate) const HTTP_1_1_REQUIRED: u32 = 0xd;
+
+/// An empty SETTINGS frame, then GOAWAY with last stream 0, `code` and `debug` data: what an
+/// HTTP/2 client is told before any stream when the server will not serve it.
+pub(crate) fn http2_goaway(code: u32, debug: &[u8]) -> Vec<u8> {
     let mut frames = vec![0, 0, 0, 0x4, 0, 0, 0, 0, 0];
     let length = (8 + debug.len()) as u32;
     frames.extend_from_slice(&length.to_be_bytes()[1..]);
     frames.extend_from_slice(&[0x7, 0, 0, 0, 0, 0]);
     frames.extend_from_slice(&0u32.to_be_bytes());
-    frames.extend_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
+    frames.extend_from_slice(&code.to_be_bytes());
     frames.extend_from_slice(debug);
     frames
 }
