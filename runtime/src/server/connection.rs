@@ -1,7 +1,6 @@
 //! One accepted connection: the protocol it speaks, the service that answers it, and the
 //! future that serves it until it ends, a graceful shutdown drains it, or it idles too long.
 
-use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,11 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{Request, Response};
-use http_body_util::BodyExt;
-use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 #[cfg(feature = "http2")]
@@ -30,11 +25,9 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::Settings;
 use super::limits::ConnectionSlot;
-use crate::body::ResponseBody;
-use crate::endpoint::BoxFuture;
+use super::service::{AnyService, HyperService};
 use crate::extract::BoxError;
-use crate::router::RouterService;
-use crate::stream::{Connection, Lifecycle, SERVED_BY, ServedBy};
+use crate::stream::{Connection, Lifecycle, ServedBy};
 
 /// How long an HTTP/2 connection told to go away (idle) may take to close by itself.
 const GOAWAY_GRACE: Duration = Duration::from_secs(1);
@@ -142,11 +135,7 @@ where
     #[cfg(feature = "http2")]
     if http2 {
         let open = Arc::new(OpenStreams::default());
-        let service = HyperService {
-            service,
-            served_by,
-            open: Some(open.clone()),
-        };
+        let service = HyperService::new(service, served_by, Some(open.clone()));
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -166,22 +155,16 @@ where
         tokio::spawn(log_end(served, peer));
         return;
     }
-    {
-        let service = HyperService {
-            service,
-            served_by,
-            open: None,
-        };
-        // The timer arms hyper's limit for reading a request head (the first and every later
-        // one), so that a client trickling its headers or idling between requests cannot hold
-        // a task forever.
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.header_read_timeout)
-            .serve_connection(io, service);
-        let served = Served::new(connection, shutdown, hard_stop, None, slot);
-        tokio::spawn(log_end(served, peer));
-    }
+    let service = HyperService::new(service, served_by, None);
+    // The timer arms hyper's limit for reading a request head (the first and every later
+    // one), so that a client trickling its headers or idling between requests cannot hold a
+    // task forever.
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .serve_connection(io, service);
+    let served = Served::new(connection, shutdown, hard_stop, None, slot);
+    tokio::spawn(log_end(served, peer));
 }
 
 /// The connection's task: `served`, then a log line if it failed. A combinator, not an
@@ -372,7 +355,7 @@ pub(crate) struct OpenStreams {
 pub(crate) struct OpenStream(Arc<OpenStreams>);
 
 impl OpenStream {
-    fn new(open: &Arc<OpenStreams>) -> Self {
+    pub(crate) fn new(open: &Arc<OpenStreams>) -> Self {
         open.count.fetch_add(1, Ordering::Relaxed);
         OpenStream(open.clone())
     }
@@ -442,174 +425,5 @@ impl IdleClose {
         // Arms the grace timer right away, with this poll's waker.
         let _ = self.poll_idle(cx);
         Idle::TooLong
-    }
-}
-
-/// The app as every connection calls it: one type whatever the app, so that the connection
-/// machinery (hyper's and h2's, monomorphised for it) is compiled once, in this crate, rather
-/// than in every crate that serves an app. The price is a virtual call per request, inside
-/// the one allocation each request's call already makes (see [`HyperService`]).
-#[derive(Clone)]
-pub(crate) struct AnyService(Arc<dyn CallApp>);
-
-impl AnyService {
-    pub(crate) fn new<S, B>(service: S) -> Self
-    where
-        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        // A router, the common case, is made into an `AnyService` by a function that is not
-        // generic, so that its whole request path is compiled here too.
-        if let Some(router) = (&service as &dyn Any).downcast_ref::<RouterService>() {
-            return AnyService::router(router.clone());
-        }
-        AnyService(Arc::new(service))
-    }
-
-    fn router(router: RouterService) -> Self {
-        AnyService(Arc::new(router))
-    }
-}
-
-/// One request's call of the app, with what the server knows, in one boxed future.
-trait CallApp: Send + Sync {
-    fn call_app(
-        &self,
-        request: Request<Incoming>,
-        served_by: ServedBy,
-        open: Option<OpenStream>,
-    ) -> BoxFuture<'static, Result<Response<OpenBody>, BoxError>>;
-}
-
-impl<S, B> CallApp for S
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    fn call_app(
-        &self,
-        request: Request<Incoming>,
-        served_by: ServedBy,
-        open: Option<OpenStream>,
-    ) -> BoxFuture<'static, Result<Response<OpenBody>, BoxError>> {
-        let mut service = self.clone();
-        Box::pin(SERVED_BY.scope(served_by, async move {
-            std::future::poll_fn(|cx| service.poll_ready(cx))
-                .await
-                .map_err(Into::into)?;
-            let response = service.call(request).await.map_err(Into::into)?;
-            Ok(response.map(|body| OpenBody {
-                body: AnyBody::new(body),
-                _open: open,
-            }))
-        }))
-    }
-}
-
-/// The app as hyper calls it, with the request and the call in one boxed future.
-///
-/// It also tells the app what the server knows ([`SERVED_BY`], while its call runs): the
-/// client's address and the server's [`Lifecycle`], which tidings routers anywhere inside the
-/// app follow.
-///
-/// hyper-util's adapter keeps the request inside the future that hyper holds for each
-/// request; an HTTP/2 stream's task is sized for that future for the whole life of the
-/// stream, so boxing it costs one short-lived allocation and saves about 256 bytes on every
-/// open stream.
-#[derive(Clone)]
-pub(crate) struct HyperService {
-    service: AnyService,
-    served_by: ServedBy,
-    /// HTTP/2 only: counts the open streams for the idle timeout.
-    open: Option<Arc<OpenStreams>>,
-}
-
-impl hyper::service::Service<Request<Incoming>> for HyperService {
-    type Response = Response<OpenBody>;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let open = self.open.as_ref().map(OpenStream::new);
-        self.service
-            .0
-            .call_app(request, self.served_by.clone(), open)
-    }
-}
-
-/// A response body of any app: tidings' own as it is, any other boxed.
-pub(crate) enum AnyBody {
-    Tidings(ResponseBody),
-    Boxed(UnsyncBoxBody<Bytes, BoxError>),
-}
-
-impl AnyBody {
-    fn new<B>(body: B) -> Self
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        // A router's body (the streams) needs no box; an axum app's is boxed already.
-        let mut body = Some(body);
-        if let Some(ours) = (&mut body as &mut dyn Any).downcast_mut::<Option<ResponseBody>>() {
-            return AnyBody::Tidings(ours.take().unwrap_or_default());
-        }
-        match body {
-            Some(body) => AnyBody::Boxed(UnsyncBoxBody::new(body.map_err(Into::into))),
-            None => AnyBody::Tidings(ResponseBody::default()),
-        }
-    }
-}
-
-pin_project! {
-    /// A response body that keeps its HTTP/2 stream counted as open until it is dropped.
-    pub(crate) struct OpenBody {
-        body: AnyBody,
-        _open: Option<OpenStream>,
-    }
-}
-
-impl http_body::Body for OpenBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match self.project().body {
-            AnyBody::Tidings(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map_err(|never| match never {}),
-            AnyBody::Boxed(body) => Pin::new(body).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.body {
-            AnyBody::Tidings(body) => body.is_end_stream(),
-            AnyBody::Boxed(body) => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        match &self.body {
-            AnyBody::Tidings(body) => body.size_hint(),
-            AnyBody::Boxed(body) => body.size_hint(),
-        }
     }
 }

@@ -43,6 +43,7 @@
 
 mod connection;
 mod limits;
+mod service;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -65,8 +66,9 @@ use crate::endpoint::BoxFuture;
 use crate::extract::BoxError;
 use crate::router::{Router, RouterService};
 use crate::stream::Lifecycle;
-use connection::{Accepted, AnyService, Tls, serve_connection};
+use connection::{Accepted, Tls, serve_connection};
 use limits::{AcceptErrors, Connections, configure_socket};
+use service::AnyService;
 
 /// Starts configuring a server for `router`. Run it with [`Serve::run`] or [`Serve::bind`].
 pub fn serve(router: Router) -> Serve {
