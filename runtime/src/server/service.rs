@@ -30,18 +30,9 @@ use crate::stream::{SERVED_BY, ServedBy};
 pub(crate) struct AnyService(Arc<dyn CallApp>);
 
 impl AnyService {
-    pub(crate) fn new<S, B>(service: S) -> Self
-    where
-        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
+    /// Erases `service`: any tower service of requests whose body and error convert (see the
+    /// implementation of [`CallApp`]).
+    pub(crate) fn new<S: CallApp + 'static>(service: S) -> Self {
         // A router, the common case, is made into an `AnyService` by a function that is not
         // generic, so that its whole request path is compiled here too.
         if let Some(router) = (&service as &dyn Any).downcast_ref::<RouterService>() {
@@ -56,7 +47,7 @@ impl AnyService {
 }
 
 /// One request's call of the app, with what the server knows, in one boxed future.
-trait CallApp: Send + Sync {
+pub(crate) trait CallApp: Send + Sync {
     fn call_app(
         &self,
         request: Request<Incoming>,
