@@ -39,6 +39,14 @@ tidings = { path = "$root/runtime" }
 tokio = { version = "1", features = ["rt-multi-thread", "macros", "time", "net"] }
 serde = { version = "1", features = ["derive"] }
 schemars = "1"
+
+# From crates.io, tidings would be built like any registry crate: without incremental
+# compilation, which path dependencies get, and which slows a cold build down.
+[profile.dev.package.tidings]
+incremental = false
+
+[profile.dev.package.tidings-macros]
+incremental = false
 EOF
 
 cat >"$work/tidings-clock/src/main.rs" <<'EOF'
