@@ -113,6 +113,34 @@ for (const transport of ["eventsource", "fetch"]) {
     await until("the page's streams gone", async () => (await stats(example.url)).clock.open === before.open, 1_000);
   });
 
+  test(`${transport}: a paused hook closes its stream, and resumes after the last step it had`, async () => {
+    const before = (await stats(example.url)).progress;
+    const { page, errors } = await openPage(example.url, transport);
+    await page.getByTestId("build-steps").fill("30");
+    await page.getByTestId("build-step-ms").fill("60");
+    await page.getByTestId("build-start").click();
+    const received = async () =>
+      ((await page.getByTestId("build-bar").getAttribute("data-received")) ?? "").split(",").filter(Boolean).map(Number);
+    await until("a few steps", async () => (await received()).length >= 3);
+    await page.getByTestId("build-pause").check();
+    await until("the stream closed on the server", async () => (await stats(example.url)).progress.open === before.open, 1_000);
+    assert.equal(await page.getByTestId("build-status").innerText(), "closed");
+    const paused = await received();
+    // The build goes on (60 ms a step); the page hears nothing of it while paused.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.deepEqual(await received(), paused);
+    await page.getByTestId("build-pause").uncheck();
+    await page.waitForFunction(
+      () => document.querySelector("[data-testid=build-caption]")?.textContent?.startsWith("Done in"),
+      undefined,
+      { timeout: 15_000 },
+    );
+    assert.deepEqual(await received(), Array.from({ length: 30 }, (_, i) => i + 1));
+    assert.equal((await stats(example.url)).progress.opened - before.opened, 2, "one stream, then one after the pause");
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   test(`${transport}: streams the server ends are resumed without losing or repeating a step`, async () => {
     assert.ok(cutUrl, "REACT_CUT_URL is set");
     const before = (await stats(cutUrl)).progress;

@@ -122,10 +122,12 @@ function BuildProgress({ id, steps }: { id: number; steps: number }) {
   // Every step as it came: a step lost or told twice over a reconnection would show here.
   const [received, setReceived] = useState<number[]>([]);
   const [tookMs, setTookMs] = useState<number | null>(null);
+  const [paused, setPaused] = useState(false);
   const { status, last, error } = useSubscription("GET /builds/{id}/progress", { id }, {
     transport,
-    // Once done, the stream is not needed: closing it keeps the hook from reconnecting.
-    enabled: tookMs === null,
+    // Paused, the stream is closed; resumed, it picks up after the last step it had. Once
+    // done, the stream is not needed: closing it keeps the hook from reconnecting.
+    enabled: tookMs === null && !paused,
     on: {
       step: ({ step }) => setReceived((now) => [...now, step]),
       done: ({ took_ms }) => setTookMs(took_ms),
@@ -135,6 +137,10 @@ function BuildProgress({ id, steps }: { id: number; steps: number }) {
   return (
     <div>
       <Status status={status} error={error} testId="build-status" />
+      <label>
+        <input data-testid="build-pause" type="checkbox" checked={paused} onChange={(e) => setPaused(e.target.checked)} /> Pause
+        watching
+      </label>
       <div data-testid="build-bar" data-received={received.join(",")} style={{ display: "flex", gap: "1px", height: "1rem" }}>
         {Array.from({ length: steps }, (_, index) => (
           <span key={index} style={{ flex: 1, background: lit.has(index + 1) ? "#2a7" : "#ddd" }} />
