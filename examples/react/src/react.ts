@@ -67,16 +67,16 @@ export function useSubscription<K extends RouteKey>(
     last: undefined,
     error: undefined,
   }));
-  // The stream whose events `state` holds (another one starts from nothing), and the id its
-  // latest event had: enabled again, the hook resumes after it.
+  // The stream whose events `state` holds: another one starts from nothing.
   const shown = useRef(stream);
-  const resumeAfter = useRef<string | undefined>(undefined);
 
   useEffect(() => {
     const status = enabled ? "connecting" : "closed";
+    // Enabled again on the same stream, the hook resumes after the latest event it had (this
+    // render's `state`: the effect runs only when `stream` or `enabled` change).
+    const resumeAfter = shown.current === stream ? state.last?.id : undefined;
     if (shown.current !== stream) {
       shown.current = stream;
-      resumeAfter.current = undefined;
       setState({ status, last: undefined, error: undefined });
     } else {
       // Disabled, the latest event stays: the stream is closed, not gone.
@@ -87,7 +87,7 @@ export function useSubscription<K extends RouteKey>(
     const { on: _on, enabled: _enabled, headers, ...connection } = options ?? {};
     const settings: SubscriptionOptions = {
       ...connection,
-      lastEventId: resumeAfter.current || connection.lastEventId,
+      lastEventId: resumeAfter || connection.lastEventId,
       // The latest `headers`, evaluated on every reconnection.
       headers: headers && (() => latest.current?.headers?.() ?? {}),
     };
@@ -108,7 +108,6 @@ export function useSubscription<K extends RouteKey>(
         const handler = latest.current?.on?.[event.event] as
           | ((data: unknown, meta: { id: string; event: string }) => void)
           | undefined;
-        resumeAfter.current = event.id;
         handler?.(event.data, { id: event.id, event: event.event });
         setState((now) => ({ ...now, last: event }));
       });

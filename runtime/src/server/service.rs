@@ -16,7 +16,6 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-use pin_project_lite::pin_project;
 
 use super::connection::{OpenStream, OpenStreams};
 use crate::body::ResponseBody;
@@ -158,12 +157,11 @@ impl AnyBody {
     }
 }
 
-pin_project! {
-    /// A response body that keeps its HTTP/2 stream counted as open until it is dropped.
-    pub(crate) struct OpenBody {
-        body: AnyBody,
-        _open: Option<OpenStream>,
-    }
+/// A response body that keeps its HTTP/2 stream counted as open until it is dropped. Every
+/// field is `Unpin`, so it needs no pin projection.
+pub(crate) struct OpenBody {
+    body: AnyBody,
+    _open: Option<OpenStream>,
 }
 
 impl http_body::Body for OpenBody {
@@ -174,7 +172,7 @@ impl http_body::Body for OpenBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match self.project().body {
+        match &mut self.get_mut().body {
             AnyBody::Tidings(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
