@@ -84,6 +84,7 @@ async fn decodes_events_and_resumes_after_the_stream_ends() {
         .unwrap()
         .start();
     let mut numbers = Vec::new();
+    let mut ends = 0;
     while numbers.len() < 12 {
         match counting.next().await.unwrap().unwrap() {
             Update::Event {
@@ -97,11 +98,17 @@ async fn decodes_events_and_resumes_after_the_stream_ends() {
                 event: Count::Line(text),
                 ..
             } => assert_eq!(text, "two\nlines"),
+            // The handler returned: the server says so, and the client comes back.
+            Update::Ended { reason, reconnect } => {
+                assert_eq!((reason.as_str(), reconnect), ("handler_done", true));
+                ends += 1;
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
     // Three connections; each resumed right after the last id of the one before.
     assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
+    assert_eq!(ends, 2, "each of the first two connections ended with `tidings.end`");
 }
 
 #[tokio::test]
@@ -139,6 +146,10 @@ async fn resumes_from_a_hub_across_cut_connections() {
                 seen.push(n);
             }
             Update::Reset { .. } if first => {}
+            // A slow subscriber cut by the hub is told so, and resumes.
+            Update::Ended {
+                reconnect: true, ..
+            } => {}
             other => panic!("unexpected {other:?}"),
         }
         first = false;
@@ -262,6 +273,13 @@ async fn posts_a_body_and_evaluates_headers_again_on_every_connection() {
             } => assert_eq!(text, format!("hello from token-{n}")),
             other => panic!("unexpected {other:?}"),
         }
+        assert!(matches!(
+            answers.next().await.unwrap().unwrap(),
+            Update::Ended {
+                reconnect: true,
+                ..
+            }
+        ));
     }
     assert!(tokens.load(Ordering::SeqCst) >= 3);
 }

@@ -115,6 +115,11 @@ async fn http1_stream_headers_and_frames() {
         response.event().await,
         "event: seen\ndata: {\"text\":\"hi\"}\n\n"
     );
+    assert_eq!(
+        response.event().await,
+        "event: tidings.end\ndata: {\"reason\":\"handler_done\",\"reconnect\":true}\n\n",
+        "the server says it ended the stream"
+    );
     assert!(
         response.ends().await,
         "the stream ends when the handler returns"
@@ -138,7 +143,11 @@ async fn http2_stream_headers_and_frames() {
     assert!(headers.get("content-length").is_none());
     assert!(headers.get("transfer-encoding").is_none());
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(&body[..], b"event: seen\ndata: {\"text\":\"hi\"}\n\n");
+    assert_eq!(
+        &body[..],
+        b"event: seen\ndata: {\"text\":\"hi\"}\n\n\
+          event: tidings.end\ndata: {\"reason\":\"handler_done\",\"reconnect\":true}\n\n"
+    );
 }
 
 #[tokio::test]
@@ -149,7 +158,9 @@ async fn an_independent_parser_reads_the_stream() {
         eventsource_stream::Eventsource::eventsource(response.into_body().into_data_stream())
             .collect()
             .await;
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 2);
+    let end = events[1].as_ref().unwrap();
+    assert_eq!(end.event, "tidings.end");
     let event = events[0].as_ref().unwrap();
     assert_eq!(event.event, "seen");
     assert_eq!(event.data, r#"{"text":"ann b/7"}"#);

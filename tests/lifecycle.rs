@@ -192,8 +192,11 @@ async fn graceful_shutdown_closes_streams_and_waits_for_handlers() {
             "the handler saw closed() and said bye: {rest}"
         );
         assert!(
-            rest.trim_end().ends_with("event: bye\ndata: null"),
-            "bye is the last event"
+            rest.ends_with(
+                "event: bye\ndata: null\n\n\
+                 event: tidings.end\ndata: {\"reason\":\"shutdown\",\"reconnect\":true}\n\n"
+            ),
+            "bye is the handler's last event, then the server says why the stream ended: {rest}"
         );
     }
     tokio::time::timeout(PATIENCE, stopped)

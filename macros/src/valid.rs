@@ -10,6 +10,8 @@ use crate::errors::Errors;
 
 /// The event that reports a failed handler; user events may not take its name.
 const RESERVED_EVENT: &str = "error";
+/// tidings' own events (`tidings.end`, `tidings.reset`) start with it.
+const RESERVED_PREFIX: &str = "tidings.";
 
 pub fn event_enum(input: &EventEnum, errors: &mut Errors) {
     let item = &input.item;
@@ -48,6 +50,15 @@ pub fn event_enum(input: &EventEnum, errors: &mut Errors) {
                 variant.name_span,
                 "the event name `error` is reserved for the event that reports a failed handler; \
                  rename this variant with `#[event(rename = \"...\")]`",
+            );
+        } else if name.starts_with(RESERVED_PREFIX) {
+            errors.push(
+                variant.name_span,
+                format_args!(
+                    "event names starting with `{RESERVED_PREFIX}` are reserved for tidings' own \
+                     events (`tidings.end`, `tidings.reset`); rename this variant with \
+                     `#[event(rename = \"...\")]`"
+                ),
             );
         }
         if let Some(first) = seen.insert(name, &variant.ident) {

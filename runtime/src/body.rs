@@ -15,6 +15,7 @@ use crate::emitter::Shared;
 use crate::endpoint::BoxFuture;
 use crate::frame;
 use crate::hard_stop::until_stopped;
+use crate::metrics::EndReason;
 use crate::stream::StreamTiming;
 
 /// The body of every response tidings sends: an event stream, or a small complete body
@@ -119,6 +120,8 @@ pub(crate) struct EventBody {
     /// When the stream ends by itself (`Router::max_stream_duration`).
     deadline: Option<Pin<Box<Sleep>>>,
     handler: Option<Handler>,
+    /// Whether the stream still owes its client the `tidings.end` event.
+    end_event: bool,
 }
 
 /// Chunks the body may take from a queue that never runs dry before it polls the handler.
@@ -153,6 +156,7 @@ impl EventBody {
                 .max_duration
                 .map(|lifetime| Box::pin(tokio::time::sleep_until(now + lifetime))),
             handler: None,
+            end_event: timing.end_event,
         }
     }
 
@@ -219,8 +223,8 @@ impl EventBody {
                 }
                 return Poll::Ready(Some(chunk));
             }
-            // Every emitter is gone: the handler finished.
-            Poll::Ready(None) => return Poll::Ready(None),
+            // Every emitter is gone: the handler finished (or the stream's lifetime is over).
+            Poll::Ready(None) => return Poll::Ready(self.end_frame()),
             Poll::Pending => {}
         }
         let Some(heartbeat) = &mut self.heartbeat else {
@@ -242,6 +246,25 @@ impl EventBody {
             }
             heartbeat.timer.as_mut().reset(due);
         }
+    }
+}
+
+impl EventBody {
+    /// The last frame, once: `tidings.end` with why the stream ends, so that a client can tell
+    /// an end the server chose from a broken connection.
+    fn end_frame(&mut self) -> Option<Bytes> {
+        if !std::mem::take(&mut self.end_event) {
+            return None;
+        }
+        let reason = self.shared.end().unwrap_or(if self.shared.queue.is_ending() {
+            EndReason::Lifetime
+        } else {
+            EndReason::Shutdown
+        });
+        let frame = frame::end_event(reason);
+        #[cfg(feature = "metrics")]
+        self.shared.bytes_sent(frame.len());
+        Some(frame)
     }
 }
 

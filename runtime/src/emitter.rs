@@ -35,12 +35,14 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use bytes::Bytes;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
+use crate::metrics::EndReason;
 use crate::queue::{FrameQueue, Push};
 use crate::validate::Violations;
 
@@ -51,6 +53,10 @@ pub(crate) struct Shared {
     pub(crate) last_event_id: Option<String>,
     /// Frames waiting for the connection, within the stream's byte budget.
     pub(crate) queue: FrameQueue,
+    /// Set by [`Emitter::complete`]: clients are told not to come back.
+    complete: AtomicBool,
+    /// Why the stream ends ([`EndReason::to_code`]), once the handler returned; 0 before.
+    end: AtomicU8,
     /// The route's metrics, and what this stream sent (feature `metrics`).
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<Arc<crate::metrics::RouteMetrics>>,
@@ -72,6 +78,8 @@ impl Shared {
             closed,
             last_event_id,
             queue: FrameQueue::new(buffer_bytes),
+            complete: AtomicBool::new(false),
+            end: AtomicU8::new(0),
             #[cfg(feature = "metrics")]
             metrics: None,
             #[cfg(feature = "metrics")]
@@ -79,6 +87,21 @@ impl Shared {
             #[cfg(feature = "metrics")]
             bytes_sent: Default::default(),
         }
+    }
+
+    /// Whether the handler marked the stream complete.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.complete.load(Ordering::Relaxed)
+    }
+
+    /// Records why the stream ends, when its handler returned.
+    pub(crate) fn set_end(&self, reason: EndReason) {
+        self.end.store(reason.to_code(), Ordering::Release);
+    }
+
+    /// Why the stream ends, if its handler returned.
+    pub(crate) fn end(&self) -> Option<EndReason> {
+        EndReason::from_code(self.end.load(Ordering::Acquire))
     }
 
     /// Counts one event sent by an emitter (feature `metrics`).
@@ -267,6 +290,35 @@ impl<E> Emitter<E> {
         self.shared.last_event_id.as_deref()
     }
 
+    /// Marks the stream complete: there is nothing more to send, ever, so clients should not
+    /// come back. The stream still ends when the handler returns; its last event,
+    /// `tidings.end`, then says `"reconnect":false`, and tidings' clients (the Rust client,
+    /// the generated TypeScript client) stop instead of reconnecting.
+    ///
+    /// Without it, a stream whose handler returns ends with `"reconnect":true`: the client
+    /// comes back after the server's `retry` (with `Last-Event-ID`), as an `EventSource`
+    /// does. A browser's own `EventSource` ignores `tidings.end` and reconnects anyway; a
+    /// route that wants it to stop answers its next request with `204 No Content`.
+    ///
+    /// ```no_run
+    /// use tidings::{event_stream, Emitter};
+    ///
+    /// #[event_stream]
+    /// enum Upload { Progress { percent: u8 }, Done }
+    ///
+    /// async fn upload(events: Emitter<Upload>) -> tidings::Result<()> {
+    ///     for percent in [25, 50, 75, 100] {
+    ///         events.emit(Upload::Progress { percent }).await?;
+    ///     }
+    ///     events.emit(Upload::Done).await?;
+    ///     events.complete();
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn complete(&self) {
+        self.shared.complete.store(true, Ordering::Relaxed);
+    }
+
     /// Sends a frame made beforehand (a hub's, a comment), waiting for room.
     pub(crate) async fn send(&self, frame: Bytes) -> Result<(), EmitError> {
         let pushed = self.shared.queue.push(frame, true);
@@ -293,7 +345,6 @@ impl<E> Emitter<E> {
     }
 
     /// The stream's shared state.
-    #[cfg(feature = "metrics")]
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
     }

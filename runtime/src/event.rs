@@ -43,6 +43,14 @@ use crate::validate::Validate;
 /// The name of the event that ends a failed stream; no event set may use it.
 pub const ERROR_EVENT: &str = "error";
 
+/// The name of the last event of every stream that the server ends (rather than the
+/// connection breaking): `{"reason": ..., "reconnect": true|false}`, with a reason of
+/// [`EndReason`](crate::metrics::EndReason) (`handler_done`, `complete`, `error`, `lifetime`,
+/// `shutdown`, `slow_consumer`). `reconnect` is false only after
+/// [`Emitter::complete`](crate::Emitter::complete). Names starting with `tidings.` are tidings'
+/// own: no event set may use them.
+pub const END_EVENT: &str = "tidings.end";
+
 /// The events of one stream. Implemented by `#[event_stream]` on an enum; not by hand.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event set",

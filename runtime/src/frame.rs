@@ -99,6 +99,16 @@ pub(crate) fn error_event(data: &serde_json::Value) -> Bytes {
     ))
 }
 
+/// The `tidings.end` event, the last of every stream the server ends itself.
+pub(crate) fn end_event(reason: crate::metrics::EndReason) -> Bytes {
+    Bytes::from(format!(
+        "event: {}\ndata: {{\"reason\":\"{}\",\"reconnect\":{}}}\n\n",
+        crate::event::END_EVENT,
+        reason.as_str(),
+        reason.reconnect()
+    ))
+}
+
 /// A comment frame; each line of `text` becomes one `:` line.
 pub(crate) fn comment(text: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(text.len() + 8);

@@ -39,6 +39,11 @@ pub enum EndReason {
     Lifetime,
     /// `slow_consumer`: a hub subscriber fell too far behind and was disconnected.
     SlowConsumer,
+    /// `complete`: the handler marked the stream complete ([`Emitter::complete`]) and
+    /// returned; clients do not reconnect.
+    ///
+    /// [`Emitter::complete`]: crate::Emitter::complete
+    Complete,
 }
 
 impl EndReason {
@@ -51,7 +56,34 @@ impl EndReason {
             EndReason::Shutdown => "shutdown",
             EndReason::Lifetime => "lifetime",
             EndReason::SlowConsumer => "slow_consumer",
+            EndReason::Complete => "complete",
         }
+    }
+
+    /// Whether a client should come back after a stream that ended so: every reason but
+    /// [`Complete`](Self::Complete).
+    pub fn reconnect(self) -> bool {
+        self != EndReason::Complete
+    }
+
+    /// All of them, for encoding as a number.
+    const ALL: [EndReason; 7] = [
+        EndReason::ClientLeft,
+        EndReason::HandlerDone,
+        EndReason::Error,
+        EndReason::Shutdown,
+        EndReason::Lifetime,
+        EndReason::SlowConsumer,
+        EndReason::Complete,
+    ];
+
+    /// 1 and up; 0 stands for "not known yet" where a reason is kept in an atomic.
+    pub(crate) fn to_code(self) -> u8 {
+        Self::ALL.iter().position(|r| *r == self).map_or(0, |i| i as u8 + 1)
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<EndReason> {
+        Self::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
 }
 

@@ -217,13 +217,11 @@ impl FrameQueue {
     }
 
     /// Whether the stream's lifetime ended it.
-    #[cfg(feature = "metrics")]
     pub(crate) fn is_ending(&self) -> bool {
         self.lock().ending
     }
 
     /// Whether the body is gone: the client left.
-    #[cfg(feature = "metrics")]
     pub(crate) fn is_body_gone(&self) -> bool {
         self.lock().body_gone
     }

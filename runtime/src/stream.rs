@@ -24,9 +24,7 @@ use crate::error_handler::{ErrorHandler, RequestInfo};
 use crate::event::EventSet;
 use crate::extract::{Kept, RequestContext};
 use crate::frame;
-#[cfg(feature = "metrics")]
-use crate::metrics::EndReason;
-use crate::metrics::RouteMetrics;
+use crate::metrics::{EndReason, RouteMetrics};
 use crate::rejection::Rejection;
 
 /// How streams behave; set on the [`Router`](crate::Router).
@@ -215,8 +213,6 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 ),
                 metrics,
                 started: std::time::Instant::now(),
-                shutdown: lifecycle.shutdown.clone(),
-                reason: None,
                 shared: shared.clone(),
             });
             #[cfg(not(feature = "metrics"))]
@@ -226,6 +222,7 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 retry: options.retry,
                 heartbeat: options.heartbeat,
                 max_duration: options.max_duration,
+                end_event: true,
             };
             let scope = HandlerScope {
                 _tracked: lifecycle.handlers.token(),
@@ -263,25 +260,23 @@ pub(crate) struct Observed {
     metrics: Arc<RouteMetrics>,
     span: tracing::Span,
     started: std::time::Instant,
-    shutdown: tokio_util::sync::CancellationToken,
-    /// Set when the handler returns; a handler dropped unfinished ended with the server.
-    reason: Option<EndReason>,
+    /// Holds why the stream ended once the handler returned; a handler dropped unfinished
+    /// ended with the server.
     shared: Arc<Shared>,
 }
 
-#[cfg(feature = "metrics")]
-impl Observed {
-    /// Why a stream whose handler returned (or failed to emit) ended.
-    fn ended_because(&self, outcome: Option<&EmitError>) -> EndReason {
-        let queue = &self.shared.queue;
-        match outcome {
-            Some(EmitError::Lagged) => EndReason::SlowConsumer,
-            _ if queue.is_ending() => EndReason::Lifetime,
-            _ if self.shutdown.is_cancelled() => EndReason::Shutdown,
-            Some(EmitError::Closed) => EndReason::ClientLeft,
-            _ if queue.is_body_gone() => EndReason::ClientLeft,
-            _ => EndReason::HandlerDone,
-        }
+/// Why a stream whose handler returned (or failed to emit, with `outcome`) ended.
+fn ended_because(shared: &Shared, outcome: Option<&EmitError>) -> EndReason {
+    let queue = &shared.queue;
+    match outcome {
+        Some(EmitError::Lagged) => EndReason::SlowConsumer,
+        _ if queue.is_body_gone() => EndReason::ClientLeft,
+        _ if shared.is_complete() => EndReason::Complete,
+        _ if queue.is_ending() => EndReason::Lifetime,
+        // Nothing else cancels a live stream's token: its body is there, its lifetime not over.
+        _ if shared.closed.is_cancelled() => EndReason::Shutdown,
+        Some(EmitError::Closed) => EndReason::ClientLeft,
+        _ => EndReason::HandlerDone,
     }
 }
 
@@ -289,7 +284,7 @@ impl Observed {
 impl Drop for HandlerScope {
     fn drop(&mut self) {
         let observed = &mut *self.observed;
-        let reason = observed.reason.unwrap_or(EndReason::Shutdown);
+        let reason = observed.shared.end().unwrap_or(EndReason::Shutdown);
         observed.metrics.stream_ended(reason);
         let (events, bytes) = observed.shared.sent();
         tracing::info!(
@@ -312,6 +307,8 @@ pub(crate) struct StreamTiming {
     pub(crate) heartbeat: Option<Duration>,
     /// The end of the stream, this long after it started.
     pub(crate) max_duration: Option<Duration>,
+    /// `tidings.end` last: on for served streams, off for [`Emitter::pair`].
+    pub(crate) end_event: bool,
 }
 
 pin_project! {
@@ -348,21 +345,18 @@ impl HandlerScope {
         events: &Emitter<E>,
     ) {
         let (method, path) = (&self.info.method, &self.info.path);
-        #[cfg(feature = "metrics")]
-        {
-            let observed = &self.observed;
-            let reason = match &outcome {
-                Ok(Ok(())) => observed.ended_because(None),
-                Ok(Err(error)) => match error.source().downcast_ref::<EmitError>() {
-                    Some(emit @ (EmitError::Closed | EmitError::Lagged)) => {
-                        observed.ended_because(Some(emit))
-                    }
-                    _ => EndReason::Error,
-                },
-                Err(_) => EndReason::Error,
-            };
-            self.observed.reason = Some(reason);
-        }
+        let shared = events.shared();
+        let reason = match &outcome {
+            Ok(Ok(())) => ended_because(shared, None),
+            Ok(Err(error)) => match error.source().downcast_ref::<EmitError>() {
+                Some(emit @ (EmitError::Closed | EmitError::Lagged)) => {
+                    ended_because(shared, Some(emit))
+                }
+                _ => EndReason::Error,
+            },
+            Err(_) => EndReason::Error,
+        };
+        shared.set_end(reason);
         let error = match outcome {
             Ok(Ok(())) => return,
             Ok(Err(error)) => {

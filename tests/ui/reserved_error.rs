@@ -4,6 +4,8 @@ use tidings::event_stream;
 enum Outcome {
     Ok,
     Error { message: String },
+    #[event(rename = "tidings.end")]
+    End,
 }
 
 fn main() {}

@@ -232,7 +232,15 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
                 }
                 Parsed::Comment(text) => Ok(Update::Comment(text)),
             };
-            if tx.send(update).await.is_err() {
+            // The handler marked the stream complete: nothing more will come.
+            let complete = matches!(
+                update,
+                Ok(Update::Ended {
+                    reconnect: false,
+                    ..
+                })
+            );
+            if tx.send(update).await.is_err() || complete {
                 return Ended::Stop;
             }
         }

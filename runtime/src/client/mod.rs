@@ -19,8 +19,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Any server's events, as they come, with [`RawEvent`] in place of an enum (its `error` and
-//! `tidings.reset` events are then ordinary names), and its comments when asked:
+//! Any server's events, as they come, with [`RawEvent`] in place of an enum (its `error`,
+//! `tidings.reset` and `tidings.end` events are then ordinary names), and its comments when
+//! asked:
 //!
 //! ```no_run
 //! use tidings::client::{Client, RawEvent, Update};
@@ -43,7 +44,9 @@
 //! the server says otherwise), doubling the wait after each attempt that brought no event (up
 //! to 30 s) with up to 25 % jitter, and sends `Last-Event-ID`; a `503 Service Unavailable`
 //! with `Retry-After` (a hub whose shared storage is unreachable answers so) is waited out
-//! and retried the same way. It stops for good, reporting why, on `204 No Content`, on any
+//! and retried the same way. A stream that the server ends itself says so with `tidings.end`
+//! ([`Update::Ended`]); when the handler marked it complete, the subscription ends there
+//! instead of reconnecting. It stops for good, reporting why, on `204 No Content`, on any
 //! other status but `200`, and on a content type other than `text/event-stream`. It speaks `http://`, and `https://` too with the `client-tls` feature
 //! (rustls, with Mozilla's root certificates or a [`rustls::ClientConfig`] of your own).
 

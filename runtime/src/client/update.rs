@@ -8,7 +8,7 @@ use http::StatusCode;
 
 use super::SCHEMES;
 use super::parser::{ParseError, RawEvent};
-use crate::event::{DecodeError, ERROR_EVENT, EventSet};
+use crate::event::{DecodeError, END_EVENT, ERROR_EVENT, EventSet};
 use crate::hub::RESET_EVENT;
 
 /// What a subscription receives, with events of `E`. More kinds may come: match with a `_` arm.
@@ -36,6 +36,18 @@ pub enum Update<E> {
         data: serde_json::Value,
         /// The last event id at this event.
         id: Option<String>,
+    },
+    /// The server ended the stream on purpose (its `tidings.end` event), rather than the
+    /// connection breaking. With `reconnect`, the client comes back after the server's
+    /// `retry`, resuming, as after any end; without it the handler marked the stream complete
+    /// ([`Emitter::complete`](crate::Emitter::complete)) and this is the subscription's last
+    /// update.
+    Ended {
+        /// Why, as the server says it: `handler_done`, `complete`, `error`, `lifetime`,
+        /// `shutdown` or `slow_consumer` (see [`EndReason`](crate::metrics::EndReason)).
+        reason: String,
+        /// Whether the client reconnects.
+        reconnect: bool,
     },
     /// A comment line of the stream (`:` and one following space removed), such as a
     /// heartbeat. Only with [`comments`](super::Subscribe::comments).
@@ -114,8 +126,8 @@ impl std::error::Error for ClientError {}
 /// [`RawEvent`] for any server.
 ///
 /// With an enum, the stream is taken to be a tidings stream: its `error` event is the
-/// handler's failure ([`Update::Failed`]) and `tidings.reset` asks to refetch
-/// ([`Update::Reset`]). With [`RawEvent`], every event is an [`Update::Event`] as the server
+/// handler's failure ([`Update::Failed`]), `tidings.reset` asks to refetch
+/// ([`Update::Reset`]) and `tidings.end` is the server's end of the stream ([`Update::Ended`]). With [`RawEvent`], every event is an [`Update::Event`] as the server
 /// sent it, whatever its name: `error` is an ordinary event name elsewhere.
 pub trait Receive: Sized + Send + 'static {
     /// The update one dispatched event makes.
@@ -138,6 +150,14 @@ impl<E: EventSet> Receive for E {
                 data: json(raw.data),
                 id,
             }),
+            END_EVENT => {
+                let data = json(raw.data);
+                Ok(Update::Ended {
+                    reason: data["reason"].as_str().unwrap_or_default().to_owned(),
+                    // Only an explicit `false` stops: an end the client cannot read is an end.
+                    reconnect: data["reconnect"].as_bool() != Some(false),
+                })
+            }
             name => E::decode(name, &raw.data)
                 .map(|event| Update::Event { id, event })
                 .map_err(ClientError::Decode),
