@@ -50,6 +50,19 @@ async fn hub_feed(State(hub): State<Hub<Count>>, events: Emitter<Count>) -> tidi
     Ok(())
 }
 
+static COMPLETE_ASKED: AtomicU64 = AtomicU64::new(0);
+
+/// Three numbers, then the stream is complete: nothing will ever follow.
+#[event_stream(path = "/complete")]
+async fn complete(events: Emitter<Count>) -> tidings::Result<()> {
+    COMPLETE_ASKED.fetch_add(1, Ordering::SeqCst);
+    for n in 1..=3 {
+        events.emit_with_id(n, Count::Number { n }).await?;
+    }
+    events.complete();
+    Ok(())
+}
+
 struct Gone;
 impl FromRequest for Gone {
     type Rejection = Rejection;
@@ -71,6 +84,7 @@ fn app(hub: &Hub<Count>) -> Router {
         .route(count)
         .route(hub_feed)
         .route(gone)
+        .route(complete)
         .with_state(hub.clone())
         .retry(Duration::from_millis(10))
 }
@@ -108,7 +122,45 @@ async fn decodes_events_and_resumes_after_the_stream_ends() {
     }
     // Three connections; each resumed right after the last id of the one before.
     assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
-    assert_eq!(ends, 2, "each of the first two connections ended with `tidings.end`");
+    assert_eq!(
+        ends, 2,
+        "each of the first two connections ended with `tidings.end`"
+    );
+}
+
+#[tokio::test]
+async fn a_complete_stream_ends_the_subscription_instead_of_reconnecting() {
+    let server = TestServer::start(app(&Hub::new())).await;
+    let mut numbers = Client::new()
+        .subscribe::<Count>(&format!("http://{}/complete", server.addr))
+        .unwrap()
+        .start();
+    let mut updates = Vec::new();
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(5), numbers.next())
+        .await
+        .unwrap()
+    {
+        updates.push(update.unwrap());
+    }
+    let number = |n| Update::Event {
+        id: Some(format!("{n}")),
+        event: Count::Number { n },
+    };
+    assert_eq!(
+        updates,
+        [
+            number(1),
+            number(2),
+            number(3),
+            Update::Ended {
+                reason: "complete".into(),
+                reconnect: false
+            }
+        ]
+    );
+    // Well past the server's `retry` of 10 ms: no second connection.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(COMPLETE_ASKED.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

@@ -168,8 +168,25 @@ fn the_stream_is_an_item_schema_discriminated_by_event() {
     assert_eq!(set["discriminator"]["propertyName"], "event");
     assert_eq!(
         set["oneOf"].as_array().unwrap().len(),
-        4,
-        "three events and `error`"
+        5,
+        "three events, `error` and `tidings.end`"
+    );
+    assert_eq!(
+        set["discriminator"]["mapping"]["tidings.end"],
+        "#/components/schemas/tidings.end"
+    );
+    let end = &schemas["tidings.end"]["properties"]["data"]["contentSchema"];
+    assert_eq!(end["required"], serde_json::json!(["reason", "reconnect"]));
+    assert_eq!(
+        end["properties"]["reason"]["enum"],
+        serde_json::json!([
+            "handler_done",
+            "complete",
+            "error",
+            "lifetime",
+            "shutdown",
+            "slow_consumer"
+        ])
     );
     let moved = &schemas["Delivery.moved"];
     assert_eq!(moved["properties"]["event"]["const"], "moved");

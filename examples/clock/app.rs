@@ -32,14 +32,18 @@ pub struct ClockQuery {
     /// Milliseconds between ticks (default 1000).
     #[validate(range(min = 10, max = 60_000))]
     interval_ms: Option<u64>,
+    /// How many ticks to send; then the stream is complete and clients do not come back
+    /// (default: no end).
+    count: Option<u64>,
 }
 
-/// The time, every `interval_ms`, and a `minute` event when the minute changes.
+/// The time, every `interval_ms`, and a `minute` event when the minute changes; with `count`,
+/// that many ticks and no more.
 #[event_stream(path = "/clock")]
 pub async fn clock(Query(query): Query<ClockQuery>, events: Emitter<Clock>) -> tidings::Result<()> {
     let mut ticks = tokio::time::interval(Duration::from_millis(query.interval_ms.unwrap_or(1000)));
     let mut last_minute = None;
-    for seq in 0.. {
+    for seq in 0..query.count.unwrap_or(u64::MAX) {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = events.closed() => break,
@@ -51,6 +55,9 @@ pub async fn clock(Query(query): Query<ClockQuery>, events: Emitter<Clock>) -> t
             events.emit(Clock::Minute { unix_minutes }).await?;
         }
         last_minute = Some(unix_minutes);
+    }
+    if query.count.is_some() && !events.is_closed() {
+        events.complete();
     }
     Ok(())
 }
@@ -84,7 +91,8 @@ pub struct AlarmLabel {
     label: String,
 }
 
-/// Counts down to a posted alarm, then rings.
+/// Counts down to a posted alarm, then rings; a rung alarm is over, so the stream is complete
+/// (clients do not post it again).
 #[event_stream(path = "/alarms/{label}", method = "POST")]
 pub async fn alarm(
     Path(AlarmLabel { label }): Path<AlarmLabel>,
@@ -99,6 +107,7 @@ pub async fn alarm(
         left -= step;
     }
     events.emit(Alarm::Ring(label)).await?;
+    events.complete();
     Ok(())
 }
 
@@ -145,7 +154,7 @@ pub struct NoiseQuery {
 }
 
 /// `len` pseudo-random bytes from `seed` (xorshift64*), sent as a `chunk`, then `framed`,
-/// then their `digest`; then the stream ends.
+/// then their `digest`; then the stream ends, and a client comes back for them again.
 #[event_stream(path = "/noise")]
 pub async fn noise(Query(query): Query<NoiseQuery>, events: Emitter<Noise>) -> tidings::Result<()> {
     let bytes = noise_bytes(query.len, query.seed);

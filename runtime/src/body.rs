@@ -256,11 +256,14 @@ impl EventBody {
         if !std::mem::take(&mut self.end_event) {
             return None;
         }
-        let reason = self.shared.end().unwrap_or(if self.shared.queue.is_ending() {
-            EndReason::Lifetime
-        } else {
-            EndReason::Shutdown
-        });
+        let reason = self
+            .shared
+            .end()
+            .unwrap_or(if self.shared.queue.is_ending() {
+                EndReason::Lifetime
+            } else {
+                EndReason::Shutdown
+            });
         let frame = frame::end_event(reason);
         #[cfg(feature = "metrics")]
         self.shared.bytes_sent(frame.len());

@@ -79,7 +79,10 @@ impl EndReason {
 
     /// 1 and up; 0 stands for "not known yet" where a reason is kept in an atomic.
     pub(crate) fn to_code(self) -> u8 {
-        Self::ALL.iter().position(|r| *r == self).map_or(0, |i| i as u8 + 1)
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .map_or(0, |i| i as u8 + 1)
     }
 
     pub(crate) fn from_code(code: u8) -> Option<EndReason> {

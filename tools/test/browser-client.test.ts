@@ -4,30 +4,17 @@
 // Run by .ci/run with CLOCK_URL set to the clock example's address; CHROMIUM names the browser.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import type { Page } from "playwright-core";
-import { exampleInBrowser } from "./browser.js";
+import { clientPage, exampleInBrowser } from "./browser.js";
 
-const { url: baseUrl, browser } = exampleInBrowser("CLOCK_URL");
-// The compiled client, next to this file's compiled form (tools/build/...).
-const clientJs = new URL("../../examples/clock/client.js", import.meta.url);
+const example = exampleInBrowser("CLOCK_URL");
 let page: Page;
 const errors: string[] = [];
 
 before(async () => {
-  page = await (await browser()).newPage();
+  // The compiled client, next to this file's compiled form (tools/build/...).
+  page = await clientPage(example, new URL("../../examples/clock/client.js", import.meta.url));
   page.on("pageerror", (error) => errors.push(error.message));
-  // The page and the client are served from the example's origin, as an app would serve
-  // them; the streams then come from the example itself.
-  const client = await readFile(clientJs, "utf8");
-  await page.route(`${baseUrl}/__browser/**`, (route) => {
-    const path = new URL(route.request().url()).pathname;
-    if (path === "/__browser/client.js") {
-      return route.fulfill({ contentType: "text/javascript", body: client });
-    }
-    return route.fulfill({ contentType: "text/html", body: "<!doctype html><title>client</title>" });
-  });
-  await page.goto(`${baseUrl}/__browser/index.html`);
 });
 
 type Transport = "eventsource" | "fetch";

@@ -2,6 +2,7 @@
 // by playwright-core.
 import { after } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { chromium, type Browser, type Page } from "playwright-core";
 
 export function launch(): Promise<Browser> {
@@ -50,4 +51,22 @@ export function exampleInBrowser(variable: string): ExampleInBrowser {
     return launched;
   };
   return { url, browser, open: async (path = "/") => open(await browser(), url + path) };
+}
+
+/**
+ * A blank page of the example's own origin that can import a compiled client as
+ * `/__browser/client.js`, as an app would serve both; the streams then come from the example.
+ */
+export async function clientPage(example: ExampleInBrowser, clientJs: URL): Promise<Page> {
+  const page = await (await example.browser()).newPage();
+  const client = await readFile(clientJs, "utf8");
+  await page.route(`${example.url}/__browser/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (path === "/__browser/client.js") {
+      return route.fulfill({ contentType: "text/javascript", body: client });
+    }
+    return route.fulfill({ contentType: "text/html", body: "<!doctype html><title>client</title>" });
+  });
+  await page.goto(`${example.url}/__browser/index.html`);
+  return page;
 }

@@ -50,37 +50,93 @@ test("the fetch transport receives typed ticks", async () => {
   assert.deepEqual(seqs, [0, 1, 2]);
 });
 
-test("the fetch transport posts a body, fills the path, sends fresh headers, and reconnects", async () => {
+test("the fetch transport posts a body and fills the path; a rung alarm is complete: closed, not posted again", async () => {
   let attempts = 0;
-  const rings = await within<string[]>(10_000, (done, fail) => {
-    const heard: string[] = [];
+  const seen = await within<string[]>(10_000, (done, fail) => {
+    const seen: string[] = [];
     // The label travels in the path: substituted and percent-encoded by the client.
-    const alarm = new Subscription("POST /alarms/{label}", { label: "tea time/now", body: { in_ms: 150 } }, {
+    new Subscription("POST /alarms/{label}", { label: "tea time/now", body: { in_ms: 150 } }, {
       baseUrl,
       retryMs: 20,
       headers: () => ({ "x-attempt": String(++attempts) }),
     })
       .on("remaining", (data) => assert.ok(data.ms > 0))
-      .on("ring", (label) => {
-        heard.push(label);
-        // The stream ends after ringing; the client reconnects, as EventSource would.
-        if (heard.length === 2) {
-          alarm.close();
-          done(heard);
-        }
+      .on("ring", (label) => seen.push(`ring ${label}`))
+      .onEnd((end) => seen.push(`end ${end.reason} ${end.reconnect}`))
+      .onStatus((status) => {
+        seen.push(status);
+        if (status === "closed") setTimeout(() => done(seen), 200);
       })
-      .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+      .onError((error) => fail(new Error(error.message)));
   });
-  assert.deepEqual(rings, ["tea time/now", "tea time/now"]);
-  assert.ok(attempts >= 2, "headers were evaluated for every connection");
+  assert.deepEqual(seen, ["open", "ring tea time/now", "end complete false", "closed"]);
+  assert.equal(attempts, 1, "one connection: a complete stream is not posted again");
 });
 
-test("an invalid input is a fatal 400", async () => {
+for (const transport of ["eventsource", "fetch"] as const) {
+  test(`${transport}: a stream the server ends comes back with fresh headers, and no error is reported`, async () => {
+    let attempts = 0;
+    const errors: string[] = [];
+    const seen = await within<string[]>(10_000, (done) => {
+      const seen: string[] = [];
+      // `/noise` ends after its digest; the client comes back for it.
+      const noise = new Subscription("GET /noise", { len: 3, seed: 1 }, {
+        baseUrl,
+        transport,
+        EventSource,
+        retryMs: 20,
+        headers: () => ({ "x-attempt": String(++attempts) }),
+      })
+        .on("digest", () => {
+          seen.push("digest");
+          if (seen.filter((s) => s === "digest").length === 2) {
+            noise.close();
+            done(seen);
+          }
+        })
+        .onEnd((end) => seen.push(`end ${end.reason}`))
+        .onStatus((status, retry) => {
+          seen.push(status);
+          // No backoff after an end the server chose: its `retry` (fetch) or the browser's.
+          if (retry) assert.equal(retry.failures, 0);
+        })
+        .onError((error) => errors.push(error.message));
+    });
+    assert.deepEqual(seen, ["open", "digest", "end handler_done", "reconnecting", "open", "digest", "closed"]);
+    assert.deepEqual(errors, []);
+    if (transport === "fetch") assert.equal(attempts, 2, "headers were evaluated for every connection");
+  });
+
+  test(`${transport}: \`count\` ticks make a complete stream: closed after them, no reconnection`, async () => {
+    const seen = await within<string[]>(10_000, (done, fail) => {
+      const seen: string[] = [];
+      new Subscription("GET /clock", { interval_ms: 20, count: 3 }, { baseUrl, transport, EventSource, retryMs: 20 })
+        .on("tick", (data) => seen.push(`tick ${data.seq}`))
+        .onEnd((end) => seen.push(`end ${end.reason} ${end.reconnect}`))
+        .onStatus((status) => {
+          seen.push(status);
+          if (status === "closed") setTimeout(() => done(seen), 200);
+        })
+        .onError((error) => fail(new Error(error.message)));
+    });
+    assert.deepEqual(seen, ["open", "tick 0", "tick 1", "tick 2", "end complete false", "closed"]);
+  });
+}
+
+test("an invalid input is a fatal 400, with the server's problem details and its words", async () => {
   const error = await within<SubscriptionError>(10_000, (done) => {
     new Subscription("GET /clock", { interval_ms: 1 }, { baseUrl, transport: "fetch" }).onError(done);
   });
   assert.equal(error.fatal, true);
+  assert.equal(error.kind, "refused");
   assert.equal(error.status, 400);
+  assert.equal(error.problem?.status, 400);
+  assert.equal(error.problem?.title, "Bad Request");
+  assert.equal(error.problem?.errors?.[0]?.location, "query");
+  assert.equal(error.problem?.errors?.[0]?.path, "interval_ms");
+  assert.equal(error.problem?.errors?.[0]?.rule, "range");
+  assert.match(error.message, /^the server refused the stream \(400 Bad Request\): ./);
+  assert.ok(error.message.endsWith(String(error.problem?.detail)), error.message);
 });
 
 for (const transport of ["eventsource", "fetch"] as const) {
@@ -137,20 +193,7 @@ for (const transport of ["eventsource", "fetch"] as const) {
   });
 }
 
-test("a stream the server ends: reconnecting, then open again; a fatal answer: closed", async () => {
-  const seen = await within<string[]>(10_000, (done) => {
-    const seen: string[] = [];
-    // A POST stream the server ends after its `ring`; the fetch transport posts it again.
-    const alarm = new Subscription("POST /alarms/{label}", { label: "tea", body: { in_ms: 0 } }, { baseUrl, retryMs: 50 })
-      .onStatus((status) => {
-        seen.push(status);
-        if (seen.length === 3) {
-          alarm.close();
-          done(seen);
-        }
-      });
-  });
-  assert.deepEqual(seen, ["open", "reconnecting", "open", "closed"]);
+test("a fatal answer: closed", async () => {
   const refused = await within<string[]>(10_000, (done) => {
     const seen: string[] = [];
     new Subscription("GET /clock", { interval_ms: 1 }, { baseUrl, transport: "fetch" })

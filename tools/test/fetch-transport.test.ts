@@ -157,3 +157,45 @@ test("a base64 payload that does not decode is reported, and the stream goes on"
   assert.equal(errors[0]!.fatal, false);
   assert.match(errors[0]!.message, /cannot decode the `chunk` event: Error: invalid base64/);
 });
+
+test("the backoff doubles on failures in a row and starts over after a connection opens", async () => {
+  let connections = 0;
+  const server = createServer((request, response) => {
+    connections += 1;
+    // Three refused connections (dropped before any answer), then a stream that breaks off
+    // without the server's end, then one the server ends.
+    if (connections <= 3) {
+      request.socket.destroy();
+      return;
+    }
+    const end = connections === 5 ? `event: tidings.end\ndata: {"reason":"handler_done","reconnect":true}\n\n` : "";
+    const body = text(`event: tick\ndata: {"seq":${connections},"unix_ms":0}\n\n${end}`);
+    response.writeHead(200, { "content-type": "text/event-stream", "content-length": body.length }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const retries: { failures: number; delayMs: number }[] = [];
+  const kinds: string[] = [];
+  await new Promise<void>((resolve) => {
+    const clock = new Subscription("GET /clock", {}, { baseUrl: `http://127.0.0.1:${port}`, transport: "fetch", retryMs: 40 })
+      .onStatus((status, retry) => {
+        if (retry) retries.push({ failures: retry.failures, delayMs: retry.delayMs });
+      })
+      .onError((error) => kinds.push(error.kind))
+      .on("tick", (data) => {
+        if (data.seq === 6) {
+          clock.close();
+          resolve();
+        }
+      });
+  });
+  server.close();
+  assert.deepEqual(kinds, ["network", "network", "network", "network"]);
+  // 40, 80, 160 ms while nothing opens; the break after an open waits 40 ms again, and so
+  // does an end the server chose (no failure counted).
+  assert.deepEqual(retries.map((r) => r.failures), [1, 2, 3, 1, 0]);
+  const bases = [40, 80, 160, 40, 40];
+  retries.forEach((retry, i) => {
+    assert.ok(retry.delayMs >= bases[i]! && retry.delayMs <= bases[i]! * 1.25, `${i}: ${retry.delayMs} for ${bases[i]}`);
+  });
+});

@@ -33,30 +33,120 @@ export interface SubscriptionOptions {
   EventSource?: EventSourceConstructor;
   /** Sends cookies cross-origin (EventSource `withCredentials`, fetch `credentials: "include"`). */
   withCredentials?: boolean;
-  /** Headers for every (re)connection of the fetch transport, evaluated again each time. */
+  /**
+   * Headers for every (re)connection of the fetch transport, evaluated again each time. If it
+   * throws (or its promise rejects), the failure is reported through `onError` and the
+   * attempt is retried with backoff, like a network error.
+   */
   headers?: () => Record<string, string> | Promise<Record<string, string>>;
   /** The fetch implementation; defaults to `globalThis.fetch`. */
   fetch?: typeof fetch;
   /** Resume after this id. */
   lastEventId?: string;
-  /** Reconnection delay until the server sends `retry:` (fetch transport), in ms. */
+  /**
+   * The base of the reconnection delay, in ms, until the server sends `retry:` (default
+   * 1000). The fetch transport then uses the server's; the EventSource transport cannot see
+   * it and keeps this one after a failure.
+   */
   retryMs?: number;
+  /** The longest wait between two attempts, however many failed in a row, in ms (default 30 000). */
+  maxRetryMs?: number;
 }
 
-/** A failure: `fatal` ones (a non-200 answer, a wrong content type) end the subscription. */
-export interface SubscriptionError {
-  fatal: boolean;
+/** RFC 9457 problem details: what tidings answers when it refuses a request. */
+export interface Problem {
+  type?: string;
+  title?: string;
   status?: number;
+  detail?: string;
+  /** Every rule the input broke, with where. */
+  errors?: { location: "path" | "query" | "header" | "body"; path: string; rule: string; message: string }[];
+  [field: string]: unknown;
+}
+
+/**
+ * What went wrong:
+ * - `network`: the server could not be reached, or the connection broke (reconnects);
+ * - `unavailable`: `503` with `Retry-After` (reconnects after it);
+ * - `refused`: any other answer but `200` (final);
+ * - `protocol`: a `200` that is not an event stream (final);
+ * - `failed`: the server's handler failed after the stream started, its `error` event
+ *   (reconnects);
+ * - `callback`: a function of yours threw: `headers` (that attempt is retried), an event,
+ *   open, status, reset or end handler (the stream goes on);
+ * - `decode`: an event's data did not decode (the stream goes on);
+ * - `setup`: no EventSource or fetch to use (final).
+ */
+export type SubscriptionErrorKind =
+  | "network"
+  | "unavailable"
+  | "refused"
+  | "protocol"
+  | "failed"
+  | "callback"
+  | "decode"
+  | "setup";
+
+/** A failure: `fatal` ones end the subscription; the others are retried or passed over. */
+export interface SubscriptionError {
+  kind: SubscriptionErrorKind;
+  fatal: boolean;
+  /** The HTTP status of a refusal (`refused`, `unavailable`). */
+  status?: number;
+  /** What happened, in words. */
   message: string;
+  /** The server's problem details of a refusal, when it sent them (fetch transport). */
+  problem?: Problem;
+  /** The exception behind it, if any. */
+  cause?: unknown;
+}
+
+/**
+ * A `tidings.reset`: the server could not resume after the last event id (its history is
+ * gone, or the id is from another one). Events from here on are live: refetch the state.
+ */
+export interface ResetInfo {
+  /** `expired` (the events after the id left the window) or `unknown` (another history). */
+  reason: string;
+  /** The oldest event the server still has, if any. */
+  oldest: string | null;
+  /** The newest event the server has, if any. */
+  latest: string | null;
+}
+
+/**
+ * A `tidings.end`: the server ended the stream on purpose. With `reconnect`, the client comes
+ * back (resuming); without, the stream is complete and the subscription closes.
+ */
+export interface EndInfo {
+  /** `handler_done`, `complete`, `error`, `lifetime`, `shutdown`, `slow_consumer`, or
+   * `no_content` for a `204` answer. */
+  reason: string;
+  reconnect: boolean;
+}
+
+/** The reconnection under way: how long it waits, and when the attempt will be made. */
+export interface RetryInfo {
+  /** The wait, in ms. */
+  delayMs: number;
+  /** When the next attempt starts (`Date.now()` time). */
+  at: number;
+  /** Failed attempts in a row so far (0 after an end the server chose). */
+  failures: number;
 }
 
 /**
  * Where a subscription is: before its first connection, connected, between two connections
- * (after a network error or the end of a stream), or ended (`close()` or a fatal error).
+ * (after a failure or the end of a stream), or ended (`close()`, a fatal error, or a stream
+ * the server marked complete).
  */
 export type SubscriptionStatus = "connecting" | "open" | "reconnecting" | "closed";
 
 type Handler = (data: any, meta: { id: string; event: string }) => void;
+
+/** tidings' own events, read by the client itself. */
+const END_EVENT = "tidings.end";
+const RESET_EVENT = "tidings.reset";
 
 function buildUrl(meta: RouteMeta, input: Record<string, unknown>, baseUrl: string): string {
   let path = meta.path.replace(/\{\*?([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) =>
@@ -85,11 +175,34 @@ export function decodeBase64(text: string): Uint8Array {
   return bytes;
 }
 
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The problem details of a refused answer, if its body is JSON. */
+async function readProblem(response: Response): Promise<Problem | undefined> {
+  if (!/json/i.test(response.headers.get("content-type") ?? "")) {
+    await response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  try {
+    const value: unknown = await response.json();
+    return value && typeof value === "object" ? (value as Problem) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What one attempt of the fetch transport came to. */
+type Attempt = { stop: true } | { stop: false; failed: boolean; atLeastMs?: number };
+
 class SubscriptionCore {
   protected handlers = new Map<string, Handler[]>();
   protected openHandlers: Array<() => void> = [];
   protected errorHandlers: Array<(error: SubscriptionError) => void> = [];
-  protected statusHandlers: Array<(status: SubscriptionStatus) => void> = [];
+  protected statusHandlers: Array<(status: SubscriptionStatus, retry: RetryInfo | undefined) => void> = [];
+  protected resetHandlers: Array<(reset: ResetInfo) => void> = [];
+  protected endHandlers: Array<(end: EndInfo) => void> = [];
   protected everyEventHandlers: Handler[] = [];
   protected closed = false;
   private currentStatus: SubscriptionStatus = "connecting";
@@ -97,6 +210,14 @@ class SubscriptionCore {
   protected abort: AbortController | null = null;
   protected lastId: string;
   protected retryMs: number;
+  /** Failed attempts since the last successful open. */
+  private failures = 0;
+  private pendingRetry: RetryInfo | undefined;
+  private attemptError: SubscriptionError | undefined;
+  /** The `tidings.end` of the current connection, once it came. */
+  private ending: EndInfo | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private wake: (() => void) | undefined;
 
   constructor(
     protected meta: RouteMeta,
@@ -119,8 +240,21 @@ class SubscriptionCore {
     return this.currentStatus;
   }
 
-  /** Called on every change of `status`. */
-  onStatus(handler: (status: SubscriptionStatus) => void): this {
+  /** The reconnection under way while `status` is `reconnecting` (when it is known). */
+  get retry(): RetryInfo | undefined {
+    return this.pendingRetry;
+  }
+
+  /** The latest error of the current attempt; a successful open clears it. */
+  get error(): SubscriptionError | undefined {
+    return this.attemptError;
+  }
+
+  /**
+   * Called on every change of `status`, and again while `reconnecting` whenever the next
+   * attempt is scheduled (with its delay, e.g. to show "reconnecting in 4 s").
+   */
+  onStatus(handler: (status: SubscriptionStatus, retry: RetryInfo | undefined) => void): this {
     this.statusHandlers.push(handler);
     return this;
   }
@@ -131,9 +265,24 @@ class SubscriptionCore {
     return this;
   }
 
-  /** Called on network errors (then it reconnects) and fatal answers (then it stops). */
+  /** Called on every failure, with what went wrong (see `SubscriptionErrorKind`). */
   onError(handler: (error: SubscriptionError) => void): this {
     this.errorHandlers.push(handler);
+    return this;
+  }
+
+  /**
+   * Called when the server could not resume after the last event id (`tidings.reset`): events
+   * were missed and cannot be replayed, so refetch the state. The one place a gap is reported.
+   */
+  onReset(handler: (reset: ResetInfo) => void): this {
+    this.resetHandlers.push(handler);
+    return this;
+  }
+
+  /** Called when the server ends a stream on purpose (`tidings.end`, or a `204` answer). */
+  onEnd(handler: (end: EndInfo) => void): this {
+    this.endHandlers.push(handler);
     return this;
   }
 
@@ -143,6 +292,8 @@ class SubscriptionCore {
     this.closed = true;
     this.source?.close();
     this.abort?.abort();
+    clearTimeout(this.timer);
+    this.wake?.();
   }
 
   protected listen(event: string, handler: Handler): void {
@@ -155,25 +306,73 @@ class SubscriptionCore {
     this.everyEventHandlers.push(handler);
   }
 
-  protected setStatus(status: SubscriptionStatus): void {
+  /** Runs a function of the caller's: what it throws is reported, and nothing else stops. */
+  private call<A extends unknown[]>(what: string, handler: (...args: A) => void, ...args: A): void {
+    try {
+      handler(...args);
+    } catch (error) {
+      this.fail({ kind: "callback", fatal: false, message: `${what} threw: ${describe(error)}`, cause: error });
+    }
+  }
+
+  protected setStatus(status: SubscriptionStatus, retry?: RetryInfo): void {
     // Nothing comes after `closed`: a late network callback must not revive it.
-    if (status === this.currentStatus || this.currentStatus === "closed") return;
+    if (this.currentStatus === "closed") return;
+    if (status === this.currentStatus && retry === this.pendingRetry) return;
     this.currentStatus = status;
-    for (const handler of this.statusHandlers) handler(status);
+    this.pendingRetry = retry;
+    for (const handler of this.statusHandlers) this.call("a status handler", handler, status, retry);
   }
 
   protected dispatch(event: string, data: string, id: string): void {
     this.lastId = id;
+    if (event === END_EVENT || event === RESET_EVENT) {
+      this.dispatchOwn(event, data);
+      return;
+    }
     let value: unknown;
     try {
       value = this.decode(event, data);
     } catch (error) {
       // A payload that does not decode is reported, and the stream goes on.
-      this.fail({ fatal: false, message: `cannot decode the \`${event}\` event: ${error}` });
+      this.fail({ kind: "decode", fatal: false, message: `cannot decode the \`${event}\` event: ${error}`, cause: error });
       return;
     }
-    for (const handler of this.handlers.get(event) ?? []) handler(value, { id, event });
-    for (const handler of this.everyEventHandlers) handler(value, { id, event });
+    for (const handler of this.handlers.get(event) ?? []) {
+      this.call(`the \`${event}\` handler`, handler, value, { id, event });
+    }
+    for (const handler of this.everyEventHandlers) this.call("the onEvent handler", handler, value, { id, event });
+    if (event === "error") {
+      const message = (value as { message?: unknown } | null)?.message;
+      this.fail({
+        kind: "failed",
+        fatal: false,
+        message: `the server's handler failed${typeof message === "string" ? `: ${message}` : ""}`,
+      });
+    }
+  }
+
+  /** `tidings.end` and `tidings.reset`: what the server says about the stream itself. */
+  private dispatchOwn(event: string, data: string): void {
+    let value: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(data);
+      if (parsed && typeof parsed === "object") value = parsed as Record<string, unknown>;
+    } catch {
+      // Still an end or a reset: the fields default below.
+    }
+    const text = (field: unknown) => (typeof field === "string" ? field : null);
+    if (event === RESET_EVENT) {
+      const reset = { reason: text(value.reason) ?? "unknown", oldest: text(value.oldest), latest: text(value.latest) };
+      for (const handler of this.resetHandlers) this.call("the onReset handler", handler, reset);
+      return;
+    }
+    // Only an explicit `false` stops: an end the client cannot read is an end.
+    const end = { reason: text(value.reason) ?? "", reconnect: value.reconnect !== false };
+    this.ending = end;
+    for (const handler of this.endHandlers) this.call("the onEnd handler", handler, end);
+    // The stream is complete: close, without an error.
+    if (!end.reconnect) this.close();
   }
 
   /** The event's payload: text, bytes from base64, or JSON (with its base64 fields as bytes). */
@@ -189,7 +388,54 @@ class SubscriptionCore {
 
   protected fail(error: SubscriptionError): void {
     if (error.fatal) this.setStatus("closed");
-    for (const handler of this.errorHandlers) handler(error);
+    this.attemptError = error;
+    for (const handler of this.errorHandlers) {
+      try {
+        handler(error);
+      } catch (thrown) {
+        // Reporting it through `onError` again could loop: the console is the last resort.
+        console.error("tidings: the onError handler threw", thrown);
+      }
+    }
+  }
+
+  /** A new connection: the end the server gave the last one is history. */
+  private forgetEnd(): void {
+    this.ending = undefined;
+  }
+
+  /** A connection opened: errors were this attempt's, and the backoff starts over. */
+  private opened(): void {
+    this.failures = 0;
+    this.attemptError = undefined;
+    this.forgetEnd();
+    this.setStatus("open");
+    for (const handler of this.openHandlers) this.call("the onOpen handler", handler);
+  }
+
+  /**
+   * Schedules the next attempt: the server's `retry` (or `retryMs`) after an end the server
+   * chose; after a failure, that doubled for each failure in a row since the last open, up to
+   * `maxRetryMs`, plus up to a quarter of jitter, so that clients cut together come back
+   * apart; at least `atLeastMs`. Returns the delay.
+   */
+  private scheduleRetry(failed: boolean, atLeastMs = 0): number {
+    const base = this.retryMs;
+    const cap = Math.max(this.options.maxRetryMs ?? 30_000, base);
+    const backoff = failed ? Math.min(base * 2 ** Math.min(this.failures, 16), cap) : base;
+    const wait = Math.max(backoff, atLeastMs);
+    const delayMs = Math.round(wait + (failed ? Math.random() * wait * 0.25 : 0));
+    if (failed) this.failures += 1;
+    this.setStatus("reconnecting", { delayMs, at: Date.now() + delayMs, failures: this.failures });
+    return delayMs;
+  }
+
+  /** Waits `ms`, or until `close()`. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(resolve, ms);
+    });
   }
 
   private start(): void {
@@ -205,9 +451,10 @@ class SubscriptionCore {
   }
 
   private startEventSource(): void {
+    if (this.closed) return;
     const Source = this.options.EventSource ?? (globalThis as any).EventSource;
     if (!Source) {
-      this.fail({ fatal: true, message: "no EventSource: pass one in the options, or use the fetch transport" });
+      this.fail({ kind: "setup", fatal: true, message: "no EventSource: pass one in the options, or use the fetch transport" });
       return;
     }
     let url = this.url();
@@ -215,80 +462,146 @@ class SubscriptionCore {
       // EventSource cannot set headers on the first request: the server reads this instead.
       url += (url.includes("?") ? "&" : "?") + "lastEventId=" + encodeURIComponent(this.lastId);
     }
+    this.forgetEnd();
     const source: EventSourceLike = new Source(url, { withCredentials: this.options.withCredentials ?? false });
     this.source = source;
+    // Events of a source this subscription let go of are not its own any more.
+    const current = () => this.source === source && !this.closed;
     source.addEventListener("open", () => {
-      this.setStatus("open");
-      this.openHandlers.forEach((h) => h());
+      if (current()) this.opened();
     });
-    for (const event of this.meta.events) {
-      if (event === "error") continue;
-      source.addEventListener(event, (e: { data: string; lastEventId: string }) => this.dispatch(event, e.data, e.lastEventId));
+    for (const event of [...this.meta.events.filter((name) => name !== "error"), END_EVENT, RESET_EVENT]) {
+      source.addEventListener(event, (e: { data: string; lastEventId: string }) => {
+        if (current()) this.dispatch(event, e.data, e.lastEventId);
+      });
     }
     source.addEventListener("error", (e: any) => {
+      if (!current()) return;
       // The server's `error` event and a network error share the name; only the first has data.
       if (typeof e?.data === "string") {
         this.dispatch("error", e.data, e.lastEventId ?? this.lastId);
         return;
       }
-      const fatal = source.readyState === 2;
-      if (!fatal) this.setStatus("reconnecting");
-      this.fail({ fatal, status: e?.code, message: e?.message ?? "the event stream failed" });
+      if (source.readyState === 2) {
+        // The browser gave up for good: the answer was not `200`, or not an event stream.
+        this.fail({
+          kind: "refused",
+          fatal: true,
+          message:
+            "the server refused the stream; its status and reason are hidden from EventSource " +
+            "(use the fetch transport to see them)",
+        });
+        return;
+      }
+      const end = this.ending;
+      this.ending = undefined;
+      if (end && end.reason !== "error") {
+        // An end the server chose: the browser comes back after the server's `retry`, with
+        // `Last-Event-ID`. Not an error.
+        this.setStatus("reconnecting");
+        return;
+      }
+      // A failure: instead of the browser's fixed delay, back off, then open a new source
+      // that resumes with `lastEventId`.
+      source.close();
+      if (!end) {
+        const message = this.currentStatus === "open"
+          ? "the connection broke before the server ended the stream"
+          : "cannot reach the server";
+        this.fail({ kind: "network", fatal: false, message });
+      }
+      const delay = this.scheduleRetry(true);
+      this.timer = setTimeout(() => this.startEventSource(), delay);
     });
   }
 
   private async runFetch(): Promise<void> {
     const doFetch = this.options.fetch ?? globalThis.fetch;
-    while (!this.closed) {
-      this.abort = new AbortController();
-      const headers: Record<string, string> = {
-        ...(this.options.headers ? await this.options.headers() : {}),
-        accept: "text/event-stream",
-        "cache-control": "no-cache",
-      };
-      if (this.lastId) headers["last-event-id"] = this.lastId;
-      let body: string | undefined;
-      if ("body" in this.input) {
-        body = JSON.stringify(this.input.body);
-        headers["content-type"] = "application/json";
-      }
-      try {
-        const response = await doFetch(this.url(), {
-          method: this.meta.method,
-          headers,
-          body,
-          signal: this.abort.signal,
-          credentials: this.options.withCredentials ? "include" : "same-origin",
-        });
-        const type = response.headers.get("content-type") ?? "";
-        const retryAfter = response.headers.get("retry-after")?.trim() ?? "";
-        if (response.status === 503 && /^[0-9]+$/.test(retryAfter)) {
-          // Unavailable for now (a hub whose shared storage is down): wait as asked, retry.
-          this.setStatus("reconnecting");
-          this.fail({ fatal: false, status: 503, message: `the server is unavailable; retrying after ${retryAfter} s` });
-          await new Promise((resolve) => setTimeout(resolve, Math.max(this.retryMs, Number(retryAfter) * 1000)));
-          continue;
-        }
-        if (response.status !== 200 || !type.toLowerCase().startsWith("text/event-stream")) {
-          const message = response.status === 204 ? "the server has no stream for this client"
-            : response.status !== 200 ? `the server answered ${response.status}`
-            : `not an event stream: ${type}`;
-          this.fail({ fatal: true, status: response.status, message });
-          return;
-        }
-        this.setStatus("open");
-        this.openHandlers.forEach((h) => h());
-        await this.read(response.body!);
-      } catch (error) {
-        if (this.closed) return;
-        this.setStatus("reconnecting");
-        this.fail({ fatal: false, message: String(error) });
-      }
-      if (this.closed) return;
-      // The stream ended (or failed): come back after the server's `retry`, resuming.
-      this.setStatus("reconnecting");
-      await new Promise((resolve) => setTimeout(resolve, this.retryMs));
+    if (!doFetch) {
+      this.fail({ kind: "setup", fatal: true, message: "no fetch: pass one in the options" });
+      return;
     }
+    while (!this.closed) {
+      const attempt = await this.fetchOnce(doFetch);
+      if (attempt.stop || this.closed) return;
+      await this.sleep(this.scheduleRetry(attempt.failed, attempt.atLeastMs));
+    }
+  }
+
+  /** One connection of the fetch transport, from its headers to the end of its body. */
+  private async fetchOnce(doFetch: typeof fetch): Promise<Attempt> {
+    const failed = (error: SubscriptionError, atLeastMs?: number): Attempt => {
+      if (this.closed) return { stop: true };
+      this.fail(error);
+      return error.fatal ? { stop: true } : { stop: false, failed: true, atLeastMs };
+    };
+    this.abort = new AbortController();
+    this.forgetEnd();
+    let extra: Record<string, string> = {};
+    try {
+      extra = this.options.headers ? await this.options.headers() : {};
+    } catch (error) {
+      return failed({ kind: "callback", fatal: false, message: `the headers callback failed: ${describe(error)}`, cause: error });
+    }
+    const headers: Record<string, string> = { ...extra, accept: "text/event-stream", "cache-control": "no-cache" };
+    if (this.lastId) headers["last-event-id"] = this.lastId;
+    let body: string | undefined;
+    if ("body" in this.input) {
+      body = JSON.stringify(this.input.body);
+      headers["content-type"] = "application/json";
+    }
+    let response: Response;
+    try {
+      response = await doFetch(this.url(), {
+        method: this.meta.method,
+        headers,
+        body,
+        signal: this.abort.signal,
+        credentials: this.options.withCredentials ? "include" : "same-origin",
+      });
+    } catch (error) {
+      return failed({ kind: "network", fatal: false, message: `cannot reach the server: ${describe(error)}`, cause: error });
+    }
+    const type = response.headers.get("content-type") ?? "";
+    const retryAfter = response.headers.get("retry-after")?.trim() ?? "";
+    if (response.status === 503 && /^[0-9]+$/.test(retryAfter)) {
+      // Unavailable for now (a hub whose shared storage is down): wait as asked, retry.
+      const problem = await readProblem(response);
+      const reason = problem?.detail ? `: ${problem.detail}` : "";
+      const message = `the server is unavailable${reason}; retrying after ${retryAfter} s`;
+      return failed({ kind: "unavailable", fatal: false, status: 503, message, problem }, Number(retryAfter) * 1000);
+    }
+    if (response.status === 204) {
+      // Nothing for this client, on purpose: the stream is complete.
+      this.dispatchOwn(END_EVENT, JSON.stringify({ reason: "no_content", reconnect: false }));
+      return { stop: true };
+    }
+    if (response.status !== 200) {
+      const problem = await readProblem(response);
+      const title = problem?.title ? ` ${problem.title}` : "";
+      const reason = problem?.detail ? `: ${problem.detail}` : "";
+      const message = `the server refused the stream (${response.status}${title})${reason}`;
+      return failed({ kind: "refused", fatal: true, status: response.status, message, problem });
+    }
+    if (!type.toLowerCase().startsWith("text/event-stream")) {
+      await response.body?.cancel().catch(() => {});
+      return failed({ kind: "protocol", fatal: true, status: 200, message: `not an event stream: ${type || "no content type"}` });
+    }
+    this.opened();
+    try {
+      await this.read(response.body!);
+    } catch (error) {
+      if (this.closed) return { stop: true };
+      // Cut after the server's end: the end counts, not the cut.
+      if (this.ending) return { stop: false, failed: this.ending.reason === "error" };
+      return failed({ kind: "network", fatal: false, message: `the connection broke: ${describe(error)}`, cause: error });
+    }
+    if (this.closed) return { stop: true };
+    if (!this.ending) {
+      return failed({ kind: "network", fatal: false, message: "the connection closed before the server ended the stream" });
+    }
+    // The server ended it and asks the client back: after its `retry`, unless it failed.
+    return { stop: false, failed: this.ending.reason === "error" };
   }
 
   /** Reads one connection's body, dispatching its events as they complete. */
@@ -296,7 +609,10 @@ class SubscriptionCore {
     // The id outlives the connection: an event without `id:` keeps the last id.
     const parser = new EventStreamParser(this.lastId);
     await readEventStream(stream, parser, (events) => {
-      for (const { event, data, id } of events) this.dispatch(event, data, id);
+      for (const { event, data, id } of events) {
+        if (this.closed) return;
+        this.dispatch(event, data, id);
+      }
       // An event without data moves the last id too.
       this.lastId = parser.lastEventId;
       if (parser.retry !== undefined) this.retryMs = parser.retry;
@@ -444,12 +760,12 @@ export interface ClockEvents {
 /** Every streaming route: its input and its events. */
 export interface Routes {
   "GET /builds/{id}/progress": { input: { "id": number }; events: BuildEvents };
-  "GET /clock": { input: { "interval_ms"?: number | null }; events: ClockEvents };
+  "GET /clock": { input: { "count"?: number | null; "interval_ms"?: number | null }; events: ClockEvents };
 }
 
 const ROUTES: { [K in keyof Routes]: RouteMeta } = {
   "GET /builds/{id}/progress": { method: "GET", path: "/builds/{id}/progress", query: [], text: [], binary: [], binaryFields: {}, events: ["step", "done", "error"] },
-  "GET /clock": { method: "GET", path: "/clock", query: ["interval_ms"], text: [], binary: [], binaryFields: {}, events: ["tick", "minute", "error"] },
+  "GET /clock": { method: "GET", path: "/clock", query: ["count", "interval_ms"], text: [], binary: [], binaryFields: {}, events: ["tick", "minute", "error"] },
 };
 
 /** A route's key, e.g. `"GET /clock"`. */

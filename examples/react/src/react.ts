@@ -7,7 +7,10 @@
 import { useEffect, useRef, useState } from "react";
 import {
   Subscription,
+  type EndInfo,
   type EventHandlers,
+  type ResetInfo,
+  type RetryInfo,
   type RouteEvent,
   type RouteInput,
   type RouteKey,
@@ -20,6 +23,11 @@ import {
 export interface UseSubscriptionOptions<K extends RouteKey> extends SubscriptionOptions {
   /** A handler per event name, given the event's typed payload. The latest ones are called. */
   on?: EventHandlers<K>;
+  /** Called when the server could not resume and events were missed (`tidings.reset`): the
+   * place to refetch the state. The latest one is called. */
+  onReset?: (reset: ResetInfo) => void;
+  /** Called when the server ends a stream on purpose (`tidings.end`). The latest one is called. */
+  onEnd?: (end: EndInfo) => void;
   /** `false` closes the stream (status `closed`, `last` kept) until it is `true` again;
    * default `true`. */
   enabled?: boolean;
@@ -31,8 +39,13 @@ export interface SubscriptionState<K extends RouteKey> {
   status: SubscriptionStatus;
   /** The latest event (`{ event, data, id }`, typed per event), until the route or input change. */
   last: RouteEvent<K> | undefined;
-  /** The latest error; a fatal one (a non-200 answer) also sets `status` to `closed`. */
+  /** The latest error of the current attempt, cleared when a connection opens; a fatal one
+   * (a refusal) also sets `status` to `closed`. */
   error: SubscriptionError | undefined;
+  /** While `reconnecting`: the wait and when the next attempt starts, when known. */
+  retry: RetryInfo | undefined;
+  /** The latest `tidings.reset` of this stream: events before it were missed. */
+  reset: ResetInfo | undefined;
 }
 
 type HookArgs<K extends RouteKey> = {} extends RouteInput<K>
@@ -45,11 +58,14 @@ type HookArgs<K extends RouteKey> = {} extends RouteInput<K>
  * - The stream is opened after mount and closed on unmount, so the server sees the client
  *   leave. StrictMode's extra mount and unmount open no connection of their own.
  * - `input` and the connection options (`baseUrl`, `transport`, `withCredentials`,
- *   `lastEventId`, `retryMs`) are compared by value: a re-render with equal ones keeps the
+ *   `lastEventId`, `retryMs`, `maxRetryMs`) are compared by value: a re-render with equal ones keeps the
  *   stream, a change closes it and opens a new one.
  * - Handlers (`on`, `headers`) may change on every render without reconnecting.
  * - Reconnections resume after the last event's id (`Last-Event-ID`), on both transports; so
- *   does the stream when `enabled` turns `true` again.
+ *   does the stream when `enabled` turns `true` again. Where the server could not resume,
+ *   `reset` says so (and `onReset` is called): events were missed, refetch the state.
+ * - Failures back off (see `SubscriptionOptions.maxRetryMs`); `retry` says when the next
+ *   attempt is, and `error` what failed, until a connection opens again.
  */
 export function useSubscription<K extends RouteKey>(
   route: K,
@@ -66,6 +82,8 @@ export function useSubscription<K extends RouteKey>(
     status: enabled ? "connecting" : "closed",
     last: undefined,
     error: undefined,
+    retry: undefined,
+    reset: undefined,
   }));
   // The stream whose events `state` holds: another one starts from nothing.
   const shown = useRef(stream);
@@ -77,14 +95,14 @@ export function useSubscription<K extends RouteKey>(
     const resumeAfter = shown.current === stream ? state.last?.id : undefined;
     if (shown.current !== stream) {
       shown.current = stream;
-      setState({ status, last: undefined, error: undefined });
+      setState({ status, last: undefined, error: undefined, retry: undefined, reset: undefined });
     } else {
       // Disabled, the latest event stays: the stream is closed, not gone.
-      setState((now) => (now.status === status ? now : { ...now, status }));
+      setState((now) => (now.status === status ? now : { ...now, status, retry: undefined }));
     }
     if (!enabled) return;
     let mounted = true;
-    const { on: _on, enabled: _enabled, headers, ...connection } = options ?? {};
+    const { on: _on, onReset: _onReset, onEnd: _onEnd, enabled: _enabled, headers, ...connection } = options ?? {};
     const settings: SubscriptionOptions = {
       ...connection,
       lastEventId: resumeAfter || connection.lastEventId,
@@ -97,11 +115,25 @@ export function useSubscription<K extends RouteKey>(
       input: RouteInput<K> | undefined,
       options: SubscriptionOptions,
     ) => Subscription<K>)(route, input, settings)
-      .onStatus((status) => {
-        if (mounted) setState((now) => (now.status === status ? now : { ...now, status }));
+      .onStatus((status, retry) => {
+        if (!mounted) return;
+        setState((now) =>
+          now.status === status && now.retry === retry
+            ? now
+            : // Errors belong to the attempt that made them: an open connection clears them.
+              { ...now, status, retry, error: status === "open" ? undefined : now.error },
+        );
       })
       .onError((error) => {
         if (mounted) setState((now) => ({ ...now, error }));
+      })
+      .onReset((reset) => {
+        if (!mounted) return;
+        latest.current?.onReset?.(reset);
+        setState((now) => ({ ...now, reset }));
+      })
+      .onEnd((end) => {
+        if (mounted) latest.current?.onEnd?.(end);
       })
       .onEvent((event) => {
         if (!mounted) return;
@@ -123,8 +155,8 @@ export function useSubscription<K extends RouteKey>(
 
 /** What identifies a stream: the route, its input and the connection options, by value. */
 function connectionKey(route: string, input: unknown, options: SubscriptionOptions | undefined): string {
-  const { baseUrl, transport, withCredentials, lastEventId, retryMs } = options ?? {};
-  return stableJson([route, input ?? {}, { baseUrl, transport, withCredentials, lastEventId, retryMs }]);
+  const { baseUrl, transport, withCredentials, lastEventId, retryMs, maxRetryMs } = options ?? {};
+  return stableJson([route, input ?? {}, { baseUrl, transport, withCredentials, lastEventId, retryMs, maxRetryMs }]);
 }
 
 /** JSON with object keys sorted, so that equal values give equal text. */

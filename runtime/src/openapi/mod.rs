@@ -40,7 +40,8 @@ use serde_json::{Map, Value, json};
 
 pub use inputs::{InputDoc, ParamLocation};
 
-use crate::event::ERROR_EVENT;
+use crate::event::{END_EVENT, ERROR_EVENT};
+use crate::metrics::EndReason;
 use crate::router::RouteInfo;
 
 const SCHEMAS: &str = "#/components/schemas/";
@@ -98,6 +99,7 @@ impl OpenApi {
         let mut schemas = Map::new();
         schemas.insert("tidings.Problem".to_owned(), problem_schema());
         schemas.insert(format!("tidings.{ERROR_EVENT}"), error_event_schema());
+        schemas.insert(END_EVENT.to_owned(), end_event_schema());
         let mut paths = Map::new();
         for route in &self.routes {
             let operation = self.operation(route, &mut generator, &mut schemas);
@@ -226,6 +228,9 @@ fn event_set_schema(
     let error = format!("{SCHEMAS}tidings.{ERROR_EVENT}");
     one_of.push(json!({ "$ref": error }));
     mapping.insert(ERROR_EVENT.to_owned(), json!(error));
+    let end = format!("{SCHEMAS}{END_EVENT}");
+    one_of.push(json!({ "$ref": end }));
+    mapping.insert(END_EVENT.to_owned(), json!(end));
     json!({
         "oneOf": one_of,
         "discriminator": { "propertyName": "event", "mapping": mapping },
@@ -258,6 +263,41 @@ fn error_event_schema() -> Value {
         }),
     );
     item["description"] = json!("The handler failed; the stream ends after this event.");
+    item
+}
+
+fn end_event_schema() -> Value {
+    let reasons: Vec<&str> = [
+        EndReason::HandlerDone,
+        EndReason::Complete,
+        EndReason::Error,
+        EndReason::Lifetime,
+        EndReason::Shutdown,
+        EndReason::SlowConsumer,
+    ]
+    .into_iter()
+    .map(EndReason::as_str)
+    .collect();
+    let mut item = event_item(
+        END_EVENT,
+        json!({
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "required": ["reason", "reconnect"],
+                "properties": {
+                    "reason": { "enum": reasons },
+                    "reconnect": { "type": "boolean" },
+                },
+            },
+        }),
+    );
+    item["description"] = json!(
+        "The server ended the stream (rather than the connection breaking): the last event of \
+         every stream it ends. `reconnect` is false when the stream is complete: come back \
+         later and nothing new would follow."
+    );
     item
 }
 

@@ -245,7 +245,8 @@ fn route_input(operation: &Value) -> (String, Vec<String>) {
     (input, query)
 }
 
-/// The item schema of each event of the set `events`, in order.
+/// The item schema of each event of the set `events`, in order; tidings' own `tidings.*`
+/// events are the client runtime's business (`onEnd`, `onReset`), not typed events.
 fn event_items<'a>(schemas: &'a Map<String, Value>, events: &str) -> Vec<&'a Value> {
     let variants = schemas.get(events).and_then(|set| set["oneOf"].as_array());
     variants
@@ -253,6 +254,7 @@ fn event_items<'a>(schemas: &'a Map<String, Value>, events: &str) -> Vec<&'a Val
         .flatten()
         .filter_map(|variant| variant["$ref"].as_str()?.strip_prefix(SCHEMAS))
         .filter_map(|name| schemas.get(name))
+        .filter(|item| !event_name(item).starts_with("tidings."))
         .collect()
 }
 
