@@ -300,7 +300,7 @@ fn the_auth_typescript_client_is_up_to_date() {
 async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires() {
     use tidings_examples::auth::{Feed, TokenRequest, Tokens, routes};
     let tokens = Tokens::new(Duration::from_millis(600));
-    let hub = tidings::hub::Hub::new();
+    let hub = tidings_examples::auth::memory_hub();
     let server = TestServer::start(routes(hub.clone(), tokens.clone())).await;
     let problem = |mut response: tidings_tests::RawResponse, status: u16| async move {
         assert_eq!(response.status, status);
@@ -340,7 +340,7 @@ async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires(
     problem(get(bearer(&unscoped.token)).await, 403).await;
 
     // A good token: readings, until it expires; the stream then ends cleanly.
-    let publisher = tokio::spawn(tidings_examples::auth::publish(hub.clone()));
+    let publisher = tokio::spawn(tidings_examples::auth::publish(hub.clone(), 0));
     let token = tokens.issue(TokenRequest {
         name: "ann".into(),
         scopes: vec!["feed".into()],

@@ -5,6 +5,9 @@
 //!
 //! Tokens come from `POST /token` (a stand-in for a real identity provider) and live
 //! `TOKEN_TTL_MS` milliseconds (default 10 s).
+//!
+//! With `REDIS_URL`, the readings go through a Redis stream: a restarted server continues the
+//! count, and a page that kept its last event id resumes after it, losing nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +18,12 @@ use http::StatusCode;
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use schemars::SchemaGenerator;
 use serde::{Deserialize, Serialize};
-use tidings::hub::Hub;
+use tidings::hub::{EitherStorage, Hub, HubOptions, MemoryStorage, Subscribed};
 use tidings::openapi::InputDoc;
 use tidings::{
     Emitter, Extension, FromRequest, Rejection, RequestContext, Router, State, event_stream,
 };
+use tidings_redis::{Redis, RedisStorage};
 use tokio::time::Instant;
 
 /// What the feed says.
@@ -33,6 +37,57 @@ pub enum Feed {
         /// Milliseconds since the Unix epoch.
         unix_ms: u64,
     },
+}
+
+/// Where the readings are kept: in this process, or in Redis.
+pub type Storage = EitherStorage<MemoryStorage<Feed>, RedisStorage<Feed>>;
+
+/// The readings' hub.
+pub type FeedHub = Hub<Feed, Storage>;
+
+/// The Redis stream of the readings, with `REDIS_URL`.
+pub const REDIS_KEY: &str = "tidings:auth:feed";
+
+/// Readings kept in this process (the default).
+pub fn memory_hub() -> FeedHub {
+    let options = HubOptions::default();
+    Hub::with_storage(
+        EitherStorage::Left(MemoryStorage::new(options.window)),
+        options,
+    )
+}
+
+/// Readings kept in the Redis stream [`REDIS_KEY`] at `url`.
+pub fn redis_hub(url: &str) -> Result<FeedHub, redis::RedisError> {
+    let options = HubOptions::default();
+    let storage = Redis::open(url)?.storage(REDIS_KEY, options.window);
+    Ok(Hub::with_storage(EitherStorage::Right(storage), options))
+}
+
+/// The `n` of the newest reading in the Redis stream at `url`, if it has one: a restarted
+/// server continues the count after it.
+pub async fn last_reading(url: &str) -> Result<Option<u64>, redis::RedisError> {
+    let mut connection = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let newest: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XREVRANGE")
+        .arg(REDIS_KEY)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut connection)
+        .await?;
+    // Each entry holds the event's frame (`event: reading`, `data: {...}`).
+    let frame = newest.into_iter().flat_map(|(_, fields)| fields);
+    let data = frame
+        .filter(|(field, _)| field == "frame")
+        .filter_map(|(_, frame)| String::from_utf8(frame).ok())
+        .find_map(|frame| Some(frame.lines().find_map(|line| line.strip_prefix("data: "))?.to_owned()));
+    Ok(data.and_then(|data| {
+        let value: serde_json::Value = serde_json::from_str(&data).ok()?;
+        value["n"].as_u64()
+    }))
 }
 
 /// Who a token belongs to, and what it allows until when.
@@ -163,11 +218,11 @@ impl FromRequest for FeedReader {
 /// token and its `Last-Event-ID` resumes after the last reading it got.
 #[event_stream(path = "/feed")]
 pub async fn feed(
-    State(hub): State<Hub<Feed>>,
     FeedReader(user): FeedReader,
+    // After the token check: nobody subscribes without one.
+    Subscribed(readings): Subscribed<Feed, Storage>,
     events: Emitter<Feed>,
 ) -> tidings::Result<()> {
-    let readings = hub.subscribe(events.last_event_id()).await;
     tokio::select! {
         forwarded = events.forward(readings) => forwarded?,
         // The token expired: end the stream; the client reconnects with a new one.
@@ -177,7 +232,7 @@ pub async fn feed(
 }
 
 /// The stream routes: every one requires a user (`401` before any stream starts).
-pub fn routes(hub: Hub<Feed>, tokens: Tokens) -> Router {
+pub fn routes(hub: FeedHub, tokens: Tokens) -> Router {
     Router::new()
         .route(feed)
         .require::<User>()
@@ -186,10 +241,10 @@ pub fn routes(hub: Hub<Feed>, tokens: Tokens) -> Router {
         .retry(Duration::from_millis(100))
 }
 
-/// Publishes a reading every 200 ms, until the hub fails.
-pub async fn publish(hub: Hub<Feed>) {
+/// Publishes a reading every 200 ms, counting from `first`, until the hub fails.
+pub async fn publish(hub: FeedHub, first: u64) {
     let mut every = tokio::time::interval(Duration::from_millis(200));
-    for n in 0.. {
+    for n in first.. {
         every.tick().await;
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -206,5 +261,5 @@ pub const PAGE: &str = include_str!("index.html");
 
 /// The TypeScript client of the routes (committed as `examples/auth/client.ts`).
 pub fn typescript() -> String {
-    tidings::typescript::generate(&routes(Hub::new(), Tokens::new(Duration::ZERO)))
+    tidings::typescript::generate(&routes(memory_hub(), Tokens::new(Duration::ZERO)))
 }

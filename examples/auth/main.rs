@@ -8,12 +8,14 @@
 //! Then open the printed address. `ADDR` sets the address to listen on (default
 //! `127.0.0.1:8080`), `TOKEN_TTL_MS` how long a token lives (default 10 000). `-- client-ts`
 //! prints the TypeScript client of the routes. `GET /metrics` serves tidings' metrics.
+//!
+//! With `REDIS_URL` set, the readings go through a Redis stream: stop the server, start it
+//! again, and the open page resumes where it was, with no reading lost or repeated.
 
 use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
-use tidings::hub::Hub;
 use tidings_examples::auth::{self, TokenRequest, Tokens};
 
 /// The compiled client, where `tsc -p tools/tsconfig.json` writes it.
@@ -38,8 +40,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|ms| ms.parse().ok())
         .map_or(Duration::from_secs(10), Duration::from_millis);
     let tokens = Tokens::new(ttl);
-    let hub = Hub::new();
-    tokio::spawn(auth::publish(hub.clone()));
+    let (hub, first) = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            println!("auth readings in Redis at {url}");
+            let first = auth::last_reading(&url).await?.map_or(0, |n| n + 1);
+            (auth::redis_hub(&url)?, first)
+        }
+        Err(_) => (auth::memory_hub(), 0),
+    };
+    tokio::spawn(auth::publish(hub.clone(), first));
     let issuer = tokens.clone();
     let pages = tidings_examples::prometheus()
         .route("/", get(|| async { axum::response::Html(auth::PAGE) }))

@@ -387,8 +387,8 @@ class SubscriptionCore {
   }
 
   protected fail(error: SubscriptionError): void {
-    if (error.fatal) this.setStatus("closed");
     this.attemptError = error;
+    if (error.fatal) this.setStatus("closed");
     for (const handler of this.errorHandlers) {
       try {
         handler(error);

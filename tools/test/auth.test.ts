@@ -1,20 +1,24 @@
 // The auth example in headless Chromium: the page's generated client (fetch transport) sends
 // a fresh bearer token on every connection; when a token expires the server ends the stream
 // and the client comes back with a new one, resuming with no reading lost or repeated; a
-// forged token is a 401 and a token without the scope a 403, both final.
-// Run by .ci/run with AUTH_URL set (the example started with TOKEN_TTL_MS=1000).
+// forged token is a 401 and a token without the scope a 403, both final, with the server's
+// reason on the page. Restarted on the same port (on Redis), the page recovers by itself.
+// Run by .ci/run with AUTH_URL set (the example started with TOKEN_TTL_MS=1000); the restart
+// test starts its own redis-server and instances of the built example.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { exampleInBrowser } from "./browser.js";
+import { exampleInBrowser, open as openPage } from "./browser.js";
+import { freePort, startExample, startRedis } from "./services.js";
 
-const { open } = exampleInBrowser("AUTH_URL");
+const { open, browser } = exampleInBrowser("AUTH_URL");
 
 interface Seen {
   tokens: number;
   readings: number[];
-  errors: { status: number | null; fatal: boolean }[];
+  errors: { kind: string; status: number | null; fatal: boolean; message: string }[];
   opened: number;
+  statuses: string[];
 }
 
 async function seen(page: Page): Promise<Seen> {
@@ -41,8 +45,11 @@ test("each connection sends a fresh token; an expired one ends the stream, which
   await page.close();
 });
 
-test("a forged token is refused with 401, a token without the scope with 403", async () => {
-  for (const [path, status] of [["/?token=forged", 401], ["/?scopes=", 403]] as const) {
+test("a forged token is refused with 401, a token without the scope with 403, with the server's reason shown", async () => {
+  for (const [path, status, reason] of [
+    ["/?token=forged", 401, "the token is unknown or has expired"],
+    ["/?scopes=", 403, "the token does not have the `feed` scope"],
+  ] as const) {
     const { page } = await open(path);
     await page.waitForFunction(
       () => (window as unknown as { seen: Seen }).seen.errors.length > 0,
@@ -50,9 +57,54 @@ test("a forged token is refused with 401, a token without the scope with 403", a
       { timeout: 10_000 },
     );
     const { errors, readings } = await seen(page);
-    assert.deepEqual(errors[0], { status, fatal: true }, path);
+    assert.deepEqual(errors.map(({ kind, status, fatal }) => ({ kind, status, fatal })), [{ kind: "refused", status, fatal: true }], path);
+    assert.ok(errors[0]!.message.endsWith(reason), errors[0]!.message);
     assert.equal(readings.length, 0);
-    assert.match(await page.locator("#status").innerText(), /refused/);
+    const shown = await page.locator("#status").innerText();
+    assert.match(shown, /^refused: the server refused the stream/);
+    assert.ok(shown.endsWith(reason), shown);
     await page.close();
   }
+});
+
+test("restarted on the same port (SIGTERM, then SIGKILL), the page recovers by itself: no reading lost or repeated", async () => {
+  const redis = await startRedis();
+  const env = { ADDR: `127.0.0.1:${await freePort()}`, REDIS_URL: redis.url, TOKEN_TTL_MS: "60000" };
+  let server = await startExample("auth", env);
+  const { page, errors } = await openPage(await browser(), server.url + "/");
+  const readings = async (atLeast: number) => {
+    await page.waitForFunction(
+      (n) => (window as unknown as { seen: Seen }).seen.readings.length >= n,
+      atLeast,
+      { timeout: 20_000 },
+    );
+  };
+  await readings(3);
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    const before = (await seen(page)).readings.length;
+    const failed = (await seen(page)).errors.length;
+    await server.stop(signal);
+    // Down until the page has failed to get a token or to connect: it must not give up.
+    await page.waitForFunction(
+      (n) => (window as unknown as { seen: Seen }).seen.errors.length > n,
+      failed,
+      { timeout: 10_000 },
+    );
+    assert.match(await page.locator("#status").innerText(), /^(reconnecting|connecting)/, signal);
+    server = await startExample("auth", env);
+    await readings(before + 5);
+  }
+  const { readings: got, errors: failures, statuses } = await seen(page);
+  for (let i = 1; i < got.length; i++) {
+    assert.equal(got[i], got[0]! + i, `no reading lost or repeated: ${got}`);
+  }
+  assert.deepEqual(failures.filter((f) => f.fatal), [], "no failure was final");
+  assert.ok(failures.some((f) => f.kind === "callback" && /headers callback failed/.test(f.message)),
+    `the failed token requests were reported: ${JSON.stringify(failures)}`);
+  assert.equal(statuses.at(-1), "open");
+  assert.match(await page.locator("#status").innerText(), /^open$/);
+  // The browser logs each refused connection itself; nothing else may fail.
+  assert.deepEqual(errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(e)), []);
+  await page.close();
+  await server.stop("SIGTERM");
 });
