@@ -45,7 +45,7 @@ async fn a_build_resumes_after_the_last_step_seen_and_ends_after_done() {
             step_ms: 20,
         })
         .unwrap();
-    let server = TestServer::start(react::app(builds.clone(), &counts)).await;
+    let server = TestServer::start(react::app(builds.clone(), &counts, tidings::hub::Hub::new())).await;
     let path = format!("/builds/{}/progress", started.id);
 
     let mut first = server.get(&path).await;
@@ -68,12 +68,14 @@ async fn a_build_resumes_after_the_last_step_seen_and_ends_after_done() {
     let (id, done) = next(&mut resumed).await;
     assert_eq!(id, "7");
     assert!(matches!(done, Build::Done { took_ms } if took_ms >= 100));
+    let complete = "event: tidings.end\ndata: {\"reason\":\"complete\",\"reconnect\":false}\n\n";
+    assert_eq!(resumed.event().await, complete, "nothing follows `done`");
     assert!(resumed.ends().await);
 
     // A client that had `done` gets nothing more.
     let mut after = RawResponse::send(server.addr, "GET", &path, &[("last-event-id", "7")]).await;
     assert_eq!(after.status, 200);
-    assert!(after.ends().await);
+    assert!(after.rest().await.ends_with(complete));
 
     // Every stream counted, none left open once the handlers ended.
     let mut open = u64::MAX;

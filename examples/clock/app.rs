@@ -198,24 +198,22 @@ pub fn routes(hub: Hub<Clock>) -> Router {
 /// the task that feeds the shared ticks. Call it inside a Tokio runtime.
 pub fn app() -> Router {
     let hub = Hub::new();
-    let publisher = hub.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(100));
-        for seq in 0.. {
-            every.tick().await;
-            let unix_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            if publisher
-                .publish(Clock::Tick { seq, unix_ms })
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
+    tokio::spawn(publish_ticks(hub.clone()));
     routes(hub)
+}
+
+/// Publishes a tick every 100 ms to `hub`, until it fails.
+pub async fn publish_ticks(hub: Hub<Clock>) {
+    let mut every = tokio::time::interval(Duration::from_millis(100));
+    for seq in 0.. {
+        every.tick().await;
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if hub.publish(Clock::Tick { seq, unix_ms }).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// The clock's OpenAPI document.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tidings::hub::Hub;
 use tidings::openapi::InputDoc;
 use tidings::{
     Emitter, FromRequest, Middleware, Path, Rejection, RequestContext, Router, State, event_stream,
@@ -132,8 +133,9 @@ impl FromRequest for KnownBuild {
     }
 }
 
-/// The build's steps, each with its number as id, then `done`. With `Last-Event-ID: n` it
-/// starts after step `n`; a client that already had `done` gets nothing more.
+/// The build's steps, each with its number as id, then `done`, and the stream is complete. With
+/// `Last-Event-ID: n` it starts after step `n`; a client that already had `done` gets nothing
+/// more.
 #[event_stream(path = "/builds/{id}/progress")]
 pub async fn progress(
     KnownBuild(mut progress): KnownBuild,
@@ -160,6 +162,8 @@ pub async fn progress(
                     .emit_with_id(now.steps + 1, Build::Done { took_ms })
                     .await?;
             }
+            // Nothing will follow `done`: the watcher stops instead of coming back.
+            events.complete();
             return Ok(());
         }
         tokio::select! {
@@ -235,11 +239,13 @@ impl Drop for OpenStream {
     }
 }
 
-/// The streams: `GET /clock` and `GET /builds/{id}/progress`, each counted in `counts`.
-pub fn app(builds: Builds, counts: &StreamCounts) -> Router {
+/// The streams: `GET /clock` and `GET /builds/{id}/progress`, each counted in `counts`, and
+/// `GET /ticks`, the shared ticks of `ticks` (see [`clock::publish_ticks`]).
+pub fn app(builds: Builds, counts: &StreamCounts, ticks: Hub<clock::Clock>) -> Router {
     let clock = Router::new()
         .route(clock::clock)
         .middleware(counts.counting("clock"));
+    let shared = Router::new().route(clock::ticks).with_state(ticks);
     let builds = Router::new()
         .route(progress)
         .middleware(counts.counting("progress"))
@@ -248,12 +254,17 @@ pub fn app(builds: Builds, counts: &StreamCounts) -> Router {
     Router::new()
         .nest("", clock)
         .nest("", builds)
+        .nest("", shared)
         .retry(Duration::from_millis(250))
 }
 
 /// The page's TypeScript client, `src/client.ts`.
 pub fn typescript() -> String {
-    tidings::typescript::generate(&app(Builds::default(), &StreamCounts::default()))
+    tidings::typescript::generate(&app(
+        Builds::default(),
+        &StreamCounts::default(),
+        Hub::new(),
+    ))
 }
 
 /// The page's React hook, `src/react.ts`.

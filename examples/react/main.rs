@@ -109,7 +109,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(Duration::from_millis);
     let builds = Builds::default();
     let counts = StreamCounts::default();
-    let streams = react::app(builds.clone(), &counts).max_stream_duration(lifetime);
+    let ticks = tidings::hub::Hub::new();
+    tokio::spawn(tidings_examples::clock::publish_ticks(ticks.clone()));
+    let streams = react::app(builds.clone(), &counts, ticks).max_stream_duration(lifetime);
     let pages = axum::Router::new()
         .route("/", get(page))
         .route("/assets/main.js", get(bundle))

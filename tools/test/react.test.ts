@@ -158,10 +158,43 @@ for (const transport of ["eventsource", "fetch"]) {
     // 1.8 s of build in streams of 600 ms: the server ended some, and the hook came back.
     const opened = (await stats(cutUrl)).progress.opened - before.opened;
     assert.ok(opened >= 3, `progress streams opened: ${opened}`);
-    // Done, the component disabled its stream: closed, and nothing left open on the server.
+    // Done, the server marked the stream complete: closed by the hook itself, with no error,
+    // nothing left open on the server, and no stream opened again.
     assert.equal(await page.getByTestId("build-status").innerText(), "closed");
     await until("no build stream open", async () => (await stats(cutUrl)).progress.open === before.open, 1_000);
+    const finalOpened = (await stats(cutUrl)).progress.opened;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal((await stats(cutUrl)).progress.opened, finalOpened, "no stream after `done`");
+    assert.equal(await page.getByTestId("build-status").innerText(), "closed");
+    assert.equal(await page.locator("text=last error").count(), 0, "the ends the server chose are no errors");
+    assert.ok(await page.getByTestId("build-pause").isDisabled(), "nothing left to pause");
     assert.deepEqual(errors, []);
     await page.close();
+  });
+
+  test(`${transport}: shared ticks resume after a reload; an id the server cannot resume shows a reset`, async () => {
+    const before = (await stats(example.url)).clock;
+    const { page, errors } = await openPage(example.url, transport);
+    const seqs = async () =>
+      ((await page.getByTestId("ticks").getAttribute("data-seqs")) ?? "").split(",").filter(Boolean).map(Number);
+    await until("a few ticks", async () => (await seqs()).length >= 3);
+    await page.reload();
+    await until("ticks after the reload", async () => (await seqs()).length >= 3);
+    const after = Number(await page.getByTestId("ticks").getAttribute("data-resumed-after"));
+    const resumed = await seqs();
+    assert.deepEqual(resumed.slice(0, 3), [after + 1, after + 2, after + 3], "resumed right after the last tick shown");
+    assert.equal(await page.getByTestId("ticks-reset").count(), 0);
+    // An id of a history this server never had (as after a restart of the server).
+    // Set before the page's own scripts run: a tick arriving meanwhile would overwrite it.
+    await page.addInitScript(() => sessionStorage.setItem("tidings-react-ticks", JSON.stringify({ id: "1-1", seq: 0 })));
+    await page.reload();
+    await page.getByTestId("ticks-reset").waitFor({ timeout: 5_000 });
+    assert.equal(await page.getByTestId("ticks-reset").getAttribute("data-reason"), "unknown");
+    await until("live ticks after the reset", async () => (await seqs()).length >= 2);
+    assert.equal(await page.getByTestId("ticks-status").innerText(), "open");
+    assert.deepEqual(errors, []);
+    await page.close();
+    // The next test counts the clock's streams from a quiet server.
+    await until("the page's clock stream gone", async () => (await stats(example.url)).clock.open === before.open, 1_000);
   });
 }

@@ -1,6 +1,6 @@
 // Two live components on tidings' generated hook: the clock's ticks, and the progress of a
 // build started from the page. `?transport=fetch` switches both to the fetch transport.
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { ClockEvents, SubscriptionError, SubscriptionStatus } from "./client";
 import { useSubscription } from "./react";
 
@@ -18,6 +18,7 @@ export function App() {
         )
       </p>
       <ClockCard />
+      <SharedTicks />
       <BuildCard />
       <ServerStreams />
     </main>
@@ -60,6 +61,9 @@ function Clock({ intervalMs }: { intervalMs: number }) {
       },
     },
   });
+  // The time of the latest tick: a `minute` event in between keeps it.
+  const lastTick = useRef<ClockEvents["tick"] | undefined>(undefined);
+  if (last?.event === "tick") lastTick.current = last.data;
   return (
     <div>
       <Status status={status} error={error} testId="clock-status" />
@@ -68,7 +72,7 @@ function Clock({ intervalMs }: { intervalMs: number }) {
         the list
       </label>
       <p data-testid="clock-time" style={{ fontSize: "2rem", margin: ".5rem 0" }}>
-        {last?.event === "tick" ? new Date(last.data.unix_ms).toLocaleTimeString() : "--:--:--"}
+        {lastTick.current ? new Date(lastTick.current.unix_ms).toLocaleTimeString() : "--:--:--"}
       </p>
       <ol data-testid="clock-ticks" style={{ display: "flex", gap: ".5rem", listStyle: "none", padding: 0 }}>
         {ticks.map((tick, index) => (
@@ -76,6 +80,50 @@ function Clock({ intervalMs }: { intervalMs: number }) {
         ))}
       </ol>
     </div>
+  );
+}
+
+/** Where the shared ticks stopped, kept across reloads of the page. */
+const RESUME_KEY = "tidings-react-ticks";
+
+/**
+ * The hub's ticks, shared by every client and resumable: the page keeps the last tick's id
+ * across reloads and resumes after it; where the server cannot (it restarted, or the ticks
+ * left its window), the hook's `reset` says so.
+ */
+function SharedTicks() {
+  const [resumed] = useState(() => {
+    const saved = JSON.parse(sessionStorage.getItem(RESUME_KEY) ?? "null") as { id: string; seq: number } | null;
+    return saved;
+  });
+  const [seqs, setSeqs] = useState<number[]>([]);
+  const { status, error, reset } = useSubscription("GET /ticks", {}, {
+    transport,
+    lastEventId: resumed?.id,
+    on: {
+      tick: ({ seq }, { id }) => {
+        sessionStorage.setItem(RESUME_KEY, JSON.stringify({ id, seq }));
+        setSeqs((now) => [...now.slice(-29), seq]);
+      },
+    },
+  });
+  return (
+    <section>
+      <h2>Shared ticks</h2>
+      <p>
+        One hub, ten ticks a second, each with an id. Reload the page: it resumes after the last tick it showed
+        {resumed ? ` (this time after tick ${resumed.seq})` : ""}.
+      </p>
+      <Status status={status} error={error} testId="ticks-status" />
+      {reset && (
+        <p role="status" data-testid="ticks-reset" data-reason={reset.reason}>
+          The server could not resume ({reset.reason}): ticks were missed. These are live from here on.
+        </p>
+      )}
+      <p data-testid="ticks" data-resumed-after={resumed?.seq ?? ""} data-seqs={seqs.join(",")}>
+        {seqs.length ? `Ticks ${seqs[0]} to ${seqs[seqs.length - 1]}` : "Waiting for the first tick"}
+      </p>
+    </section>
   );
 }
 
@@ -125,9 +173,9 @@ function BuildProgress({ id, steps }: { id: number; steps: number }) {
   const [paused, setPaused] = useState(false);
   const { status, last, error } = useSubscription("GET /builds/{id}/progress", { id }, {
     transport,
-    // Paused, the stream is closed; resumed, it picks up after the last step it had. Once
-    // done, the stream is not needed: closing it keeps the hook from reconnecting.
-    enabled: tookMs === null && !paused,
+    // Paused, the stream is closed; resumed, it picks up after the last step it had. After
+    // `done` the server marks the stream complete, and the hook closes it by itself.
+    enabled: !paused,
     on: {
       step: ({ step }) => setReceived((now) => [...now, step]),
       done: ({ took_ms }) => setTookMs(took_ms),
@@ -138,8 +186,14 @@ function BuildProgress({ id, steps }: { id: number; steps: number }) {
     <div>
       <Status status={status} error={error} testId="build-status" />
       <label>
-        <input data-testid="build-pause" type="checkbox" checked={paused} onChange={(e) => setPaused(e.target.checked)} /> Pause
-        watching
+        <input
+          data-testid="build-pause"
+          type="checkbox"
+          checked={paused}
+          disabled={tookMs !== null}
+          onChange={(e) => setPaused(e.target.checked)}
+        />{" "}
+        Pause watching
       </label>
       <div data-testid="build-bar" data-received={received.join(",")} style={{ display: "flex", gap: "1px", height: "1rem" }}>
         {Array.from({ length: steps }, (_, index) => (

@@ -761,11 +761,13 @@ export interface ClockEvents {
 export interface Routes {
   "GET /builds/{id}/progress": { input: { "id": number }; events: BuildEvents };
   "GET /clock": { input: { "count"?: number | null; "interval_ms"?: number | null }; events: ClockEvents };
+  "GET /ticks": { input: {}; events: ClockEvents };
 }
 
 const ROUTES: { [K in keyof Routes]: RouteMeta } = {
   "GET /builds/{id}/progress": { method: "GET", path: "/builds/{id}/progress", query: [], text: [], binary: [], binaryFields: {}, events: ["step", "done", "error"] },
   "GET /clock": { method: "GET", path: "/clock", query: ["count", "interval_ms"], text: [], binary: [], binaryFields: {}, events: ["tick", "minute", "error"] },
+  "GET /ticks": { method: "GET", path: "/ticks", query: [], text: [], binary: [], binaryFields: {}, events: ["tick", "minute", "error"] },
 };
 
 /** A route's key, e.g. `"GET /clock"`. */
