@@ -51,3 +51,30 @@ new Subscription("GET /clock").onEvent((event) => {
 // @ts-expect-error: not a status
 const status: ReturnType<() => Subscription<"GET /clock">["status"]> = "done";
 void status;
+// tidings' own events are not the route's: they have handlers of their own.
+// @ts-expect-error: `tidings.end` goes to `onEnd`
+new Subscription("GET /clock").on("tidings.end", () => {});
+// @ts-expect-error: `tidings.reset` goes to `onReset`
+new Subscription("GET /clock").on("tidings.reset", () => {});
+new Subscription("GET /clock")
+  .onReset((reset) => {
+    const latest: string | null = reset.latest;
+    void latest;
+  })
+  .onEnd((end) => {
+    const reconnect: boolean = end.reconnect;
+    void reconnect;
+  })
+  .onStatus((status, retry) => {
+    // @ts-expect-error: there is no retry outside `reconnecting` (it may be undefined)
+    const delay: number = retry.delayMs;
+    void [status, delay];
+  })
+  .onError((error) => {
+    if (error.kind === "refused") {
+      const detail: string | undefined = error.problem?.detail;
+      void detail;
+    }
+    // @ts-expect-error: not a kind of failure
+    void (error.kind === "timeout");
+  });
