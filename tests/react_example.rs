@@ -45,7 +45,12 @@ async fn a_build_resumes_after_the_last_step_seen_and_ends_after_done() {
             step_ms: 20,
         })
         .unwrap();
-    let server = TestServer::start(react::app(builds.clone(), &counts, tidings::hub::Hub::new())).await;
+    let server = TestServer::start(react::app(
+        builds.clone(),
+        &counts,
+        tidings::hub::Hub::new(),
+    ))
+    .await;
     let path = format!("/builds/{}/progress", started.id);
 
     let mut first = server.get(&path).await;

@@ -67,10 +67,12 @@ pub fn redis_hub(url: &str) -> Result<FeedHub, redis::RedisError> {
 /// The `n` of the newest reading in the Redis stream at `url`, if it has one: a restarted
 /// server continues the count after it.
 pub async fn last_reading(url: &str) -> Result<Option<u64>, redis::RedisError> {
+    /// A stream entry: its id, and its fields (tidings-redis keeps the event's frame in `frame`).
+    type Entry = (String, Vec<(String, Vec<u8>)>);
     let mut connection = redis::Client::open(url)?
         .get_multiplexed_async_connection()
         .await?;
-    let newest: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XREVRANGE")
+    let newest: Vec<Entry> = redis::cmd("XREVRANGE")
         .arg(REDIS_KEY)
         .arg("+")
         .arg("-")
@@ -78,16 +80,19 @@ pub async fn last_reading(url: &str) -> Result<Option<u64>, redis::RedisError> {
         .arg(1)
         .query_async(&mut connection)
         .await?;
-    // Each entry holds the event's frame (`event: reading`, `data: {...}`).
-    let frame = newest.into_iter().flat_map(|(_, fields)| fields);
-    let data = frame
+    let n = newest
+        .into_iter()
+        .flat_map(|(_, fields)| fields)
         .filter(|(field, _)| field == "frame")
-        .filter_map(|(_, frame)| String::from_utf8(frame).ok())
-        .find_map(|frame| Some(frame.lines().find_map(|line| line.strip_prefix("data: "))?.to_owned()));
-    Ok(data.and_then(|data| {
-        let value: serde_json::Value = serde_json::from_str(&data).ok()?;
-        value["n"].as_u64()
-    }))
+        .find_map(|(_, frame)| reading_number(&String::from_utf8(frame).ok()?));
+    Ok(n)
+}
+
+/// The `n` of a reading's frame (`event: reading`, `data: {"n":..}`).
+fn reading_number(frame: &str) -> Option<u64> {
+    let data = frame.lines().find_map(|line| line.strip_prefix("data: "))?;
+    let value: serde_json::Value = serde_json::from_str(data).ok()?;
+    value["n"].as_u64()
 }
 
 /// Who a token belongs to, and what it allows until when.
