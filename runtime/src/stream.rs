@@ -268,14 +268,15 @@ pub(crate) struct Observed {
 /// Why a stream whose handler returned (or failed to emit, with `outcome`) ended.
 fn ended_because(shared: &Shared, outcome: Option<&EmitError>) -> EndReason {
     let queue = &shared.queue;
+    let body_gone = queue.is_body_gone();
     match outcome {
         Some(EmitError::Lagged) => EndReason::SlowConsumer,
-        _ if queue.is_body_gone() => EndReason::ClientLeft,
-        _ if shared.is_complete() => EndReason::Complete,
+        _ if shared.is_complete() && !body_gone => EndReason::Complete,
         _ if queue.is_ending() => EndReason::Lifetime,
-        // Nothing else cancels a live stream's token: its body is there, its lifetime not over.
-        _ if shared.closed.is_cancelled() => EndReason::Shutdown,
+        // With its body there and its lifetime not over, only a shutdown cancels a stream.
+        _ if shared.closed.is_cancelled() && !body_gone => EndReason::Shutdown,
         Some(EmitError::Closed) => EndReason::ClientLeft,
+        _ if body_gone => EndReason::ClientLeft,
         _ => EndReason::HandlerDone,
     }
 }
