@@ -43,7 +43,7 @@ enum Small {
 
 /// Deterministic bytes from `seed`: the clock example's `/noise`.
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    tidings_examples::clock::noise_bytes(len, seed)
+    tidings_example_clock::noise_bytes(len, seed)
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema, Validate)]

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use tidings::EventSet;
-use tidings_examples::clock::{self, Clock};
+use tidings_example_clock::{self as clock, Clock};
 use tidings_tests::{TestServer, assert_up_to_date};
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn next_line(response: &mut tidings_tests::RawResponse) -> (String, String
 #[tokio::test]
 async fn the_log_tail_resumes_at_the_next_line_and_sees_new_ones() {
     let log = TempLog::new("resume", "one\ntwo\r\nthree\n");
-    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    let server = TestServer::start(tidings_example_logs::app(log.0.clone())).await;
     let mut response = server.get("/logs?lines=2").await;
     assert_eq!(response.status, 200);
     assert_eq!(next_line(&mut response).await, ("4".into(), "one".into()));
@@ -131,7 +131,7 @@ async fn the_log_tail_resumes_at_the_next_line_and_sees_new_ones() {
 #[tokio::test]
 async fn the_log_tail_filters_and_notices_a_rotated_file() {
     let log = TempLog::new("filter", "a INFO\nb ERROR\nc INFO\n");
-    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    let server = TestServer::start(tidings_example_logs::app(log.0.clone())).await;
     let mut response = server.get("/logs?contains=ERROR").await;
     assert_eq!(next_line(&mut response).await.1, "b ERROR");
     log.append("d ERROR\n");
@@ -147,7 +147,7 @@ async fn the_log_tail_filters_and_notices_a_rotated_file() {
 
 #[tokio::test]
 async fn a_job_is_watched_from_its_state_now_to_done() {
-    use tidings_examples::progress::{self, Job, JobRequest, Jobs};
+    use tidings_example_progress::{self as progress, Job, JobRequest, Jobs};
     let jobs = Jobs::default();
     let started = jobs
         .start(&JobRequest {
@@ -197,7 +197,7 @@ async fn a_job_is_watched_from_its_state_now_to_done() {
 async fn a_line_longer_than_a_read_still_goes_out() {
     let long = "x".repeat(100 * 1024);
     let log = TempLog::new("long", &format!("{long}\nafter\n"));
-    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    let server = TestServer::start(tidings_example_logs::app(log.0.clone())).await;
     // From the start of the file (a fresh client would start near its end).
     let mut response =
         tidings_tests::RawResponse::send(server.addr, "GET", "/logs", &[("last-event-id", "0")])
@@ -219,7 +219,7 @@ async fn a_line_longer_than_a_read_still_goes_out() {
 #[tokio::test]
 async fn the_log_tail_starts_an_id_past_the_end_at_the_tail_without_claiming_a_rotation() {
     let log = TempLog::new("future", "one\ntwo\n");
-    let server = TestServer::start(tidings_examples::logs::app(log.0.clone())).await;
+    let server = TestServer::start(tidings_example_logs::app(log.0.clone())).await;
     let mut response = tidings_tests::RawResponse::send(
         server.addr,
         "GET",
@@ -268,7 +268,7 @@ async fn every_example_stops_gracefully_on_sigterm() {
 
 #[tokio::test]
 async fn the_examples_close_silent_connections() {
-    let streams = tidings_examples::dashboard::app(tidings_examples::dashboard::memory_hub());
+    let streams = tidings_example_dashboard::app(tidings_example_dashboard::memory_hub());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let serve = tidings_examples::with_streams(axum::Router::new(), streams)
@@ -292,15 +292,15 @@ async fn the_examples_close_silent_connections() {
 fn the_auth_typescript_client_is_up_to_date() {
     assert_up_to_date(
         "examples/auth/client.ts",
-        &tidings_examples::auth::typescript(),
+        &tidings_example_auth::typescript(),
     );
 }
 
 #[tokio::test]
 async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires() {
-    use tidings_examples::auth::{Feed, TokenRequest, Tokens, routes};
+    use tidings_example_auth::{Feed, TokenRequest, Tokens, routes};
     let tokens = Tokens::new(Duration::from_millis(600));
-    let hub = tidings_examples::auth::memory_hub();
+    let hub = tidings_example_auth::memory_hub();
     let server = TestServer::start(routes(hub.clone(), tokens.clone())).await;
     let problem = |mut response: tidings_tests::RawResponse, status: u16| async move {
         assert_eq!(response.status, status);
@@ -340,7 +340,7 @@ async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires(
     problem(get(bearer(&unscoped.token)).await, 403).await;
 
     // A good token: readings, until it expires; the stream then ends cleanly.
-    let publisher = tokio::spawn(tidings_examples::auth::publish(hub.clone(), 0));
+    let publisher = tokio::spawn(tidings_example_auth::publish(hub.clone(), 0));
     let token = tokens.issue(TokenRequest {
         name: "ann".into(),
         scopes: vec!["feed".into()],

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tidings::EventSet;
-use tidings_examples::react::{self, Build, BuildRequest, Builds, StreamCounts};
+use tidings_example_react::{self as react, Build, BuildRequest, Builds, StreamCounts};
 use tidings_tests::{RawResponse, TestServer, assert_up_to_date};
 
 /// The committed `examples/react/src/client.ts` is what the code generates.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tidings::hub::RESET_EVENT;
-use tidings_examples::dashboard::REDIS_KEY;
+use tidings_example_dashboard::REDIS_KEY;
 use tidings_tests::redis_server::{RedisServer, free_port};
 use tidings_tests::{RawResponse, Rng, parse_frame, start_example};
 

@@ -1,7 +1,7 @@
 //! Authenticated streams: every stream needs a bearer token (`Router::require`), a token
 //! without the `feed` scope is refused, and a stream ends when its token expires, so that the
 //! client comes back with a fresh one and resumes where it stopped. Run it with
-//! `cargo run --example auth` and open the printed address.
+//! `cargo run -p tidings-example-auth --example auth` and open the printed address.
 //!
 //! Tokens come from `POST /token` (a stand-in for a real identity provider) and live
 //! `TOKEN_TTL_MS` milliseconds (default 10 s).

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! npm ci --prefix tools && tools/node_modules/.bin/tsc -p tools/tsconfig.json  # the client
-//! cargo run --example auth
+//! cargo run -p tidings-example-auth --example auth
 //! ```
 //!
 //! Then open the printed address. `ADDR` sets the address to listen on (default
@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
-use tidings_examples::auth::{self, TokenRequest, Tokens};
+use tidings_example_auth::{self as auth, TokenRequest, Tokens};
 
 /// The compiled client, where `tsc -p tools/tsconfig.json` writes it.
 const CLIENT_JS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../tools/build/examples/auth/client.js"
+    "/../../tools/build/examples/auth/client.js"
 );
 
 #[tokio::main]
@@ -30,11 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         print!("{}", auth::typescript());
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    tidings_examples::log_to_stderr("info");
     let ttl = std::env::var("TOKEN_TTL_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())

@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use sha2::Digest as _;
 use tidings::hub::Hub;
 use tidings::{Emitter, Json, Path, Query, Router, State, Validate, event_stream};
 
@@ -158,8 +159,8 @@ pub struct NoiseQuery {
 #[event_stream(path = "/noise")]
 pub async fn noise(Query(query): Query<NoiseQuery>, events: Emitter<Noise>) -> tidings::Result<()> {
     let bytes = noise_bytes(query.len, query.seed);
-    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let digest = sha2::Sha256::digest(&bytes);
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
     events.emit(Noise::Chunk(bytes.clone())).await?;
     events
         .emit(Noise::Framed {

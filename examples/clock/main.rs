@@ -9,7 +9,11 @@
 //! -- openapi` prints its OpenAPI document, `-- client-ts` its TypeScript client. The routes live in
 //! `examples/clock/app.rs`, so that the tests can serve the very same app.
 
-use tidings_examples::clock;
+use std::io::IsTerminal as _;
+
+use tidings_example_clock as clock;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -25,10 +29,18 @@ async fn main() -> std::io::Result<()> {
         }
         _ => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+    // Logs on stderr, in colour only for a terminal (a log file gets no escape codes), at the
+    // level of `RUST_LOG` (`info` by default): `Targets` reads it without a regex engine.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(filter)
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

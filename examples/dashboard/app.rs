@@ -1,6 +1,6 @@
 //! A live metrics dashboard: one sampler publishes the host's figures to a hub, every browser
 //! tab subscribes, and a tab that reconnects resumes from its `Last-Event-ID` without losing a
-//! sample. Run it with `cargo run --example dashboard` and open the printed address.
+//! sample. Run it with `cargo run -p tidings-example-dashboard --example dashboard` and open the printed address.
 //!
 //! The hub keeps its events in memory, or in a Redis stream when `REDIS_URL` is set: then any
 //! number of instances serve the same samples, and a tab whose instance died resumes on

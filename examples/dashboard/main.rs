@@ -1,7 +1,7 @@
 //! A live metrics dashboard in the browser.
 //!
 //! ```text
-//! cargo run --example dashboard
+//! cargo run -p tidings-example-dashboard --example dashboard
 //! ```
 //!
 //! Then open the printed address. `ADDR` sets the address to listen on (default
@@ -12,8 +12,8 @@
 //! same ones (a tab that loses its instance resumes on another):
 //!
 //! ```text
-//! REDIS_URL=redis://127.0.0.1:6379/ ADDR=127.0.0.1:8080 cargo run --example dashboard
-//! REDIS_URL=redis://127.0.0.1:6379/ ADDR=127.0.0.1:8081 SAMPLER=off cargo run --example dashboard
+//! REDIS_URL=redis://127.0.0.1:6379/ ADDR=127.0.0.1:8080 cargo run -p tidings-example-dashboard --example dashboard
+//! REDIS_URL=redis://127.0.0.1:6379/ ADDR=127.0.0.1:8081 SAMPLER=off cargo run -p tidings-example-dashboard --example dashboard
 //! ```
 //!
 //! `SAMPLER=off` makes an instance serve without publishing; `SAMPLE_EVERY_MS` sets the
@@ -21,15 +21,12 @@
 
 use std::time::Duration;
 
-use tidings_examples::{dashboard, serve_page};
+use tidings_example_dashboard as dashboard;
+use tidings_examples::serve_page;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    tidings_examples::log_to_stderr("warn");
     let hub = match std::env::var("REDIS_URL") {
         Ok(url) => {
             println!("dashboard samples in Redis at {url}");

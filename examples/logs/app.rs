@@ -1,6 +1,6 @@
 //! Log streaming: tails a file to the browser, line by line. The id of each line is the byte
 //! offset right after it, so a client that reconnects with `Last-Event-ID` resumes at the next
-//! line: none lost, none twice. Run it with `cargo run --example logs` and open the printed
+//! line: none lost, none twice. Run it with `cargo run -p tidings-example-logs --example logs` and open the printed
 //! address.
 
 use std::io::SeekFrom;

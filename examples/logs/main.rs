@@ -1,8 +1,8 @@
 //! Log streaming to the browser.
 //!
 //! ```text
-//! cargo run --example logs                       # tails a log it writes itself
-//! LOG_FILE=/var/log/syslog cargo run --example logs
+//! cargo run -p tidings-example-logs --example logs                       # tails a log it writes itself
+//! LOG_FILE=/var/log/syslog cargo run -p tidings-example-logs --example logs
 //! ```
 //!
 //! Then open the printed address (`/?contains=ERROR` filters; `/?lines=5` ends each stream
@@ -11,10 +11,12 @@
 
 use std::time::Duration;
 
-use tidings_examples::{logs, serve_page};
+use tidings_example_logs as logs;
+use tidings_examples::serve_page;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tidings_examples::log_to_stderr("warn");
     let (file, demo) = match std::env::var_os("LOG_FILE") {
         Some(file) => (file.into(), false),
         None => {

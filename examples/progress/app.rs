@@ -1,7 +1,7 @@
 //! Progress tracking: jobs run on their own, and any number of pages watch one. A watcher gets
 //! the job's state at once, then every change, and `done` at the end; progress is "latest
 //! wins", so a watcher that reconnects needs no history. Run it with
-//! `cargo run --example progress` and open the printed address.
+//! `cargo run -p tidings-example-progress --example progress` and open the printed address.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,7 @@
 //! Progress tracking in the browser.
 //!
 //! ```text
-//! cargo run --example progress
+//! cargo run -p tidings-example-progress --example progress
 //! curl -X POST -H 'content-type: application/json' -d '{"steps":20,"step_ms":100}' \
 //!   http://127.0.0.1:8080/jobs
 //! curl -N http://127.0.0.1:8080/jobs/1/progress
@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
-use tidings_examples::progress::{self, JobRequest, Jobs};
+use tidings_example_progress::{self as progress, JobRequest, Jobs};
 use tidings_examples::serve_with;
 
 async fn start(State(jobs): State<Jobs>, Json(request): Json<JobRequest>) -> impl IntoResponse {
@@ -32,6 +32,7 @@ async fn start(State(jobs): State<Jobs>, Json(request): Json<JobRequest>) -> imp
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tidings_examples::log_to_stderr("warn");
     let jobs = Jobs::default();
     let pages = axum::Router::new()
         .route("/", get(|| async { Html(progress::PAGE) }))

@@ -17,7 +17,7 @@ use tidings::{
 };
 use tokio::sync::watch;
 
-use crate::clock;
+use tidings_example_clock as clock;
 
 /// What a build's watcher hears. Event ids are step numbers, so a watcher that reconnects
 /// with `Last-Event-ID` gets exactly the steps it missed.

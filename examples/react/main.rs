@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! npm ci --prefix examples/react && npm run build --prefix examples/react   # the page
-//! cargo run --example react
+//! cargo run -p tidings-example-react --example react
 //! ```
 //!
 //! Then open the printed address. Without the bundle, the page says how to build it. `ADDR`
@@ -19,13 +19,13 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use tidings_examples::react::{self, BuildRequest, Builds, StreamCounts};
+use tidings_example_react::{self as react, BuildRequest, Builds, StreamCounts};
 
 /// Where `npm run build --prefix examples/react` writes the bundle; `REACT_DIST` names
 /// another folder.
 fn bundle_path() -> std::path::PathBuf {
     let dist: std::path::PathBuf = std::env::var_os("REACT_DIST").map_or_else(
-        || concat!(env!("CARGO_MANIFEST_DIR"), "/react/dist").into(),
+        || concat!(env!("CARGO_MANIFEST_DIR"), "/dist").into(),
         Into::into,
     );
     dist.join("main.js")
@@ -98,11 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    tidings_examples::log_to_stderr("info");
     let lifetime = std::env::var("MAX_STREAM_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
@@ -110,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let builds = Builds::default();
     let counts = StreamCounts::default();
     let ticks = tidings::hub::Hub::new();
-    tokio::spawn(tidings_examples::clock::publish_ticks(ticks.clone()));
+    tokio::spawn(tidings_example_clock::publish_ticks(ticks.clone()));
     let streams = react::app(builds.clone(), &counts, ticks).max_stream_duration(lifetime);
     let pages = axum::Router::new()
         .route("/", get(page))

@@ -1,6 +1,6 @@
 //! Many streams from one page: over HTTPS a browser speaks HTTP/2, and every `EventSource` of
 //! an origin shares one connection; over plain HTTP/1.1 it opens at most six connections per
-//! origin, and the seventh stream waits. Run it with `cargo run --example tls` and open both
+//! origin, and the seventh stream waits. Run it with `cargo run -p tidings-example-tls --example tls` and open both
 //! printed addresses.
 //!
 //! `GET /streams` lists the streams open now, with the client address and protocol of each,

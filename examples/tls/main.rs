@@ -1,7 +1,7 @@
 //! Twelve streams from one page, over HTTPS (HTTP/2) and plain HTTP (HTTP/1.1).
 //!
 //! ```text
-//! cargo run --example tls
+//! cargo run -p tidings-example-tls --example tls
 //! ```
 //!
 //! Serves HTTPS on `ADDR` (default `127.0.0.1:8443`) and plain HTTP on `HTTP_ADDR` (default
@@ -12,15 +12,11 @@
 
 use axum::routing::get;
 use tidings::server::TlsConfig;
-use tidings_examples::tls::{self, Streams};
+use tidings_example_tls::{self as tls, Streams};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    tidings_examples::log_to_stderr("info");
     let config = match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
         (Some(cert), Some(key)) => {
             let config = TlsConfig::from_pem_files(cert, key)?;

@@ -208,7 +208,8 @@ impl<T: Endpoint> ErasedEndpoint for T {
                     "stream",
                     method = %info.method,
                     route = metrics.route(),
-                    peer = ?peer,
+                    // An address, or nothing when the router is not served by tidings.
+                    peer = peer.map(tracing::field::display),
                     protocol = ?protocol,
                 ),
                 metrics,

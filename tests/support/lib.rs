@@ -549,8 +549,9 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
     let profile_dir = target.parent().unwrap().parent().unwrap();
     let binary = profile_dir.join("examples").join(name);
     if !binary.exists() {
+        let package = format!("tidings-example-{name}");
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "tidings-examples", "--example", name])
+            .args(["build", "-p", &package, "--example", name])
             .status()
             .expect("cargo builds the example");
         assert!(status.success());

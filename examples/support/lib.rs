@@ -1,20 +1,21 @@
-//! Runnable examples of tidings. Each example's routes live in a module here, so that the tests
-//! serve exactly what `cargo run --example NAME` serves.
+//! What the examples' servers share: a page (or an axum app) served next to the tidings
+//! streams, and Prometheus metrics (feature `prometheus`). Each example is a package of its
+//! own (`examples/NAME/Cargo.toml`), so that `cargo run --example NAME` builds only what that
+//! example uses.
 
-#[path = "auth/app.rs"]
-pub mod auth;
-#[path = "clock/app.rs"]
-pub mod clock;
-#[path = "dashboard/app.rs"]
-pub mod dashboard;
-#[path = "logs/app.rs"]
-pub mod logs;
-#[path = "progress/app.rs"]
-pub mod progress;
-#[path = "react/app.rs"]
-pub mod react;
-#[path = "tls/app.rs"]
-pub mod tls;
+/// Logs to stderr at `default` level (`RUST_LOG` overrides it), in colour only when stderr is
+/// a terminal: a log file or a CI log gets no escape codes.
+pub fn log_to_stderr(default: &str) {
+    use std::io::IsTerminal as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
 
 /// Serves `page` at `/` and `streams` everywhere else; see [`serve_with`].
 pub async fn serve_page(
@@ -65,6 +66,7 @@ pub fn with_streams(
 /// `GET /metrics` in Prometheus' text format: every `tidings_*` metric (see
 /// [`tidings::metrics`]). Installs the process's metrics recorder on first use; install it
 /// before serving, so that the routes register with it.
+#[cfg(feature = "prometheus")]
 pub fn prometheus() -> axum::Router {
     use std::sync::OnceLock;
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
