@@ -129,6 +129,33 @@ async fn the_log_tail_resumes_at_the_next_line_and_sees_new_ones() {
 }
 
 #[tokio::test]
+async fn an_id_inside_a_line_resumes_at_the_next_line_and_0_at_the_tail() {
+    // 300 lines of 10 bytes: more than the 2 KiB a new client gets.
+    let text: String = (0..300).map(|n| format!("line {n:04}\n")).collect();
+    let log = TempLog::new("midline", &text);
+    let server = TestServer::start(tidings_example_logs::app(log.0.clone())).await;
+    let resume = |id: &'static str| async move {
+        let mut response =
+            tidings_tests::RawResponse::send(server.addr, "GET", "/logs", &[("last-event-id", id)])
+                .await;
+        next_line(&mut response).await
+    };
+    // At a line's end: the next line. Inside "line 0001": "line 0002", whole.
+    assert_eq!(resume("20").await, ("30".into(), "line 0002".into()));
+    assert_eq!(resume("13").await, ("30".into(), "line 0002".into()));
+    // 0 is no line's end: a new client's tail, not the whole file.
+    let (id, line) = resume("0").await;
+    assert_eq!(line.len(), 9, "a whole line: {line:?}");
+    let from_tail = text.len() as u64 - 2048;
+    assert!(id.parse::<u64>().unwrap() > from_tail, "from the tail: {id}");
+    // Inside the line being written (no line break after it): the tail too.
+    log.append("line 03");
+    let end = (text.len() + 3).to_string();
+    let (_, line) = resume(Box::leak(end.into_boxed_str())).await;
+    assert_eq!(line.len(), 9, "a whole line: {line:?}");
+}
+
+#[tokio::test]
 async fn the_log_tail_filters_and_notices_a_rotated_file() {
     let log = TempLog::new("filter", "a INFO\nb ERROR\nc INFO\n");
     let server = TestServer::start(tidings_example_logs::app(log.0.clone())).await;
@@ -196,24 +223,35 @@ async fn a_job_is_watched_from_its_state_now_to_done() {
 #[tokio::test]
 async fn a_line_longer_than_a_read_still_goes_out() {
     let long = "x".repeat(100 * 1024);
-    let log = TempLog::new("long", &format!("{long}\nafter\n"));
+    let log = TempLog::new("long", "before\n");
     let server = TestServer::start(tidings_example_logs::app(log.0.clone())).await;
-    // From the start of the file (a fresh client would start near its end).
-    let mut response =
-        tidings_tests::RawResponse::send(server.addr, "GET", "/logs", &[("last-event-id", "0")])
-            .await;
+    let mut response = server.get("/logs").await;
+    assert_eq!(next_line(&mut response).await.1, "before");
+    log.append(&format!("{long}\nafter\n"));
     let mut received = String::new();
+    let mut piece_ids = Vec::new();
     loop {
-        let (_, data) = next_line(&mut response).await;
+        let (id, data) = next_line(&mut response).await;
         if data == "after" {
             break;
         }
         received.push_str(&data);
+        piece_ids.push(id);
     }
     assert_eq!(
         received, long,
         "the long line, in pieces, then the next one"
     );
+    // A client cut after the first piece resumes with the second, not at the next line.
+    let mut resumed = tidings_tests::RawResponse::send(
+        server.addr,
+        "GET",
+        "/logs",
+        &[("last-event-id", piece_ids[0].as_str())],
+    )
+    .await;
+    let (_, second) = next_line(&mut resumed).await;
+    assert_eq!(second.len(), long.len() - 64 * 1024, "the rest of the long line");
 }
 
 #[tokio::test]

@@ -57,12 +57,18 @@ pub async fn logs(
 ) -> tidings::Result<()> {
     let resume_at = events.last_event_id().and_then(|id| id.parse::<u64>().ok());
     let len = tokio::fs::metadata(&*file.0).await?.len();
-    let mut offset = match resume_at {
-        Some(offset) if offset <= len => offset,
-        // Past the end: an id this file never had (a client of another file, or a made-up
-        // one). The client starts at the tail like a new one; replaying the whole file as if
-        // it had been rotated would be a guess. (A rotation seen while streaming is certain.)
-        _ => tail_start(&file.0).await?,
+    let resumed = match resume_at {
+        // Every id is the end of a line, so never 0. An id inside a line (made up, or of
+        // another file) resumes at the next line's start, never mid-line.
+        Some(offset @ 1..) if offset <= len => next_line_start(&file.0, offset).await?,
+        _ => None,
+    };
+    let mut offset = match resumed {
+        Some(offset) => offset,
+        // 0, past the end, or in the line being written: an id this file never had. The
+        // client starts at the tail like a new one; replaying the whole file as if it had
+        // been rotated would be a guess. (A rotation seen while streaming is certain.)
+        None => tail_start(&file.0).await?,
     };
     let mut sent = 0;
     let mut poll = tokio::time::interval(POLL_EVERY);
@@ -121,6 +127,35 @@ async fn tail_start(path: &PathBuf) -> std::io::Result<u64> {
         Some(at) => from + at as u64 + 1,
         None => len,
     })
+}
+
+/// Where a client whose last id was `offset` (at least 1) resumes: `offset` itself when a line
+/// ends right before it, or when it is where a piece of a line longer than a read ended (no
+/// line break in the read before it); else the start of the next line; `None` when no line
+/// break follows.
+async fn next_line_start(path: &PathBuf, offset: u64) -> std::io::Result<Option<u64>> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let from = offset.saturating_sub(READ_BYTES);
+    file.seek(SeekFrom::Start(from)).await?;
+    let mut before = Vec::new();
+    (&mut file).take(offset - from).read_to_end(&mut before).await?;
+    let piece_of_a_long_line = offset >= READ_BYTES && !before.contains(&b'\n');
+    if before.last() == Some(&b'\n') || piece_of_a_long_line {
+        return Ok(Some(offset));
+    }
+    // Inside a line: skip to its end.
+    let mut at = offset;
+    let mut chunk = vec![0; READ_BYTES as usize];
+    loop {
+        let read = file.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(None);
+        }
+        if let Some(end) = chunk[..read].iter().position(|&b| b == b'\n') {
+            return Ok(Some(at + end as u64 + 1));
+        }
+        at += read as u64;
+    }
 }
 
 /// The whole lines written after `offset`, each with the offset right after it; `None` when
