@@ -147,7 +147,10 @@ async fn an_id_inside_a_line_resumes_at_the_next_line_and_0_at_the_tail() {
     let (id, line) = resume("0").await;
     assert_eq!(line.len(), 9, "a whole line: {line:?}");
     let from_tail = text.len() as u64 - 2048;
-    assert!(id.parse::<u64>().unwrap() > from_tail, "from the tail: {id}");
+    assert!(
+        id.parse::<u64>().unwrap() > from_tail,
+        "from the tail: {id}"
+    );
     // Inside the line being written (no line break after it): the tail too.
     log.append("line 03");
     let end = (text.len() + 3).to_string();
@@ -251,7 +254,11 @@ async fn a_line_longer_than_a_read_still_goes_out() {
     )
     .await;
     let (_, second) = next_line(&mut resumed).await;
-    assert_eq!(second.len(), long.len() - 64 * 1024, "the rest of the long line");
+    assert_eq!(
+        second.len(),
+        long.len() - 64 * 1024,
+        "the rest of the long line"
+    );
 }
 
 #[tokio::test]
@@ -335,6 +342,53 @@ fn the_auth_typescript_client_is_up_to_date() {
 }
 
 #[tokio::test]
+async fn the_token_endpoint_bounds_its_body_its_requests_and_its_store() {
+    use tidings_example_auth::{MAX_TOKEN_REQUEST_BYTES, Tokens, token_route};
+    let tokens = Tokens::bounded(Duration::from_secs(60), 3);
+    let serve = tidings_examples::with_streams(token_route(tokens.clone()), tidings::Router::new())
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve.run(listener));
+    let post = |body: String| async move {
+        let length = body.len().to_string();
+        let headers = [
+            ("content-type", "application/json"),
+            ("content-length", length.as_str()),
+        ];
+        let mut response = tidings_tests::RawResponse::send_body(
+            addr,
+            "POST",
+            "/token",
+            &headers,
+            body.as_bytes(),
+        )
+        .await;
+        (response.status, response.rest().await)
+    };
+    // A body of tiny scopes past the limit (the attack sent 2 MB): refused, nothing kept.
+    let scopes = vec!["a"; 2_000];
+    let huge = serde_json::json!({ "name": "ann", "scopes": scopes }).to_string();
+    assert!(huge.len() > MAX_TOKEN_REQUEST_BYTES);
+    assert_eq!(post(huge).await.0, 413);
+    // Small, but more scopes than a token carries: a problem+json 400.
+    let many = serde_json::json!({ "name": "ann", "scopes": vec!["s"; 9] }).to_string();
+    let (status, body) = post(many).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("at most 8 scopes"), "{body}");
+    assert!(tokens.is_empty());
+    // The store holds three live tokens; the fourth waits for one to expire.
+    let ok = serde_json::json!({ "name": "ann", "scopes": ["feed"] }).to_string();
+    for _ in 0..3 {
+        assert_eq!(post(ok.clone()).await.0, 200);
+    }
+    let (status, body) = post(ok).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("too many tokens"), "{body}");
+    assert_eq!(tokens.len(), 3);
+}
+
+#[tokio::test]
 async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires() {
     use tidings_example_auth::{Feed, TokenRequest, Tokens, routes};
     let tokens = Tokens::new(Duration::from_millis(600));
@@ -370,19 +424,23 @@ async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires(
         Some("Bearer")
     );
     // A token without the scope: 403.
-    let unscoped = tokens.issue(TokenRequest {
-        name: "bob".into(),
-        scopes: vec![],
-    });
+    let unscoped = tokens
+        .issue(TokenRequest {
+            name: "bob".into(),
+            scopes: vec![],
+        })
+        .unwrap();
     let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
     problem(get(bearer(&unscoped.token)).await, 403).await;
 
     // A good token: readings, until it expires; the stream then ends cleanly.
     let publisher = tokio::spawn(tidings_example_auth::publish(hub.clone(), 0));
-    let token = tokens.issue(TokenRequest {
-        name: "ann".into(),
-        scopes: vec!["feed".into()],
-    });
+    let token = tokens
+        .issue(TokenRequest {
+            name: "ann".into(),
+            scopes: vec!["feed".into()],
+        })
+        .unwrap();
     let started = Instant::now();
     let mut stream = get(bearer(&token.token)).await;
     assert_eq!(stream.status, 200);
@@ -405,10 +463,12 @@ async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires(
     assert!(!seen.is_empty());
     // The expired token no longer opens a stream; a fresh one resumes after the last reading.
     problem(get(bearer(&token.token)).await, 401).await;
-    let fresh = tokens.issue(TokenRequest {
-        name: "ann".into(),
-        scopes: vec!["feed".into()],
-    });
+    let fresh = tokens
+        .issue(TokenRequest {
+            name: "ann".into(),
+            scopes: vec!["feed".into()],
+        })
+        .unwrap();
     let mut headers = bearer(&fresh.token);
     headers.push(("last-event-id", last_id.unwrap()));
     let mut resumed = get(headers).await;

@@ -111,7 +111,15 @@ pub struct User {
 pub struct Tokens {
     issued: Arc<Mutex<HashMap<String, User>>>,
     ttl: Duration,
+    /// The most unexpired tokens kept at once.
+    max_tokens: usize,
 }
+
+/// The largest `POST /token` body: a name and a few scopes.
+pub const MAX_TOKEN_REQUEST_BYTES: usize = 4 * 1024;
+/// The most scopes one token may carry, and the longest scope and name.
+const MAX_SCOPES: usize = 8;
+const MAX_NAME_CHARS: usize = 64;
 
 /// What `POST /token` takes.
 #[derive(Debug, Deserialize)]
@@ -133,16 +141,35 @@ pub struct Token {
 }
 
 impl Tokens {
-    /// Tokens that live `ttl`.
+    /// Tokens that live `ttl`, at most 10,000 at once.
     pub fn new(ttl: Duration) -> Self {
+        Tokens::bounded(ttl, 10_000)
+    }
+
+    /// Tokens that live `ttl`, at most `max_tokens` unexpired ones at once.
+    pub fn bounded(ttl: Duration, max_tokens: usize) -> Self {
         Tokens {
             issued: Arc::default(),
             ttl,
+            max_tokens,
         }
     }
 
-    /// A new token for `request`.
-    pub fn issue(&self, request: TokenRequest) -> Token {
+    /// A new token for `request`: `400` for a request out of bounds (a name of 1 to 64
+    /// characters, at most 8 scopes of at most 64 characters), `503` while the store is full.
+    pub fn issue(&self, request: TokenRequest) -> Result<Token, Rejection> {
+        let name_ok = (1..=MAX_NAME_CHARS).contains(&request.name.chars().count());
+        let scopes_ok = request.scopes.len() <= MAX_SCOPES
+            && request
+                .scopes
+                .iter()
+                .all(|scope| (1..=MAX_NAME_CHARS).contains(&scope.chars().count()));
+        if !name_ok || !scopes_ok {
+            return Err(Rejection::new(StatusCode::BAD_REQUEST).detail(format!(
+                "a token request has a name of 1 to {MAX_NAME_CHARS} characters and at most \
+                 {MAX_SCOPES} scopes of 1 to {MAX_NAME_CHARS} characters"
+            )));
+        }
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -154,14 +181,57 @@ impl Tokens {
             expires: Instant::now() + self.ttl,
         };
         let mut issued = self.issued.lock().unwrap();
-        issued.retain(|_, user| user.expires > Instant::now());
+        if issued.len() >= self.max_tokens {
+            issued.retain(|_, user| user.expires > Instant::now());
+        }
+        if issued.len() >= self.max_tokens {
+            return Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE)
+                .detail("too many tokens are in use; try again when some have expired")
+                .expose()
+                .header(http::header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
         issued.insert(token.clone(), user);
-        Token {
+        Ok(Token {
             token,
             expires_in_ms: self.ttl.as_millis() as u64,
-        }
+        })
     }
 
+    /// Unexpired tokens kept now (at most `max_tokens`).
+    pub fn len(&self) -> usize {
+        let mut issued = self.issued.lock().unwrap();
+        issued.retain(|_, user| user.expires > Instant::now());
+        issued.len()
+    }
+
+    /// Whether no unexpired token is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `POST /token`: a token for a JSON `TokenRequest`, a stand-in for an identity provider.
+/// Bodies past [`MAX_TOKEN_REQUEST_BYTES`] get `413`, requests out of bounds `400`; both, like
+/// a full store's `503`, as problem+json.
+pub fn token_route(tokens: Tokens) -> axum::Router {
+    use axum::response::IntoResponse as _;
+    let issue = move |axum::Json(request): axum::Json<TokenRequest>| {
+        let issued = tokens.issue(request);
+        async move {
+            match issued {
+                Ok(token) => axum::Json(token).into_response(),
+                Err(rejection) => rejection.into_response().map(axum::body::Body::new),
+            }
+        }
+    };
+    axum::Router::new()
+        .route("/token", axum::routing::post(issue))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            MAX_TOKEN_REQUEST_BYTES,
+        ))
+}
+
+impl Tokens {
     fn user(&self, token: &str) -> Option<User> {
         let issued = self.issued.lock().unwrap();
         issued

@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
-use tidings_example_auth::{self as auth, TokenRequest, Tokens};
+use axum::routing::get;
+use tidings_example_auth::{self as auth, Tokens};
 
 /// The compiled client, where `tsc -p tools/tsconfig.json` writes it.
 const CLIENT_JS: &str = concat!(
@@ -45,16 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => (auth::memory_hub(), 0),
     };
     tokio::spawn(auth::publish(hub.clone(), first));
-    let issuer = tokens.clone();
     let pages = tidings_examples::prometheus()
         .route("/", get(|| async { axum::response::Html(auth::PAGE) }))
-        .route(
-            "/token",
-            post(move |axum::Json(request): axum::Json<TokenRequest>| {
-                let token = issuer.issue(request);
-                async move { axum::Json(token) }
-            }),
-        )
+        .merge(auth::token_route(tokens.clone()))
         .route(
             "/client.js",
             get(|| async {

@@ -138,7 +138,10 @@ async fn next_line_start(path: &PathBuf, offset: u64) -> std::io::Result<Option<
     let from = offset.saturating_sub(READ_BYTES);
     file.seek(SeekFrom::Start(from)).await?;
     let mut before = Vec::new();
-    (&mut file).take(offset - from).read_to_end(&mut before).await?;
+    (&mut file)
+        .take(offset - from)
+        .read_to_end(&mut before)
+        .await?;
     let piece_of_a_long_line = offset >= READ_BYTES && !before.contains(&b'\n');
     if before.last() == Some(&b'\n') || piece_of_a_long_line {
         return Ok(Some(offset));

@@ -135,6 +135,30 @@ impl RawResponse {
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
     }
 
+    /// Sends one request with `body` (whole, at once: keep it small enough for the socket's
+    /// buffers).
+    pub async fn send_body(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut request = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        stream.write_all(&bytes).await.expect("send");
+        tokio::time::timeout(PATIENCE, RawResponse::try_read_head(stream))
+            .await
+            .expect("an answer in time")
+            .expect("an answer")
+    }
+
     /// Like [`send`](Self::send), from a socket whose receive buffer is tiny, so that a client
     /// that stops reading pushes back on the server at once instead of after megabytes of
     /// kernel buffers.
