@@ -202,10 +202,16 @@ async fn a_job_is_watched_from_its_state_now_to_done() {
                 assert!(took_ms >= 100, "5 steps of 20 ms took {took_ms} ms");
                 break;
             }
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(percents.first(), Some(&0), "the state at once");
     assert!(percents.is_sorted(), "progress only goes up: {percents:?}");
+    assert_eq!(
+        response.event().await,
+        "event: tidings.end\ndata: {\"reason\":\"complete\",\"reconnect\":false}\n\n",
+        "nothing follows `done`: clients do not come back"
+    );
     assert!(response.ends().await, "the stream ends after done");
 
     // A watcher that comes after the end hears `done` at once.
@@ -217,10 +223,49 @@ async fn a_job_is_watched_from_its_state_now_to_done() {
         steps: 0,
         step_ms: 10,
     };
-    assert!(jobs.start(&refused).is_none());
+    assert_eq!(
+        jobs.start(&refused).err(),
+        Some(progress::StartError::OutOfRange)
+    );
     let mut unknown = server.get("/jobs/999/progress").await;
     assert_eq!(unknown.status, 404);
     assert!(unknown.rest().await.contains("no job 999"));
+}
+
+#[tokio::test]
+async fn a_cancelled_job_ends_its_streams_and_finished_jobs_are_forgotten() {
+    use tidings_example_progress::{self as progress, Job, JobRequest, Jobs, StartError};
+    let jobs = Jobs::new(Duration::from_millis(300), 2);
+    let slow = JobRequest {
+        steps: 1000,
+        step_ms: 10_000,
+    };
+    let started = jobs.start(&slow).unwrap();
+    let server = TestServer::start(progress::app(jobs.clone())).await;
+    let mut watching = server.get(&started.progress).await;
+    assert!(watching.event().await.starts_with(
+        "event: progress
+"
+    ));
+    assert!(jobs.cancel(started.id));
+    let cancelled = watching.event().await;
+    let data = cancelled.strip_prefix("event: cancelled\ndata: ").unwrap();
+    assert!(matches!(
+        Job::decode("cancelled", data.trim_end()).unwrap(),
+        Job::Cancelled { .. }
+    ));
+    assert!(watching.event().await.contains("\"reason\":\"complete\""));
+    assert!(watching.ends().await);
+    // At most two jobs kept: a third waits until one is forgotten.
+    jobs.start(&slow).unwrap();
+    assert_eq!(jobs.start(&slow).err(), Some(StartError::Full));
+    assert!(!jobs.cancel(999));
+    // The cancelled job is forgotten after 300 ms: memory stays bounded.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(jobs.len(), 1);
+    let mut gone = server.get(&started.progress).await;
+    assert_eq!(gone.status, 404);
+    assert!(jobs.start(&slow).is_ok());
 }
 
 #[tokio::test]

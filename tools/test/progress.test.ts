@@ -11,7 +11,7 @@ const { open } = exampleInBrowser("PROGRESS_URL");
 async function start(page: Page, steps: number, stepMs: number) {
   await page.fill("input[name=steps]", String(steps));
   await page.fill("input[name=step_ms]", String(stepMs));
-  await page.click("button");
+  await page.click("#start button");
 }
 
 const seen = async (page: Page, id: number) =>
@@ -48,6 +48,31 @@ test("a second tab watches a running job from where it is", async () => {
   await first.page.waitForSelector(`#job-${id}.done`, { timeout: 15_000 });
   const joined = await seen(second.page, id);
   assert.ok((joined[0] ?? 0) >= 40, `the second tab started at ${joined[0]}`);
+  for (const { page, errors } of [first, second]) {
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
+
+test("a job cancelled from the page ends for every tab watching it, which stops there", async () => {
+  const first = await open();
+  await start(first.page, 1000, 200);
+  await first.page.waitForSelector("li[id^=job-]");
+  const id = Number((await first.page.locator("li[id^=job-]").first().getAttribute("id"))?.replace("job-", ""));
+  const second = await open(`/?watch=${id}`);
+  await second.page.waitForSelector(`#job-${id} .cancel`);
+  await first.page.click(`#job-${id} .cancel`);
+  for (const { page } of [first, second]) {
+    await page.waitForSelector(`#job-${id}.cancelled`, { timeout: 5_000 });
+    assert.match(await page.locator(`#job-${id} .stage`).innerText(), /^cancelled after \d+ ms$/);
+    assert.equal(await page.locator(`#job-${id} .cancel`).count(), 0, "nothing left to cancel");
+  }
+  // The stream was complete: the pages do not come back to hear `cancelled` again.
+  const requests: string[] = [];
+  second.page.on("request", (request) => requests.push(request.url()));
+  // (Past the 3 s an EventSource waits before it reconnects when the server sets no `retry`.)
+  await new Promise((resolve) => setTimeout(resolve, 4_000));
+  assert.deepEqual(requests.filter((url) => url.includes("/progress")), []);
   for (const { page, errors } of [first, second]) {
     assert.deepEqual(errors, []);
     await page.close();
