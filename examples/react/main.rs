@@ -9,27 +9,34 @@
 //! Then open the printed address. Without the bundle, the page says how to build it. `ADDR`
 //! sets the address to listen on (default `127.0.0.1:8080`); `MAX_STREAM_MS` ends every stream
 //! after that long (default: never), to watch the hook reconnect and resume; `REACT_DIST` is
-//! the folder of the bundle (default `examples/react/dist`). `-- client-ts`
+//! the folder of the bundles (default `examples/react/dist`). `/` runs the development bundle
+//! (React's checks, StrictMode's double mount), `/?build=production` the minified production
+//! one. `-- client-ts`
 //! and `-- react-ts` print the generated `src/client.ts` and `src/react.ts`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path as AxumPath, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use tidings_example_react::{self as react, BuildRequest, Builds, StreamCounts};
 
-/// Where `npm run build --prefix examples/react` writes the bundle; `REACT_DIST` names
+/// Where `npm run build --prefix examples/react` writes the bundles; `REACT_DIST` names
 /// another folder.
-fn bundle_path() -> std::path::PathBuf {
-    let dist: std::path::PathBuf = std::env::var_os("REACT_DIST").map_or_else(
+fn dist() -> std::path::PathBuf {
+    std::env::var_os("REACT_DIST").map_or_else(
         || concat!(env!("CARGO_MANIFEST_DIR"), "/dist").into(),
         Into::into,
-    );
-    dist.join("main.js")
+    )
 }
+
+/// The development bundle (React's checks, StrictMode's double mount): the page's default.
+const DEVELOPMENT: &str = "main.js";
+/// The production bundle, minified: `/?build=production`.
+const PRODUCTION: &str = "main.min.js";
 
 const PAGE: &str = r#"<!doctype html>
 <html lang="en">
@@ -41,7 +48,7 @@ const PAGE: &str = r#"<!doctype html>
 </head>
 <body>
   <div id="root"></div>
-  <script type="module" src="/assets/main.js"></script>
+  <script type="module" src="/assets/BUNDLE"></script>
 </body>
 </html>
 "#;
@@ -59,16 +66,27 @@ npm run build --prefix examples/react</pre>
 </html>
 "#;
 
-async fn page() -> Response {
-    if tokio::fs::try_exists(bundle_path()).await.unwrap_or(false) {
-        Html(PAGE).into_response()
+/// The page, on the development bundle, or the production one with `?build=production`.
+async fn page(Query(query): Query<HashMap<String, String>>) -> Response {
+    let bundle = match query.get("build").map(String::as_str) {
+        Some("production") => PRODUCTION,
+        _ => DEVELOPMENT,
+    };
+    if tokio::fs::try_exists(dist().join(bundle))
+        .await
+        .unwrap_or(false)
+    {
+        Html(PAGE.replace("BUNDLE", bundle)).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Html(NOT_BUILT)).into_response()
     }
 }
 
-async fn bundle() -> Response {
-    match tokio::fs::read(bundle_path()).await {
+async fn bundle(AxumPath(name): AxumPath<String>) -> Response {
+    if name != DEVELOPMENT && name != PRODUCTION {
+        return (StatusCode::NOT_FOUND, "no such bundle").into_response();
+    }
+    match tokio::fs::read(dist().join(name)).await {
         Ok(script) => ([(header::CONTENT_TYPE, "text/javascript")], script).into_response(),
         Err(_) => (StatusCode::NOT_FOUND, "not built: see /").into_response(),
     }
@@ -110,7 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let streams = react::app(builds.clone(), &counts, ticks).max_stream_duration(lifetime);
     let pages = axum::Router::new()
         .route("/", get(page))
-        .route("/assets/main.js", get(bundle))
+        .route("/assets/{name}", get(bundle))
         .route("/builds", post(start))
         .with_state(builds)
         .route(

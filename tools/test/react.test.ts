@@ -198,3 +198,28 @@ for (const transport of ["eventsource", "fetch"]) {
     await until("the page's clock stream gone", async () => (await stats(example.url)).clock.open === before.open, 1_000);
   });
 }
+
+test("the production bundle (minified) serves the same page without StrictMode's double mount", async () => {
+  const before = (await stats(example.url)).clock;
+  const page = await (await example.browser()).newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  const scripts: { url: string; bytes: number }[] = [];
+  page.on("response", async (response) => {
+    if (response.url().includes("/assets/")) scripts.push({ url: response.url(), bytes: (await response.body()).length });
+  });
+  await page.goto(`${example.url}/?build=production`);
+  assert.equal(await page.getByTestId("build").innerText(), "production");
+  await until("five ticks rendered", async () => (await ticks(page)) >= 5);
+  await until("the bundle's size known", async () => scripts.length === 1);
+  assert.match(scripts[0]!.url, /\/assets\/main\.min\.js$/);
+  assert.ok(scripts[0]!.bytes < 400_000, `minified: ${scripts[0]!.bytes} bytes`);
+  const now = (await stats(example.url)).clock;
+  assert.equal(now.opened - before.opened, 1, "one clock stream");
+  // The development build, for comparison, is what `/` serves.
+  const development = await fetch(`${example.url}/assets/main.js`);
+  assert.ok((await development.arrayBuffer()).byteLength > 3 * scripts[0]!.bytes);
+  assert.deepEqual(errors, []);
+  await page.close();
+  await until("the page's stream gone", async () => (await stats(example.url)).clock.open === before.open, 1_000);
+});

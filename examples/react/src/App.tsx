@@ -5,14 +5,29 @@ import type { ClockEvents, SubscriptionError, SubscriptionStatus } from "./clien
 import { useSubscription } from "./react";
 
 const transport = new URLSearchParams(location.search).get("transport") === "fetch" ? "fetch" : "eventsource";
+/** Set by esbuild: `development` (React's checks, StrictMode's double mount) or `production`. */
+declare const process: { env: { NODE_ENV: string } };
+
+/** This page's address with the query parameter `name` set to `value` (or removed). */
+function withParam(name: string, value: string | null): string {
+  const params = new URLSearchParams(location.search);
+  if (value === null) params.delete(name);
+  else params.set(name, value);
+  const query = params.toString();
+  return query ? `?${query}` : location.pathname;
+}
 
 export function App() {
   return (
     <main style={{ fontFamily: "system-ui, sans-serif", maxWidth: "40rem", margin: "2rem auto" }}>
       <h1>tidings + React</h1>
       <p>
-        Transport: <b data-testid="transport">{transport}</b> (
-        <a href={transport === "fetch" ? "?" : "?transport=fetch"}>
+        Build: <b data-testid="build">{process.env.NODE_ENV}</b> (
+        <a href={withParam("build", process.env.NODE_ENV === "production" ? null : "production")}>
+          use the {process.env.NODE_ENV === "production" ? "development" : "production"} build
+        </a>
+        ) · Transport: <b data-testid="transport">{transport}</b> (
+        <a href={withParam("transport", transport === "fetch" ? null : "fetch")}>
           use {transport === "fetch" ? "EventSource" : "fetch"}
         </a>
         )
