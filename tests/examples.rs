@@ -263,7 +263,7 @@ async fn a_cancelled_job_ends_its_streams_and_finished_jobs_are_forgotten() {
     // The cancelled job is forgotten after 300 ms: memory stays bounded.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(jobs.len(), 1);
-    let mut gone = server.get(&started.progress).await;
+    let gone = server.get(&started.progress).await;
     assert_eq!(gone.status, 404);
     assert!(jobs.start(&slow).is_ok());
 }

@@ -23,12 +23,16 @@ use tidings::{
 #[event_stream]
 #[derive(Debug, Clone)]
 pub enum Beat {
-    /// One beat of stream `stream`.
+    /// One beat of stream `stream`, with how the server sees its connection.
     Beat {
         /// Which of the page's streams.
         stream: u32,
         /// Beats so far on this stream.
         n: u64,
+        /// `HTTP/2.0` or `HTTP/1.1`.
+        protocol: String,
+        /// The client's address: one per connection.
+        peer: String,
     },
 }
 
@@ -101,14 +105,12 @@ pub async fn beats(
 ) -> tidings::Result<()> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let key = NEXT.fetch_add(1, Ordering::Relaxed);
-    streams.0.lock().unwrap().insert(
-        key,
-        OpenStream {
-            stream: query.stream,
-            peer: connection.peer.to_string(),
-            protocol: connection.protocol,
-        },
-    );
+    let listed = OpenStream {
+        stream: query.stream,
+        peer: connection.peer.to_string(),
+        protocol: connection.protocol,
+    };
+    streams.0.lock().unwrap().insert(key, listed.clone());
     let _listed = Listed(streams, key);
     let mut every = tokio::time::interval(Duration::from_millis(250));
     for n in 0.. {
@@ -120,6 +122,8 @@ pub async fn beats(
             .emit(Beat::Beat {
                 stream: query.stream,
                 n,
+                protocol: listed.protocol.clone(),
+                peer: listed.peer.clone(),
             })
             .await?;
     }
@@ -132,4 +136,23 @@ pub fn app(streams: Streams) -> Router {
 }
 
 /// The page: twelve `EventSource`s to its own origin.
-pub const PAGE: &str = include_str!("index.html");
+const PAGE: &str = include_str!("index.html");
+
+/// The page as served on `https` and `http` (the two addresses, for links between them), with
+/// `spki`, the base64 SHA-256 of a self-signed certificate's public key, if there is one.
+pub fn page(https: &str, http: &str, spki: Option<&str>) -> String {
+    let trust = match spki {
+        Some(spki) => format!(
+            "Its certificate is self-signed, made when the server started: a browser warns \
+             before it opens the HTTPS page. For this local demo, go on past the warning \
+             (\"Advanced\", then \"Proceed\"), or start Chromium with \
+             <code>--ignore-certificate-errors-spki-list={spki}</code>, which trusts this one \
+             certificate and no other. In production, give the server a real one \
+             (<code>TLS_CERT</code> and <code>TLS_KEY</code>)."
+        ),
+        None => "Its certificate is the one in <code>TLS_CERT</code>.".to_owned(),
+    };
+    PAGE.replace("{{HTTPS}}", https)
+        .replace("{{HTTP}}", http)
+        .replace("{{TRUST}}", &trust)
+}

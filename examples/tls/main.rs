@@ -17,11 +17,11 @@ use tidings_example_tls::{self as tls, Streams};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tidings_examples::log_to_stderr("info");
-    let config = match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+    let (config, spki) = match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
         (Some(cert), Some(key)) => {
             let config = TlsConfig::from_pem_files(cert, key)?;
             config.reload_on_sighup();
-            config
+            (config, None)
         }
         _ => {
             let generated = rcgen::generate_simple_self_signed(vec![
@@ -31,22 +31,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // What Chromium takes to trust this one certificate and no other.
             let spki = rcgen::PublicKeyData::subject_public_key_info(&generated.signing_key);
             let hash = ring::digest::digest(&ring::digest::SHA256, &spki);
+            let spki = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash);
             println!(
                 "self-signed certificate; to trust it, start Chromium with \
-                 --ignore-certificate-errors-spki-list={}",
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hash)
+                 --ignore-certificate-errors-spki-list={spki}"
             );
-            TlsConfig::from_pem(
+            let config = TlsConfig::from_pem(
                 generated.cert.pem().as_bytes(),
                 generated.signing_key.serialize_pem().as_bytes(),
-            )?
+            )?;
+            (config, Some(spki))
         }
     };
+    let https = tokio::net::TcpListener::bind(addr("ADDR", "127.0.0.1:8443")).await?;
+    let http = tokio::net::TcpListener::bind(addr("HTTP_ADDR", "127.0.0.1:8080")).await?;
+    let (https_url, http_url) = (
+        format!("https://{}/", https.local_addr()?),
+        format!("http://{}/", http.local_addr()?),
+    );
+    let page = tls::page(&https_url, &http_url, spki.as_deref());
     let streams = Streams::default();
     let listed = streams.clone();
     // `GET /metrics`: Prometheus text, installed before the routes register their metrics.
     let pages = tidings_examples::prometheus()
-        .route("/", get(|| async { axum::response::Html(tls::PAGE) }))
+        .route(
+            "/",
+            get(move || std::future::ready(axum::response::Html(page.clone()))),
+        )
         .route(
             "/streams",
             get(move || {
@@ -54,13 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 async move { axum::Json(listed.list()) }
             }),
         );
-    let https = tokio::net::TcpListener::bind(addr("ADDR", "127.0.0.1:8443")).await?;
-    let http = tokio::net::TcpListener::bind(addr("HTTP_ADDR", "127.0.0.1:8080")).await?;
-    println!(
-        "tls on https://{}/ and http://{}/",
-        https.local_addr()?,
-        http.local_addr()?
-    );
+    println!("tls on {https_url} and {http_url}");
     let secure = tidings_examples::with_streams(pages.clone(), tls::app(streams.clone()))?
         .tls(config)
         .with_graceful_shutdown(tidings::server::shutdown_signal())

@@ -70,3 +70,23 @@ export async function clientPage(example: ExampleInBrowser, clientJs: URL): Prom
   await page.goto(`${example.url}/__browser/index.html`);
   return page;
 }
+
+/**
+ * Looks at `page` as a person would, at 1280x900 and 390x844: writes a full-page screenshot of
+ * each to `target/screenshots/NAME-WIDTH.png` for a reviewer, and fails if the page scrolls
+ * sideways at either width.
+ */
+export async function screenshots(page: Page, name: string): Promise<void> {
+  const { mkdir } = await import("node:fs/promises");
+  // This file runs as tools/build/tools/test/browser.js: four levels below the repository.
+  const folder = new URL("../../../../target/screenshots/", import.meta.url);
+  await mkdir(folder, { recursive: true });
+  for (const [width, height] of [[1280, 900], [390, 844]] as const) {
+    await page.setViewportSize({ width, height });
+  // A frame for the layout to settle at the new width.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+    await page.screenshot({ path: new URL(`${name}-${width}.png`, folder).pathname, fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${name} at ${width} px scrolls sideways by ${overflow} px`);
+  }
+}

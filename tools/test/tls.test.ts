@@ -7,6 +7,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { screenshots } from "./browser.js";
 
 const httpsUrl = process.env.TLS_URL ?? "";
 const httpUrl = process.env.TLS_HTTP_URL ?? "";
@@ -56,6 +57,15 @@ test("over https all twelve streams receive events, as streams of one HTTP/2 con
   const streams = (await openStreams()).filter((s) => s.protocol === "HTTP/2.0");
   assert.equal(streams.length, 12, JSON.stringify(streams));
   assert.equal(new Set(streams.map((s) => s.peer)).size, 1, "one connection");
+  // The page shows the server's view: one connection, HTTP/2, the same peer on every stream.
+  assert.equal(await page.locator("#summary").innerText(), "12 of 12 streams live, over 1 connection (HTTP/2.0)");
+  const peers = await page.locator("li").evaluateAll((items) => items.map((item) => (item as HTMLElement).dataset.peer));
+  assert.deepEqual(new Set(peers), new Set([streams[0]!.peer]));
+  // Links to both versions, and words about the self-signed certificate.
+  assert.equal(await page.locator("#http-link").getAttribute("href"), `${httpUrl}/`);
+  assert.equal(await page.locator("#https-link").getAttribute("href"), `${httpsUrl}/`);
+  assert.match(await page.locator(".note").innerText(), /self-signed.*--ignore-certificate-errors-spki-list=/s);
+  await screenshots(page, "tls-https");
   await page.context().close();
 });
 
@@ -78,5 +88,11 @@ test("over plain http only six streams receive events: the browser's limit per o
   assert.equal(streams.length, 6, JSON.stringify(streams));
   assert.ok(streams.every((s) => s.protocol === "HTTP/1.1"));
   assert.equal(new Set(streams.map((s) => s.peer)).size, 6, "six connections");
+  assert.equal(
+    await page.locator("#summary").innerText(),
+    "6 of 12 streams live, over 6 connections (HTTP/1.1); 6 waiting for a connection",
+  );
+  assert.equal(await page.locator("li[data-live=false]").count(), 6);
+  await screenshots(page, "tls-http");
   await page.context().close();
 });
