@@ -531,3 +531,47 @@ async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires(
     );
     publisher.abort();
 }
+
+#[tokio::test]
+async fn an_example_logs_plain_text_off_a_terminal_with_peers_as_addresses() {
+    use std::io::{BufRead, Read};
+    let mut child = std::process::Command::new(tidings_tests::example_binary("clock"))
+        .env("ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the clock");
+    let stdout = child.stdout.take().unwrap();
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let at = line.find("http://").unwrap() + "http://".len();
+    let addr: std::net::SocketAddr = line[at..].split('/').next().unwrap().parse().unwrap();
+    let mut response =
+        tidings_tests::RawResponse::send(addr, "GET", "/clock?interval_ms=10&count=1", &[]).await;
+    assert!(response.rest().await.contains("event: tick"));
+    // The stream's end is logged as it ends; then the example is stopped, by its PID.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut logged = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logged)
+        .unwrap();
+    let ended = logged
+        .lines()
+        .find(|line| line.contains("stream ended"))
+        .unwrap_or_else(|| panic!("no `stream ended` line in {logged:?}"));
+    assert!(
+        !logged.contains('\u{1b}'),
+        "no colour codes in a pipe: {logged:?}"
+    );
+    assert!(ended.contains("peer=127.0.0.1:"), "{ended}");
+    assert!(!ended.contains("Some("), "{ended}");
+}
