@@ -1,7 +1,6 @@
 //! Authenticated streams in the browser.
 //!
 //! ```text
-//! npm ci --prefix tools && tools/node_modules/.bin/tsc -p tools/tsconfig.json  # the client
 //! cargo run -p tidings-example-auth --example auth
 //! ```
 //!
@@ -14,15 +13,13 @@
 
 use std::time::Duration;
 
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::routing::get;
 use tidings_example_auth::{self as auth, Tokens};
 
-/// The compiled client, where `tsc -p tools/tsconfig.json` writes it.
-const CLIENT_JS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tools/build/examples/auth/client.js"
-);
+/// The generated client, compiled by `tsc -p tools/tsconfig.json` and committed next to
+/// `client.ts`, so that the page needs no build step (CI checks that it is current).
+const CLIENT_JS: &str = include_str!("client.js");
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,22 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .merge(auth::token_route(tokens.clone()))
         .route(
             "/client.js",
-            get(|| async {
-                match tokio::fs::read_to_string(CLIENT_JS).await {
-                    Ok(script) => (
-                        StatusCode::OK,
-                        [(header::CONTENT_TYPE, "text/javascript")],
-                        script,
-                    ),
-                    Err(_) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        [(header::CONTENT_TYPE, "text/plain")],
-                        "The page's client is not built yet: run `npm ci --prefix tools && \
-                         tools/node_modules/.bin/tsc -p tools/tsconfig.json` in the repository."
-                            .to_owned(),
-                    ),
-                }
-            }),
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], CLIENT_JS) }),
         );
     tidings_examples::serve_with("auth", pages, auth::routes(hub, tokens)).await
 }
