@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { exampleInBrowser, open as openPage } from "./browser.js";
+import { exampleInBrowser, open as openPage, screenshots } from "./browser.js";
 import { freePort, startExample, startRedis } from "./services.js";
 
 const { open, browser } = exampleInBrowser("AUTH_URL");
@@ -19,6 +19,7 @@ interface Seen {
   errors: { kind: string; status: number | null; fatal: boolean; message: string }[];
   opened: number;
   statuses: string[];
+  carried: { token: number; first: number | null; last: number | null; count: number }[];
 }
 
 async function seen(page: Page): Promise<Seen> {
@@ -41,6 +42,18 @@ test("each connection sends a fresh token; an expired one ends the stream, which
     assert.equal(readings[i], readings[0]! + i, `no reading lost or repeated: ${readings}`);
   }
   assert.deepEqual(failures.filter((f) => f.fatal), []);
+  // The timeline: each token's readings, one range after the other.
+  const { carried } = await seen(page);
+  assert.ok(carried.length >= 2, `ranges: ${JSON.stringify(carried)}`);
+  for (let i = 1; i < carried.length; i++) {
+    assert.equal(carried[i]!.first, carried[i - 1]!.last! + 1, `token ${carried[i]!.token} took over: ${JSON.stringify(carried)}`);
+  }
+  const entries = await page.locator("#timeline li").allInnerTexts();
+  assert.ok(entries.some((entry) => /token 1 issued, valid for 1\.0 s/.test(entry)), entries.join("\n"));
+  assert.ok(entries.some((entry) => /token 1 carried readings \d+ to \d+/.test(entry)), entries.join("\n"));
+  assert.ok(entries.some((entry) => /the server ended the stream: the token expired/.test(entry)), entries.join("\n"));
+  assert.ok(entries.some((entry) => /connection 2 opened with token 2, resuming after reading \d+/.test(entry)), entries.join("\n"));
+  await screenshots(page, "auth");
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -63,6 +76,7 @@ test("a forged token is refused with 401, a token without the scope with 403, wi
     const shown = await page.locator("#status").innerText();
     assert.match(shown, /^refused: the server refused the stream/);
     assert.ok(shown.endsWith(reason), shown);
+    if (status === 403) await screenshots(page, "auth-refused");
     await page.close();
   }
 });
