@@ -17,6 +17,23 @@ pub fn log_to_stderr(default: &str) {
         .init();
 }
 
+/// The examples' shared stylesheet: system fonts, a light and dark palette, the header and the
+/// connection badge.
+pub const LOOK_CSS: &str = include_str!("look.css");
+
+/// `GET /assets/look.css`: [`LOOK_CSS`]. [`serve_with`] serves it with every example.
+pub fn look() -> axum::Router {
+    axum::Router::new().route(
+        "/assets/look.css",
+        axum::routing::get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                LOOK_CSS,
+            )
+        }),
+    )
+}
+
 /// Serves `page` at `/` and `streams` everywhere else; see [`serve_with`].
 pub async fn serve_page(
     name: &str,
@@ -30,8 +47,8 @@ pub async fn serve_page(
     serve_with(name, page, streams).await
 }
 
-/// Serves the routes of `app` and, for every other path, `streams` on `ADDR` (default
-/// `127.0.0.1:8080`), and prints the address to open; returns after a graceful shutdown on
+/// Serves the routes of `app` (and the shared stylesheet, [`look`]) and, for every other
+/// path, `streams` on `ADDR` (default `127.0.0.1:8080`), and prints the address to open; returns after a graceful shutdown on
 /// Ctrl-C or SIGTERM. axum serves the pages; the tidings router is mounted into it with
 /// [`tidings::Router::into_service`], and [`tidings::serve_service`] serves the whole app with
 /// tidings' limits and timeouts.
@@ -43,7 +60,7 @@ pub async fn serve_with(
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("{name} on http://{}/", listener.local_addr()?);
-    with_streams(app, streams)?
+    with_streams(app.merge(look()), streams)?
         .with_graceful_shutdown(tidings::server::shutdown_signal())
         .run(listener)
         .await?;

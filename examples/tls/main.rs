@@ -54,6 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listed = streams.clone();
     // `GET /metrics`: Prometheus text, installed before the routes register their metrics.
     let pages = tidings_examples::prometheus()
+        .merge(tidings_examples::look())
         .route(
             "/",
             get(move || std::future::ready(axum::response::Html(page.clone()))),
