@@ -26,6 +26,20 @@ async fn count(events: Emitter<Count>) -> tidings::Result<()> {
     Ok(())
 }
 
+/// Two numbers after `Last-Event-ID` per connection, then the stream ends (and the client
+/// comes back).
+#[event_stream(path = "/pairs")]
+async fn pairs(events: Emitter<Count>) -> tidings::Result<()> {
+    let after: u64 = events
+        .last_event_id()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(0);
+    for n in after + 1..=after + 2 {
+        events.emit_with_id(n, Count::Number { n }).await?;
+    }
+    Ok(())
+}
+
 #[event_stream(path = "/quiet")]
 async fn quiet(events: Emitter<Count>) {
     events.closed().await;
@@ -37,7 +51,12 @@ async fn fails(_events: Emitter<Count>) -> tidings::Result<()> {
 }
 
 fn app() -> Router {
-    Router::new().route(count).route(quiet).route(fails)
+    Router::new()
+        .route(count)
+        .route(pairs)
+        .route(quiet)
+        .route(fails)
+        .retry(Duration::from_millis(10))
 }
 
 #[tokio::test]
@@ -56,6 +75,17 @@ async fn typed_events_ids_and_resume() {
     // Gone first: a graceful shutdown lets connected clients' streams finish.
     drop(resumed);
     server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_go_on_across_ends_the_server_chose() {
+    let server = TestServer::start(app()).await.unwrap();
+    let mut numbers = server.subscribe::<Count>("/pairs");
+    // Three connections of two numbers each; their `tidings.end`s are passed over.
+    assert_eq!(
+        numbers.take(6).await,
+        [1, 2, 3, 4, 5, 6].map(|n| Count::Number { n })
+    );
 }
 
 #[tokio::test]

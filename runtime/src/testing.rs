@@ -212,16 +212,23 @@ impl<E: fmt::Debug> TestSubscription<E> {
         update
     }
 
-    /// The next event.
+    /// The next event. The end of a stream that the client comes back from
+    /// ([`Update::Ended`] with `reconnect`) is passed over: events go on after it.
     ///
     /// # Panics
     ///
     /// When no event arrives within the patience, or something else arrives first: a reset,
-    /// the `error` event of a failed handler, an error of the client.
+    /// the `error` event of a failed handler, the end of a complete stream, an error of the
+    /// client.
     pub async fn next_event(&mut self) -> E {
-        match self.next_update().await {
-            Some(Ok(Update::Event { event, .. })) => event,
-            other => panic!("expected an event from `{}`, got {other:?}", self.url),
+        loop {
+            match self.next_update().await {
+                Some(Ok(Update::Event { event, .. })) => return event,
+                Some(Ok(Update::Ended {
+                    reconnect: true, ..
+                })) => {}
+                other => panic!("expected an event from `{}`, got {other:?}", self.url),
+            }
         }
     }
 
