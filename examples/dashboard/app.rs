@@ -15,7 +15,10 @@ use tidings::hub::{EitherStorage, Hub, HubOptions, MemoryStorage, Subscribed};
 use tidings::{Emitter, Router, event_stream};
 use tidings_redis::{Redis, RedisStorage};
 
-/// What the dashboard shows.
+pub mod host;
+
+/// What the dashboard shows. A figure the host cannot give (no `/proc`, or a rate on the first
+/// sample) is `null`, and the page leaves a gap.
 #[event_stream]
 #[derive(Debug, Clone)]
 pub enum Metrics {
@@ -23,16 +26,29 @@ pub enum Metrics {
     Sample {
         /// Milliseconds since the Unix epoch.
         unix_ms: u64,
-        /// Load average over the last minute (0 where `/proc/loadavg` is missing).
-        load_1m: f64,
-        /// Memory in use, in MiB (0 where `/proc/meminfo` is missing).
-        memory_used_mib: u64,
+        /// CPU busy since the sample before, in percent of all cores.
+        cpu_percent: Option<f64>,
+        /// Load average over the last minute.
+        load_1m: Option<f64>,
+        /// Memory in use (total less available), in MiB.
+        memory_used_mib: Option<u64>,
         /// Memory installed, in MiB.
-        memory_total_mib: u64,
+        memory_total_mib: Option<u64>,
+        /// Bytes received per second, on every interface but loopback.
+        net_rx_bytes_per_s: Option<f64>,
+        /// Bytes sent per second, on every interface but loopback.
+        net_tx_bytes_per_s: Option<f64>,
+        /// Bytes read per second, from whole disks.
+        disk_read_bytes_per_s: Option<f64>,
+        /// Bytes written per second, to whole disks.
+        disk_write_bytes_per_s: Option<f64>,
         /// Dashboards watching now.
         viewers: u64,
     },
 }
+
+/// How long a browser waits before it reconnects (sent as the stream's `retry:`).
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 
 /// How often the sampler publishes by default.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(500);
@@ -79,7 +95,12 @@ pub async fn metrics(
 
 /// The routes, on `hub`.
 pub fn app(hub: MetricsHub) -> Router {
-    Router::new().route(metrics).with_state(hub)
+    // A browser that lost the stream comes back in 2 s (its default is about 3); the page's
+    // badge counts it down.
+    Router::new()
+        .route(metrics)
+        .retry(RECONNECT_AFTER)
+        .with_state(hub)
 }
 
 /// Publishes a sample `every` so often, for as long as the process runs. A sample that cannot
@@ -87,36 +108,29 @@ pub fn app(hub: MetricsHub) -> Router {
 pub async fn sample(hub: MetricsHub, every: Duration) {
     let mut every = tokio::time::interval(every);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut host = host::Host::new();
     loop {
         every.tick().await;
-        let sample = read_host(hub.stats().subscribers);
+        let sample = to_sample(host.read(), hub.stats().subscribers);
         if let Err(error) = hub.publish(sample).await {
             tracing::warn!(%error, "sample skipped");
         }
     }
 }
 
-fn read_host(viewers: u64) -> Metrics {
-    let load_1m = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let kib = |field: &str| -> u64 {
-        meminfo
-            .lines()
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    let (total, available) = (kib("MemTotal:"), kib("MemAvailable:"));
+fn to_sample(reading: host::Reading, viewers: u64) -> Metrics {
     Metrics::Sample {
         unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
-        load_1m,
-        memory_used_mib: total.saturating_sub(available) / 1024,
-        memory_total_mib: total / 1024,
+        cpu_percent: reading.cpu_percent,
+        load_1m: reading.load_1m,
+        memory_used_mib: reading.memory_used_mib,
+        memory_total_mib: reading.memory_total_mib,
+        net_rx_bytes_per_s: reading.net_rx_bytes_per_s,
+        net_tx_bytes_per_s: reading.net_tx_bytes_per_s,
+        disk_read_bytes_per_s: reading.disk_read_bytes_per_s,
+        disk_write_bytes_per_s: reading.disk_write_bytes_per_s,
         viewers,
     }
 }

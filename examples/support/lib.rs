@@ -21,17 +21,27 @@ pub fn log_to_stderr(default: &str) {
 /// connection badge.
 pub const LOOK_CSS: &str = include_str!("look.css");
 
-/// `GET /assets/look.css`: [`LOOK_CSS`]. [`serve_with`] serves it with every example.
+/// The examples' connection badge (`window.ConnectionBadge`): connecting, live, reconnecting
+/// with a countdown, or closed with the reason.
+pub const BADGE_JS: &str = include_str!("badge.js");
+
+/// `GET /assets/look.css` ([`LOOK_CSS`]) and `GET /assets/badge.js` ([`BADGE_JS`]).
+/// [`serve_with`] serves them with every example.
 pub fn look() -> axum::Router {
-    axum::Router::new().route(
-        "/assets/look.css",
-        axum::routing::get(|| async {
-            (
-                [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
-                LOOK_CSS,
-            )
-        }),
-    )
+    let asset = |content_type: &'static str, text: &'static str| {
+        axum::routing::get(move || async move {
+            ([(axum::http::header::CONTENT_TYPE, content_type)], text)
+        })
+    };
+    axum::Router::new()
+        .route(
+            "/assets/look.css",
+            asset("text/css; charset=utf-8", LOOK_CSS),
+        )
+        .route(
+            "/assets/badge.js",
+            asset("text/javascript; charset=utf-8", BADGE_JS),
+        )
 }
 
 /// Serves `page` at `/` and `streams` everywhere else; see [`serve_with`].
