@@ -25,6 +25,8 @@ pub enum Job {
         percent: u8,
         /// What it is doing now.
         stage: String,
+        /// How long it has run, in milliseconds.
+        elapsed_ms: u64,
     },
     /// The job finished.
     Done {
@@ -124,6 +126,7 @@ impl Jobs {
         let state = Arc::new(watch::Sender::new(Job::Progress {
             percent: 0,
             stage: STAGES[0].to_owned(),
+            elapsed_ms: 0,
         }));
         let (steps, step) = (request.steps, Duration::from_millis(request.step_ms));
         let (running, jobs) = (state.clone(), self.clone());
@@ -136,6 +139,7 @@ impl Jobs {
                 running.send_replace(Job::Progress {
                     percent,
                     stage: stage.to_owned(),
+                    elapsed_ms: started.elapsed().as_millis() as u64,
                 });
             }
             running.send_replace(Job::Done {
