@@ -38,26 +38,16 @@ const DEVELOPMENT: &str = "main.js";
 /// The production bundle, minified: `/?build=production`.
 const PRODUCTION: &str = "main.min.js";
 
-const PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>tidings + React</title>
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <link rel="icon" href="data:,">
-</head>
-<body>
-  <div id="root"></div>
-  <script type="module" src="/assets/BUNDLE"></script>
-</body>
-</html>
-"#;
+/// The page around the bundle (`BUNDLE` is replaced by the bundle's name).
+const PAGE: &str = include_str!("index.html");
 
 const NOT_BUILT: &str = r#"<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>tidings + React: build the page first</title></head>
+<head><meta charset="utf-8"><title>tidings + React: build the page first</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/look.css"></head>
 <body>
-  <h1>The page is not built yet</h1>
+  <header><h1>The page is not built yet</h1></header>
   <p>Its bundle, <code>examples/react/dist/main.js</code>, is missing. From the repository, run:</p>
   <pre>npm ci --prefix examples/react
 npm run build --prefix examples/react</pre>

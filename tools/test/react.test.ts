@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { exampleInBrowser } from "./browser.js";
+import { exampleInBrowser, screenshots } from "./browser.js";
 
 const example = exampleInBrowser("REACT_URL");
 const cutUrl = process.env.REACT_CUT_URL ?? "";
@@ -89,12 +89,11 @@ for (const transport of ["eventsource", "fetch"]) {
     // The old stream was closed for the new one: still one open, and it stays one.
     await until("the old stream gone", async () => (await stats(example.url)).clock.open - before.open === 1);
     const seqs = async () => (await page.locator("[data-testid=clock-ticks] li").allInnerTexts()).map(Number);
-    // The new stream counts from 0 again, in the same component.
-    const restarted = (list: number[]) => list.findIndex((seq, i) => i > 0 && seq <= list[i - 1]!);
-    await until("ticks of the new stream", async () => {
+    // The new stream counts from 0 again, in the same component, whose list starts over with
+    // it rather than run the two streams' numbers together.
+    await until("ticks of the new stream, in a list of their own", async () => {
       const list = await seqs();
-      const start = restarted(list);
-      return start > 0 && list.length - start >= 3;
+      return list.length >= 3 && list[0]! <= 1 && list.every((seq, i) => i === 0 || seq > list[i - 1]!);
     });
     const after = (await stats(example.url)).clock;
     assert.equal(after.opened - before.opened, 2, "reconnected once");
@@ -206,7 +205,7 @@ test("the production bundle (minified) serves the same page without StrictMode's
   page.on("pageerror", (error) => errors.push(error.message));
   const scripts: { url: string; bytes: number }[] = [];
   page.on("response", async (response) => {
-    if (response.url().includes("/assets/")) scripts.push({ url: response.url(), bytes: (await response.body()).length });
+    if (/\/assets\/.*\.js$/.test(response.url())) scripts.push({ url: response.url(), bytes: (await response.body()).length });
   });
   await page.goto(`${example.url}/?build=production`);
   assert.equal(await page.getByTestId("build").innerText(), "production");
@@ -222,4 +221,26 @@ test("the production bundle (minified) serves the same page without StrictMode's
   assert.deepEqual(errors, []);
   await page.close();
   await until("the page's stream gone", async () => (await stats(example.url)).clock.open === before.open, 1_000);
+});
+
+test("the page, with a finished build, at both widths", async () => {
+  const page = await (await example.browser()).newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${example.url}/?build=production`);
+  await until("five ticks rendered", async () => (await ticks(page)) >= 5);
+  await page.getByTestId("build-steps").fill("20");
+  await page.getByTestId("build-step-ms").fill("20");
+  await page.getByTestId("build-start").click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=build-caption]")?.textContent?.startsWith("Done in"));
+  // Done: nothing left to pause, so the control is gone; the badge says the stream closed.
+  assert.equal(await page.getByTestId("build-pause").isVisible(), false);
+  assert.equal(await page.getByTestId("build-status").getAttribute("data-state"), "closed");
+  // Labelled controls: each is found by its label.
+  for (const label of ["A tick every", "Steps", "Milliseconds a step", "Pause watching"]) {
+    assert.equal(await page.getByLabel(label, { exact: label !== "A tick every" }).count(), 1, `a control labelled "${label}"`);
+  }
+  await screenshots(page, "react");
+  assert.deepEqual(errors, []);
+  await page.close();
 });
