@@ -14,7 +14,7 @@ class ConnectionBadge {
   }
 
   open() {
-    this.show("open", "live");
+    this.show("open", "open");
   }
 
   /** Reconnecting in `delayMs`, after `why` (words, or nothing). */

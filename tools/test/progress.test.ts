@@ -91,7 +91,7 @@ test("the first view explains itself; a running job shows elapsed time, an estim
   const row = page.locator("li.job").first();
   await row.locator(".eta").filter({ hasText: /^about \d+(\.\d)? s left$/ }).waitFor({ timeout: 5_000 });
   assert.match(await row.locator(".elapsed").innerText(), /^\d+\.\d s elapsed$/);
-  assert.match(await row.locator(".badge").innerText(), /^live$/);
+  assert.match(await row.locator(".badge").innerText(), /^open$/);
   assert.equal(await page.locator("#empty").isVisible(), false);
   const id = (await row.getAttribute("id"))!.replace("job-", "");
   // The page's address and the row's link both watch this job from anywhere.
