@@ -73,6 +73,7 @@
 
 mod reader;
 mod storage;
+mod window;
 
 use std::fmt::Display;
 use std::time::Duration;
@@ -86,10 +87,7 @@ pub use storage::RedisStorage;
 #[doc(no_inline)]
 pub use tidings::hub::PublishError;
 
-/// How long a connection attempt may take before Redis counts as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a command may wait for its answer.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+use reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
 /// One Redis server (or proxy), shared by every hub storage made from it.
 ///
@@ -132,7 +130,13 @@ impl Redis {
         key: impl Into<String>,
         window: WindowLimits,
     ) -> RedisStorage<E> {
-        RedisStorage::new(self, key.into(), window, None)
+        RedisStorage::new(
+            self.client.clone(),
+            self.commands.clone(),
+            key.into(),
+            window,
+            None,
+        )
     }
 
     /// A hub on the Redis stream `key`.
@@ -162,7 +166,8 @@ impl Redis {
         let prefix = prefix.to_owned();
         Hubs::with_storage(options, idle, move |topic: &K| {
             RedisStorage::new(
-                &redis,
+                redis.client.clone(),
+                redis.commands.clone(),
                 format!("{prefix}:{topic}"),
                 options.window,
                 Some(expire),

@@ -10,8 +10,12 @@ use redis::{AsyncConnectionConfig, Value};
 use tidings::EventSet;
 use tidings::hub::{EventId, RESET_EVENT};
 
-use crate::storage::Shared;
+use crate::window::Shared;
 
+/// How long a connection attempt may take before Redis counts as unreachable.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a command may wait for its answer.
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one `XREAD` blocks when no event comes.
 const BLOCK: Duration = Duration::from_secs(5);
 /// Most entries one `XREAD` returns.
@@ -45,8 +49,8 @@ async fn read<E: EventSet + Sync>(
     backoff: &mut Duration,
 ) -> redis::RedisError {
     let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(crate::CONNECT_TIMEOUT))
-        .set_response_timeout(Some(BLOCK + crate::RESPONSE_TIMEOUT));
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(BLOCK + RESPONSE_TIMEOUT));
     let mut connection = match client
         .get_multiplexed_async_connection_with_config(&config)
         .await

@@ -43,6 +43,9 @@ use crate::validate::Validate;
 /// The name of the event that ends a failed stream; no event set may use it.
 pub const ERROR_EVENT: &str = "error";
 
+/// The event a subscriber gets when its `Last-Event-ID` cannot be resumed from.
+pub const RESET_EVENT: &str = "tidings.reset";
+
 /// The name of the last event of every stream that the server ends (rather than the
 /// connection breaking): `{"reason": ..., "reconnect": true|false}`, with a reason of
 /// [`EndReason`](crate::metrics::EndReason) (`handler_done`, `complete`, `error`, `lifetime`,

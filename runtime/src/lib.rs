@@ -49,39 +49,41 @@
 //! - [`openapi`]: OpenAPI 3.2 documents of the routes.
 //! - [`typescript`]: a typed TypeScript client of the routes.
 //! - [`router`], [`server`]: routing and the hyper server.
+//!
+//! The source is laid out by layer, with imports running one way: the wire (events, frames)
+//! at the top of `src/`, then `stream/` (one stream), `http/` (routing, extractors,
+//! middleware), and `server/`, `hub/`, `openapi/`, `typescript/` on those; the README's
+//! Layout section has the table.
 
 #![warn(missing_docs)]
 
+// The wire: events, their rules, frames and bytes.
 pub mod binary;
-mod body;
+mod boxed;
+mod error;
+pub mod event;
+mod frame;
+pub mod metrics;
+pub mod validate;
+
+// One stream; the HTTP layer on it; servers, hubs, documents and clients on that.
 #[cfg(feature = "client")]
 pub mod client;
-pub mod emitter;
-pub mod endpoint;
-mod error;
-pub mod error_handler;
-pub mod event;
-pub mod extract;
-mod frame;
-mod hard_stop;
+mod http;
 pub mod hub;
-pub mod json;
-pub mod limits;
-pub mod metrics;
-pub mod middleware;
 pub mod openapi;
-mod path_params;
-mod queue;
-pub mod rejection;
-pub mod router;
 pub mod server;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod typescript;
-pub mod validate;
 
-pub use body::ResponseBody;
+// The modules' public paths, wherever they live.
+pub use self::http::{
+    endpoint, error_handler, extract, json, limits, middleware, rejection, router,
+};
+pub use stream::emitter;
+
 pub use emitter::{EmitError, Emitter};
 pub use endpoint::Endpoint;
 pub use error::{Error, IntoStreamResult, Result};
@@ -95,6 +97,7 @@ pub use middleware::{Extension, Middleware, State};
 pub use rejection::{Problem, ProblemItem, Rejection};
 pub use router::{IntoEndpoint, RouteInfo, Router, RouterError, RouterService};
 pub use server::{Serve, serve, serve_service};
+pub use stream::body::ResponseBody;
 pub use validate::{Validate, Violation, Violations};
 
 /// `headers`, for [`Header<T>`]: typed headers such as `headers::Authorization`.
@@ -112,10 +115,11 @@ pub use tidings_macros::Validate;
 /// What generated code names. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::endpoint::{BoxFuture, StreamTask};
+    pub use crate::boxed::BoxFuture;
     pub use crate::event::support;
+    pub use crate::http::endpoint::StreamTask;
     pub use crate::validate::{FieldPath, check};
-    pub use http::Method;
+    pub use ::http::Method;
     #[cfg(feature = "pattern")]
     pub use regex_lite::Regex;
     pub use schemars;

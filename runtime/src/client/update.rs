@@ -8,8 +8,7 @@ use http::StatusCode;
 
 use super::SCHEMES;
 use super::parser::{ParseError, RawEvent};
-use crate::event::{DecodeError, END_EVENT, ERROR_EVENT, EventSet};
-use crate::hub::RESET_EVENT;
+use crate::event::{DecodeError, END_EVENT, ERROR_EVENT, EventSet, RESET_EVENT};
 
 /// What a subscription receives, with events of `E`. More kinds may come: match with a `_` arm.
 #[derive(Debug, Clone, PartialEq)]

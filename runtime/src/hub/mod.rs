@@ -75,14 +75,13 @@ pub use storage::{
 };
 pub use subscribed::Subscribed;
 
-use crate::emitter::{EmitError, Emitter};
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
 use crate::metrics::ResumeOutcome;
+use crate::stream::emitter::{EmitError, Emitter};
 use crate::validate::Violations;
 
-/// The event a subscriber gets when its `Last-Event-ID` cannot be resumed from.
-pub const RESET_EVENT: &str = "tidings.reset";
+pub use crate::event::RESET_EVENT;
 
 /// What to do with a subscriber that falls too far behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

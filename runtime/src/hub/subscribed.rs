@@ -4,9 +4,9 @@ use std::fmt;
 
 use super::{Hub, HubStorage, MemoryStorage, Subscription};
 use crate::event::EventSet;
-use crate::extract::{FromRequest, RequestContext};
-use crate::middleware::State;
-use crate::rejection::Rejection;
+use crate::http::extract::{FromRequest, RequestContext};
+use crate::http::middleware::State;
+use crate::http::rejection::Rejection;
 
 /// A subscription to the `Hub<E, S>` of the router's state
 /// ([`Router::with_state`](crate::Router::with_state)), starting right after the request's
@@ -56,7 +56,10 @@ impl<E: EventSet + Sync, S: HubStorage<E>> FromRequest for Subscribed<E, S> {
         Ok(Subscribed(subscription))
     }
 
-    fn describe(doc: &mut crate::openapi::InputDoc, _generator: &mut schemars::SchemaGenerator) {
+    fn describe(
+        doc: &mut crate::http::inputs::InputDoc,
+        _generator: &mut schemars::SchemaGenerator,
+    ) {
         doc.response(
             503,
             "the event history is unreachable now; retry after `Retry-After` seconds",

@@ -32,17 +32,23 @@
 //! comments become summaries and descriptions; schemas of named types are shared in
 //! `components/schemas`.
 
-pub(crate) mod inputs;
-
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-pub use inputs::{InputDoc, ParamLocation};
+pub use crate::http::inputs::{InputDoc, ParamLocation};
 
 use crate::event::{END_EVENT, ERROR_EVENT};
+use crate::http::router::{RouteInfo, Router};
 use crate::metrics::EndReason;
-use crate::router::RouteInfo;
+
+// Here rather than with the router: documents read routes, routes know nothing of documents.
+impl Router {
+    /// An OpenAPI 3.2 document of every route; see [`openapi`](crate::openapi).
+    pub fn openapi(&self) -> OpenApi {
+        OpenApi::new(self.routes().cloned().collect())
+    }
+}
 
 const SCHEMAS: &str = "#/components/schemas/";
 

@@ -26,8 +26,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use super::Settings;
 use super::limits::ConnectionSlot;
 use super::service::{AnyService, HyperService};
-use crate::extract::BoxError;
-use crate::stream::{Connection, Lifecycle, ServedBy};
+use crate::boxed::BoxError;
+use crate::stream::lifecycle::{Connection, Lifecycle, ServedBy};
 
 /// How long an HTTP/2 connection told to go away (idle) may take to close by itself.
 const GOAWAY_GRACE: Duration = Duration::from_secs(1);

@@ -53,7 +53,6 @@ pub use tls::{TlsConfig, TlsError};
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -62,10 +61,10 @@ use hyper::body::Incoming;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tower_layer::{Identity, Layer, Stack};
 
-use crate::endpoint::BoxFuture;
-use crate::extract::BoxError;
-use crate::router::{Router, RouterService};
-use crate::stream::Lifecycle;
+use crate::boxed::BoxError;
+use crate::boxed::BoxFuture;
+use crate::http::router::{Router, RouterService};
+use crate::stream::lifecycle::Lifecycle;
 use connection::{Accepted, Tls, serve_connection};
 use limits::{AcceptErrors, Connections, configure_socket};
 use service::AnyService;
@@ -122,12 +121,7 @@ impl<S: Send + 'static> App for ServiceApp<S> {
     }
 }
 
-/// The address of a client, as [`RequestContext::peer_addr`](crate::RequestContext::peer_addr)
-/// reads it: [`serve`] and [`serve_service`] tell it to every request; an app served another
-/// way (or behind a proxy, from its forwarded header) can put this in the request's
-/// extensions instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PeerAddr(pub SocketAddr);
+pub use crate::http::extract::PeerAddr;
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: what process managers (systemd,
 /// Kubernetes, Docker) send to stop a service. Give it to [`Serve::with_graceful_shutdown`].

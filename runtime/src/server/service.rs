@@ -18,11 +18,11 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
 use super::connection::{OpenStream, OpenStreams};
-use crate::body::ResponseBody;
-use crate::endpoint::BoxFuture;
-use crate::extract::BoxError;
-use crate::router::RouterService;
-use crate::stream::{SERVED_BY, ServedBy};
+use crate::boxed::BoxError;
+use crate::boxed::BoxFuture;
+use crate::http::router::RouterService;
+use crate::stream::body::ResponseBody;
+use crate::stream::lifecycle::{SERVED_BY, ServedBy};
 
 /// The app, erased (see the module docs); its calls go through [`HyperService`].
 #[derive(Clone)]

@@ -41,7 +41,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::router::Router;
+use crate::http::router::Router;
 
 const PRELUDE: &str = include_str!("prelude.ts");
 const REACT: &str = include_str!("react.ts");

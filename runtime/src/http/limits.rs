@@ -29,9 +29,9 @@ use std::sync::{Arc, Mutex};
 use http::StatusCode;
 use http::header::{HeaderValue, RETRY_AFTER};
 
-use crate::extract::RequestContext;
-use crate::middleware::Middleware;
-use crate::rejection::Rejection;
+use crate::http::extract::RequestContext;
+use crate::http::middleware::Middleware;
+use crate::http::rejection::Rejection;
 
 /// Middleware that caps the streams open at once from one client IP address; past the cap, a
 /// request answers `429 Too Many Requests` with `Retry-After`, before any extractor runs.

@@ -43,7 +43,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
 use crate::metrics::EndReason;
-use crate::queue::{FrameQueue, Push};
+use crate::stream::queue::{FrameQueue, Push};
 use crate::validate::Violations;
 
 /// State shared by the emitters of one stream and its response body.
@@ -199,7 +199,7 @@ impl<E: EventSet> Emitter<E> {
     /// ```
     pub fn pair(buffer_bytes: usize) -> (Emitter<E>, crate::ResponseBody) {
         let shared = Arc::new(Shared::new(CancellationToken::new(), buffer_bytes, None));
-        let body = crate::body::EventBody::new(shared.clone(), Default::default());
+        let body = crate::stream::body::EventBody::new(shared.clone(), Default::default());
         (Emitter::new(shared), crate::ResponseBody::stream(body))
     }
 

@@ -35,10 +35,10 @@ use serde::de::DeserializeOwned;
 
 use schemars::{JsonSchema, SchemaGenerator};
 
-use crate::extract::{FromRequest, RequestBody, RequestContext};
-use crate::openapi::InputDoc;
-use crate::openapi::inputs::describe_json;
-use crate::rejection::Rejection;
+use crate::http::extract::{FromRequest, RequestBody, RequestContext};
+use crate::http::inputs::InputDoc;
+use crate::http::inputs::describe_json;
+use crate::http::rejection::Rejection;
 use crate::validate::Validate;
 
 /// The request body as JSON, deserialized and then checked against the type's `#[validate]`

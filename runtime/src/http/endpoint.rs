@@ -12,20 +12,18 @@
 //! and it can finish its cleanup.
 
 use std::future::Future;
-use std::pin::Pin;
 
 use futures_util::FutureExt;
 use http::Method;
 
-use crate::emitter::Emitter;
 use crate::error::{IntoStreamResult, Result};
 use crate::event::EventSet;
-use crate::extract::RequestContext;
-use crate::rejection::Rejection;
-use crate::stream::HandlerScope;
+use crate::http::extract::RequestContext;
+use crate::http::rejection::Rejection;
+use crate::stream::emitter::Emitter;
+use crate::stream::scope::HandlerScope;
 
-/// A boxed future that is `Send`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::boxed::BoxFuture;
 
 /// A streaming route. Implemented by `#[event_stream(path = ...)]` on an `async fn`.
 #[diagnostic::on_unimplemented(
@@ -48,7 +46,7 @@ pub trait Endpoint: Send + Sync + 'static {
     /// Documents the extractors' inputs (generated: each extractor's
     /// [`FromRequest::describe`](crate::FromRequest::describe), in argument order).
     fn describe_inputs(
-        doc: &mut crate::openapi::InputDoc,
+        doc: &mut crate::http::inputs::InputDoc,
         generator: &mut schemars::SchemaGenerator,
     ) {
         let _ = (doc, generator);

@@ -44,16 +44,18 @@ use http::{Extensions, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use schemars::SchemaGenerator;
 
-use crate::body::ResponseBody;
-use crate::endpoint::{BoxFuture, Endpoint};
-use crate::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_rejection};
+use super::inputs::InputDoc;
+use super::start::{ErasedEndpoint, StreamRuntime};
+use crate::boxed::BoxFuture;
 use crate::event::{EventSchema, EventSet};
-use crate::extract::{BodyLimits, BoxError, FromRequest, RequestContext};
+use crate::http::endpoint::Endpoint;
+use crate::http::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_rejection};
+use crate::http::extract::{BodyLimits, BoxError, FromRequest, RequestContext};
+use crate::http::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
+use crate::http::rejection::Rejection;
 use crate::metrics::RouteMetrics;
-use crate::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
-use crate::openapi::{InputDoc, OpenApi};
-use crate::rejection::Rejection;
-use crate::stream::{ErasedEndpoint, StreamOptions, StreamRuntime};
+use crate::stream::StreamOptions;
+use crate::stream::body::ResponseBody;
 
 /// A set of streaming routes, and what applies to all of them.
 #[derive(Clone)]
@@ -255,11 +257,6 @@ impl Router {
             table: Arc::new(table),
             runtime: Arc::new(runtime),
         })
-    }
-
-    /// An OpenAPI 3.2 document of every route; see [`openapi`](crate::openapi).
-    pub fn openapi(&self) -> OpenApi {
-        OpenApi::new(self.routes().cloned().collect())
     }
 
     /// Every route, in the order they were added.

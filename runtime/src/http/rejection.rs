@@ -17,7 +17,7 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use serde::Serialize;
 
-use crate::body::ResponseBody;
+use crate::stream::body::ResponseBody;
 use crate::validate::Violations;
 
 /// A refusal to start a stream: status, headers and an `application/problem+json` body.

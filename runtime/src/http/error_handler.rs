@@ -26,21 +26,13 @@
 //! let app = Router::new().error_handler(Plain);
 //! ```
 
-use http::{Method, Response};
+use http::Response;
 
-use crate::body::ResponseBody;
 use crate::error::Error;
-use crate::rejection::Rejection;
+use crate::http::rejection::Rejection;
+use crate::stream::body::ResponseBody;
 
-/// What the error policy knows of the request.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RequestInfo {
-    /// The request method.
-    pub method: Method,
-    /// The request path.
-    pub path: String,
-}
+pub use crate::stream::scope::RequestInfo;
 
 /// Turns failures into responses and `error` events. See the [module docs](self).
 pub trait ErrorHandler: Send + Sync + 'static {

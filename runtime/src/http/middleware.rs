@@ -42,9 +42,9 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use crate::endpoint::BoxFuture;
-use crate::extract::{FromRequest, RequestContext};
-use crate::rejection::Rejection;
+use crate::boxed::BoxFuture;
+use crate::http::extract::{FromRequest, RequestContext};
+use crate::http::rejection::Rejection;
 
 /// Runs before the extractors of each route it applies to.
 pub trait Middleware: Send + Sync + 'static {

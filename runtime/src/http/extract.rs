@@ -25,7 +25,6 @@
 //! }
 //! ```
 
-use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,17 +37,16 @@ use serde::de::DeserializeOwned;
 
 use schemars::{JsonSchema, SchemaGenerator};
 
-use crate::openapi::InputDoc;
+use crate::http::inputs::InputDoc;
 #[cfg(feature = "typed-header")]
-use crate::openapi::inputs::describe_header;
-use crate::openapi::inputs::{describe_path, describe_query};
-use crate::path_params::Params;
-use crate::rejection::Rejection;
-use crate::stream::{SERVED_BY, ServedBy};
+use crate::http::inputs::describe_header;
+use crate::http::inputs::{describe_path, describe_query};
+use crate::http::path_params::Params;
+use crate::http::rejection::Rejection;
+use crate::stream::lifecycle::{SERVED_BY, ServedBy};
 use crate::validate::Validate;
 
-/// An error of any kind, boxed: what a request body may fail with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::boxed::BoxError;
 
 /// A request body, whatever server or framework it came from.
 pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -174,7 +172,7 @@ impl RequestContext {
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         let extensions = &self.parts.extensions;
         extensions
-            .get::<crate::server::PeerAddr>()
+            .get::<PeerAddr>()
             .map(|peer| peer.0)
             .or_else(|| self.served_by.as_ref().map(|served| served.0.peer))
     }
@@ -209,7 +207,14 @@ impl RequestContext {
 }
 
 /// What middleware keeps alive while a stream lasts.
-pub(crate) type Kept = Vec<Box<dyn Any + Send + Sync>>;
+pub(crate) use crate::stream::scope::Kept;
+
+/// The address of a client, as [`RequestContext::peer_addr`](crate::RequestContext::peer_addr)
+/// reads it: [`serve`](crate::serve) and [`serve_service`](crate::serve_service) tell it to every request; an app served another
+/// way (or behind a proxy, from its forwarded header) can put this in the request's
+/// extensions instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// What a body extractor may read: at most `bytes`, within `timeout`.
 #[derive(Debug, Clone, Copy)]

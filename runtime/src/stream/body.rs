@@ -11,12 +11,12 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::emitter::Shared;
-use crate::endpoint::BoxFuture;
+use crate::boxed::BoxFuture;
 use crate::frame;
-use crate::hard_stop::until_stopped;
 use crate::metrics::EndReason;
 use crate::stream::StreamTiming;
+use crate::stream::emitter::Shared;
+use crate::stream::hard_stop::until_stopped;
 
 /// The body of every response tidings sends: an event stream, or a small complete body
 /// (errors).
@@ -292,7 +292,7 @@ mod tests {
     use std::task::Waker;
 
     use super::*;
-    use crate::queue::Push;
+    use crate::stream::queue::Push;
 
     #[test]
     fn the_handler_runs_even_when_other_emitters_keep_the_queue_full() {
