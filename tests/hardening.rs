@@ -541,3 +541,71 @@ async fn an_http2_subscriber_that_stops_reading_is_a_slow_consumer_like_any_othe
     assert!(!rest.contains("event: done"));
     assert_eq!(hub.stats().disconnected, 1);
 }
+
+/// Events as fast as the client reads them, for as long as it stays.
+#[event_stream(path = "/flood")]
+async fn flood(events: Emitter<Feed>) -> tidings::Result<()> {
+    for n in 0.. {
+        events.emit(tick(n)).await?;
+    }
+    Ok(())
+}
+
+// Three clients that read as fast as a handler emits, on a server with two workers (and a
+// publisher that never pauses): a new connection must still be answered at once. Before each
+// emit and each chunk cost the task a unit of tokio's budget, a flooding stream's task ran for
+// seconds without yielding, the I/O driver went unpolled, and the new connection waited in the
+// listen queue for as long as the floods lasted (axum answered it in 60 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_accepted_while_every_worker_is_busy() {
+    use std::io::{Read, Write};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hub = Hub::<Feed>::new();
+    let publisher = tokio::spawn(async move {
+        for n in 0.. {
+            if n % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
+            let _ = hub.publish(tick(n)).await;
+        }
+    });
+    // The clients, and the verdict, on threads of their own with wall-clock deadlines: the
+    // test's future cannot time anything while it is starved.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let clients = std::thread::spawn(move || {
+        for _ in 0..3 {
+            let mut flood = std::net::TcpStream::connect(addr).unwrap();
+            flood
+                .write_all(b"GET /flood HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            std::thread::spawn(move || {
+                let mut sink = vec![0u8; 64 * 1024];
+                while matches!(flood.read(&mut sink), Ok(n) if n > 0) {}
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let mut late = std::net::TcpStream::connect(addr).unwrap();
+        late.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        late.write_all(b"GET /ticks HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 12];
+        let answer = late.read_exact(&mut head).map(|()| head);
+        let _ = stop.send(());
+        (answer, started.elapsed())
+    });
+    tidings::serve(Router::new().route(flood).route(ticks))
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .grace_period(Duration::from_secs(1))
+        .run(listener)
+        .await
+        .unwrap();
+    publisher.abort();
+    let (answer, took) = clients.join().unwrap();
+    let head = answer
+        .unwrap_or_else(|e| panic!("no answer in {took:?} to a connection made under load: {e}"));
+    assert_eq!(&head, b"HTTP/1.1 200");
+}

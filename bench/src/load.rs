@@ -132,7 +132,15 @@ pub async fn open_streams(
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while ready.get() < tasks.len() {
-            assert!(Instant::now() < deadline, "streams did not start");
+            if Instant::now() >= deadline {
+                let ended = tasks.iter().filter(|task| task.is_finished()).count();
+                panic!(
+                    "{path} on {addr}: {} of {} streams started in 30 s; {ended} connections \
+                     ended without a response head",
+                    ready.get(),
+                    tasks.len()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }

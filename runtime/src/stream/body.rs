@@ -175,6 +175,20 @@ impl EventBody {
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        // Every chunk costs the task a unit of tokio's budget. Nothing else here does: a
+        // handler that emits without pause to a client that reads as fast keeps the queue
+        // full, hyper writes only when its buffer is full, and the connection's task would
+        // run for seconds without yielding, starving the other tasks of its worker and the
+        // I/O driver (with every worker so busy, the server accepted no connection).
+        let budget = ready!(tokio::task::coop::poll_proceed(cx));
+        let chunk = self.poll_chunk(cx);
+        if let Poll::Ready(Some(_)) = &chunk {
+            budget.made_progress();
+        }
+        chunk
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(preamble) = self.preamble.take() {
             return Poll::Ready(Some(preamble));
         }

@@ -328,7 +328,13 @@ impl<E> Emitter<E> {
     /// Finishes an emit: a frame the budget had no room for waits for it.
     async fn settle(&self, pushed: Push) -> Result<(), EmitError> {
         match pushed {
-            Push::Queued => Ok(()),
+            // Each event costs the task a unit of tokio's budget: a handler that emits
+            // without pause, inside the connection's task, yields every so often, as it would
+            // on a channel, instead of holding its worker for as long as the client reads.
+            Push::Queued => {
+                tokio::task::coop::consume_budget().await;
+                Ok(())
+            }
             // The wait ends when the body is dropped, which is when the client is gone.
             Push::Full(frame) => {
                 #[cfg(feature = "metrics")]
