@@ -70,6 +70,7 @@
 //! wrapper; fred would do as well, with more machinery than this crate needs.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod reader;
 mod storage;
@@ -175,3 +176,8 @@ impl Redis {
         })
     }
 }
+
+/// The examples of this crate's README (its page on crates.io), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -56,6 +56,8 @@
 //! Layout section has the table.
 
 #![warn(missing_docs)]
+// On docs.rs: each item behind a cargo feature says which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The wire: events, their rules, frames and bytes.
 pub mod binary;
@@ -134,3 +136,8 @@ pub mod __private {
         T::from_request(cx).await.map_err(Into::into)
     }
 }
+
+/// The examples of this crate's README (its page on crates.io), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
