@@ -22,7 +22,7 @@ test("the page renders live samples as figures and as charts with axes", async (
   assert.match(await text(page, "#load"), /^\d+(\.\d{1,2})?$/);
   assert.match(await text(page, "#memory"), /^[\d.,]+ \/ [\d.,]+ GiB$/);
   assert.match(await text(page, "#net"), /^↓ [\d.,]+ [kMG]?B\/s$/);
-  assert.match(await text(page, "#disk"), /^[\d.,]+ [kMG]?B\/s$/);
+  assert.match(await text(page, "#disk"), /^↑ [\d.,]+ [kMG]?B\/s$/);
   assert.ok(Number(await text(page, "#viewers")) >= 1);
   assert.match(await text(page, "#freshness"), /^a sample every 0\.5 s$/);
   // Five charts, each with y-axis ticks (with units), time labels and a drawn line.
