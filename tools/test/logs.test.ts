@@ -51,6 +51,7 @@ test("a filter from the page's query string reaches the stream", async () => {
 
 test("the page follows new lines until the reader scrolls up, then offers to jump back", async () => {
   const { page, errors } = await open("/");
+  // A shorter window while following (no scroll event says so) must still show the newest line.
   await page.setViewportSize({ width: 1280, height: 500 });
   // Enough lines to scroll (the demo log writes five a second, and a new page gets its tail).
   await page.waitForFunction(() => {
