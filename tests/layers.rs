@@ -24,6 +24,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("typescript", &["wire", "http", "openapi"]),
     ("client", &["wire"]),
     ("testing", &["wire", "client", "server"]),
+    // Plain axum routes with tidings' extractor and refusals.
+    ("axum", &["wire", "stream", "http"]),
 ];
 
 /// Every `.rs` file under `dir`.

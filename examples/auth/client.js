@@ -45,8 +45,62 @@ async function readProblem(response) {
         return undefined;
     }
 }
+/**
+ * A JSON route that did not answer with success: `status` is the HTTP status (none when the
+ * server could not be reached), `problem` the server's problem details, if it sent them.
+ */
+export class RequestError extends Error {
+    status;
+    problem;
+    cause;
+    constructor(message, status, problem, cause) {
+        super(message);
+        this.status = status;
+        this.problem = problem;
+        this.cause = cause;
+        this.name = "RequestError";
+    }
+}
+async function sendRequest(route, meta, input, options) {
+    if (meta === undefined)
+        throw new RequestError(`no JSON route ${JSON.stringify(route)}`, undefined, undefined);
+    const extra = typeof options.headers === "function" ? await options.headers() : options.headers ?? {};
+    const headers = { accept: "application/json", ...extra };
+    let body;
+    if (meta.body) {
+        headers["content-type"] = "application/json";
+        body = JSON.stringify(input.body);
+    }
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    let response;
+    try {
+        response = await fetchImpl(buildUrl(meta, input, options.baseUrl ?? ""), {
+            method: meta.method,
+            headers,
+            body,
+            signal: options.signal,
+            credentials: options.withCredentials ? "include" : "same-origin",
+        });
+    }
+    catch (error) {
+        throw new RequestError(`${route} failed: ${describe(error)}`, undefined, undefined, error);
+    }
+    if (!response.ok) {
+        const problem = await readProblem(response);
+        const what = problem?.detail ?? problem?.title ?? response.statusText;
+        throw new RequestError(`${route} answered ${response.status}: ${what}`, response.status, problem);
+    }
+    if (response.status === 204)
+        return undefined;
+    try {
+        return await response.json();
+    }
+    catch (error) {
+        throw new RequestError(`${route} answered with a body that is not JSON`, response.status, undefined, error);
+    }
+}
 class SubscriptionCore {
-    meta;
+    route;
     input;
     options;
     handlers = new Map();
@@ -69,11 +123,16 @@ class SubscriptionCore {
     /** The `tidings.end` of the current connection, once it came. */
     ending;
     timer;
+    /** The route key named no route of the server (from untyped code). */
+    unknownRoute;
     wake;
-    constructor(meta, input, options) {
-        this.meta = meta;
+    meta;
+    constructor(route, meta, input, options) {
+        this.route = route;
         this.input = input;
         this.options = options;
+        this.unknownRoute = meta === undefined;
+        this.meta = meta ?? { method: "GET", path: "", query: [], headers: false, text: [], binary: [], binaryFields: {}, events: [] };
         this.lastId = options.lastEventId ?? "";
         this.retryMs = options.retryMs ?? 1000;
         // Start once the caller had a chance to add handlers.
@@ -286,8 +345,12 @@ class SubscriptionCore {
     start() {
         if (this.closed)
             return;
-        const bodyless = this.meta.method === "GET" && !("body" in this.input);
-        const transport = this.options.transport ?? (bodyless ? "eventsource" : "fetch");
+        if (this.unknownRoute) {
+            this.fail({ kind: "setup", fatal: true, message: `no streaming route ${JSON.stringify(this.route)}` });
+            return;
+        }
+        const plain = this.meta.method === "GET" && !("body" in this.input) && !this.meta.headers;
+        const transport = this.options.transport ?? (plain ? "eventsource" : "fetch");
         if (transport === "eventsource")
             this.startEventSource();
         else
@@ -568,12 +631,15 @@ export async function readEventStream(body, parser, onEvents) {
     }
 }
 const ROUTES = {
-    "GET /feed": { method: "GET", path: "/feed", query: [], text: [], binary: [], binaryFields: {}, events: ["reading", "error"] },
+    "GET /feed": { method: "GET", path: "/feed", query: [], headers: false, text: [], binary: [], binaryFields: {}, events: ["reading", "error"] },
 };
+const REQUESTS = {};
 /** A typed subscription to one streaming route. */
 export class Subscription extends SubscriptionCore {
     constructor(route, ...[input, options]) {
-        super(ROUTES[route], (input ?? {}), options ?? {});
+        // An unknown key (from untyped code) fails as a `setup` error, not a TypeError.
+        const meta = Object.prototype.hasOwnProperty.call(ROUTES, route) ? ROUTES[route] : undefined;
+        super(route, meta, (input ?? {}), options ?? {});
     }
     /** Handles one event of the route; `data` has the event's payload type. */
     on(event, handler) {
@@ -585,4 +651,12 @@ export class Subscription extends SubscriptionCore {
         this.listenToEvery((data, { id, event }) => handler({ event, data, id }));
         return this;
     }
+}
+/**
+ * Calls a JSON route: resolves to its reply, or rejects with a `RequestError` that carries
+ * the status and the server's problem details (every broken rule, with its field path).
+ */
+export function request(route, ...[input, options]) {
+    const meta = Object.prototype.hasOwnProperty.call(REQUESTS, route) ? REQUESTS[route] : undefined;
+    return sendRequest(route, meta, (input ?? {}), options ?? {});
 }

@@ -10,6 +10,8 @@ interface RouteMeta {
   method: string;
   path: string;
   query: readonly string[];
+  /** It needs request headers (a header parameter, or authentication): fetch by default. */
+  headers: boolean;
   text: readonly string[];
   binary: readonly string[];
   binaryFields: { readonly [event: string]: readonly string[] };
@@ -27,7 +29,10 @@ export type EventSourceConstructor = new (url: string, init?: { withCredentials?
 export interface SubscriptionOptions {
   /** Prepended to the route's path, e.g. `https://api.example.com`. Default: same origin. */
   baseUrl?: string;
-  /** `eventsource` (default for GET routes) or `fetch` (needed for headers and bodies). */
+  /**
+   * `eventsource` or `fetch` (needed for headers and bodies). The default is `eventsource` for
+   * `GET` routes that need no headers, `fetch` for the others (bodies, authentication).
+   */
   transport?: "eventsource" | "fetch";
   /** The EventSource implementation; defaults to `globalThis.EventSource`. */
   EventSource?: EventSourceConstructor;
@@ -148,7 +153,7 @@ type Handler = (data: any, meta: { id: string; event: string }) => void;
 const END_EVENT = "tidings.end";
 const RESET_EVENT = "tidings.reset";
 
-function buildUrl(meta: RouteMeta, input: Record<string, unknown>, baseUrl: string): string {
+function buildUrl(meta: { path: string; query: readonly string[] }, input: Record<string, unknown>, baseUrl: string): string {
   let path = meta.path.replace(/\{\*?([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) =>
     encodeURIComponent(String(input[name])),
   );
@@ -193,6 +198,83 @@ async function readProblem(response: Response): Promise<Problem | undefined> {
   }
 }
 
+/** What every JSON route declares: its method, path, query parameters, and whether it reads a body. */
+interface RequestMeta {
+  method: string;
+  path: string;
+  query: readonly string[];
+  body: boolean;
+}
+
+export interface RequestOptions {
+  /** Prepended to the route's path, e.g. `https://api.example.com`. Default: same origin. */
+  baseUrl?: string;
+  /** Request headers, e.g. `{ authorization: "Bearer ..." }`, or a function that gives them. */
+  headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
+  /** The fetch implementation; defaults to `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Aborts the request. */
+  signal?: AbortSignal;
+  /** Sends cookies cross-origin (`credentials: "include"`). */
+  withCredentials?: boolean;
+}
+
+/**
+ * A JSON route that did not answer with success: `status` is the HTTP status (none when the
+ * server could not be reached), `problem` the server's problem details, if it sent them.
+ */
+export class RequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly problem: Problem | undefined,
+    readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = "RequestError";
+  }
+}
+
+async function sendRequest(
+  route: string,
+  meta: RequestMeta | undefined,
+  input: Record<string, unknown>,
+  options: RequestOptions,
+): Promise<unknown> {
+  if (meta === undefined) throw new RequestError(`no JSON route ${JSON.stringify(route)}`, undefined, undefined);
+  const extra = typeof options.headers === "function" ? await options.headers() : options.headers ?? {};
+  const headers: Record<string, string> = { accept: "application/json", ...extra };
+  let body: string | undefined;
+  if (meta.body) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(input.body);
+  }
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  let response: Response;
+  try {
+    response = await fetchImpl(buildUrl(meta, input, options.baseUrl ?? ""), {
+      method: meta.method,
+      headers,
+      body,
+      signal: options.signal,
+      credentials: options.withCredentials ? "include" : "same-origin",
+    });
+  } catch (error) {
+    throw new RequestError(`${route} failed: ${describe(error)}`, undefined, undefined, error);
+  }
+  if (!response.ok) {
+    const problem = await readProblem(response);
+    const what = problem?.detail ?? problem?.title ?? response.statusText;
+    throw new RequestError(`${route} answered ${response.status}: ${what}`, response.status, problem);
+  }
+  if (response.status === 204) return undefined;
+  try {
+    return await response.json();
+  } catch (error) {
+    throw new RequestError(`${route} answered with a body that is not JSON`, response.status, undefined, error);
+  }
+}
+
 /** What one attempt of the fetch transport came to. */
 type Attempt = { stop: true } | { stop: false; failed: boolean; atLeastMs?: number };
 
@@ -217,13 +299,20 @@ class SubscriptionCore {
   /** The `tidings.end` of the current connection, once it came. */
   private ending: EndInfo | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The route key named no route of the server (from untyped code). */
+  private unknownRoute: boolean;
   private wake: (() => void) | undefined;
 
+  protected meta: RouteMeta;
+
   constructor(
-    protected meta: RouteMeta,
+    private route: string,
+    meta: RouteMeta | undefined,
     protected input: Record<string, unknown>,
     protected options: SubscriptionOptions,
   ) {
+    this.unknownRoute = meta === undefined;
+    this.meta = meta ?? { method: "GET", path: "", query: [], headers: false, text: [], binary: [], binaryFields: {}, events: [] };
     this.lastId = options.lastEventId ?? "";
     this.retryMs = options.retryMs ?? 1000;
     // Start once the caller had a chance to add handlers.
@@ -440,8 +529,12 @@ class SubscriptionCore {
 
   private start(): void {
     if (this.closed) return;
-    const bodyless = this.meta.method === "GET" && !("body" in this.input);
-    const transport = this.options.transport ?? (bodyless ? "eventsource" : "fetch");
+    if (this.unknownRoute) {
+      this.fail({ kind: "setup", fatal: true, message: `no streaming route ${JSON.stringify(this.route)}` });
+      return;
+    }
+    const plain = this.meta.method === "GET" && !("body" in this.input) && !this.meta.headers;
+    const transport = this.options.transport ?? (plain ? "eventsource" : "fetch");
     if (transport === "eventsource") this.startEventSource();
     else void this.runFetch();
   }
@@ -740,7 +833,14 @@ export interface Routes {
 }
 
 const ROUTES: { [K in keyof Routes]: RouteMeta } = {
-  "GET /feed": { method: "GET", path: "/feed", query: [], text: [], binary: [], binaryFields: {}, events: ["reading", "error"] },
+  "GET /feed": { method: "GET", path: "/feed", query: [], headers: false, text: [], binary: [], binaryFields: {}, events: ["reading", "error"] },
+};
+
+/** Every JSON route: its input and its reply. */
+export interface Requests {
+}
+
+const REQUESTS: { [K in keyof Requests]: RequestMeta } = {
 };
 
 /** A route's key, e.g. `"GET /clock"`. */
@@ -764,7 +864,9 @@ type Args<K extends RouteKey> = {} extends RouteInput<K>
 /** A typed subscription to one streaming route. */
 export class Subscription<K extends RouteKey> extends SubscriptionCore {
   constructor(route: K, ...[input, options]: Args<K>) {
-    super(ROUTES[route], (input ?? {}) as Record<string, unknown>, options ?? {});
+    // An unknown key (from untyped code) fails as a `setup` error, not a TypeError.
+    const meta = Object.prototype.hasOwnProperty.call(ROUTES, route) ? ROUTES[route] : undefined;
+    super(route, meta, (input ?? {}) as Record<string, unknown>, options ?? {});
   }
 
   /** Handles one event of the route; `data` has the event's payload type. */
@@ -781,4 +883,23 @@ export class Subscription<K extends RouteKey> extends SubscriptionCore {
     this.listenToEvery((data, { id, event }) => handler({ event, data, id } as RouteEvent<K>));
     return this;
   }
+}
+
+/** A JSON route's key, e.g. `"POST /notes"`. */
+export type RequestKey = keyof Requests;
+/** What JSON route `K` takes: its path and query parameters, and `body`. */
+export type RequestInput<K extends RequestKey> = Requests[K]["input"];
+/** What JSON route `K` answers. */
+export type RequestOutput<K extends RequestKey> = Requests[K]["output"];
+type RequestArgs<K extends RequestKey> = {} extends RequestInput<K>
+  ? [input?: RequestInput<K>, options?: RequestOptions]
+  : [input: RequestInput<K>, options?: RequestOptions];
+
+/**
+ * Calls a JSON route: resolves to its reply, or rejects with a `RequestError` that carries
+ * the status and the server's problem details (every broken rule, with its field path).
+ */
+export function request<K extends RequestKey>(route: K, ...[input, options]: RequestArgs<K>): Promise<RequestOutput<K>> {
+  const meta = Object.prototype.hasOwnProperty.call(REQUESTS, route) ? REQUESTS[route] : undefined;
+  return sendRequest(route, meta, (input ?? {}) as Record<string, unknown>, options ?? {}) as Promise<RequestOutput<K>>;
 }

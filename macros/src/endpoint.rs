@@ -1,4 +1,5 @@
-//! Code generation for endpoints. The `async fn` becomes a struct of the same name that
+//! Code generation for endpoints, streams (`#[event_stream]`) and JSON routes (`#[json_route]`).
+//! The `async fn` becomes a struct of the same name that
 //! implements `tidings::Endpoint`, and a function of the same name that returns it, so that
 //! `Router::route(clock)` reads naturally. The struct has braces on purpose: a unit or tuple
 //! struct named `clock` would capture every `clock` pattern binding in the module. The user's
@@ -10,12 +11,20 @@ use syn::spanned::Spanned;
 
 use crate::ast::{EndpointFn, docs};
 
-pub fn expand(input: &EndpointFn) -> TokenStream {
+/// What both kinds of endpoint generate around the user's function: its name, method, path
+/// and docs, and per argument the extraction and its documentation.
+struct Parts {
+    name: String,
+    path: String,
+    method: syn::Ident,
+    description: TokenStream,
+    extractions: Vec<TokenStream>,
+    descriptions: Vec<TokenStream>,
+    call_args: Vec<TokenStream>,
+}
+
+fn parts(input: &EndpointFn) -> Parts {
     let item = &input.item;
-    let ident = &item.sig.ident;
-    let vis = &item.vis;
-    let name = ident.to_string();
-    let path = input.path.as_ref().map(|p| p.value()).unwrap_or_default();
     let method = format_ident!(
         "{}",
         input
@@ -23,17 +32,10 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
             .as_ref()
             .map_or("GET".to_owned(), |m| m.value())
     );
-    let doc_attrs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
     let description = match docs(&item.attrs) {
         Some(text) => quote!(::core::option::Option::Some(#text)),
         None => quote!(::core::option::Option::None),
     };
-    let event = input
-        .args
-        .iter()
-        .find_map(|a| a.emitter_of.clone())
-        .expect("validated: one Emitter argument");
-
     let mut extractions = Vec::new();
     let mut descriptions = Vec::new();
     let mut call_args = Vec::new();
@@ -53,6 +55,62 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         });
         call_args.push(quote!(#value));
     }
+    Parts {
+        name: item.sig.ident.to_string(),
+        path: input.path.as_ref().map(|p| p.value()).unwrap_or_default(),
+        method,
+        description,
+        extractions,
+        descriptions,
+        call_args,
+    }
+}
+
+/// The struct that stands for the function, and the function that returns it.
+fn endpoint_type(input: &EndpointFn, what: &str) -> TokenStream {
+    let item = &input.item;
+    let ident = &item.sig.ident;
+    let vis = &item.vis;
+    let doc_attrs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
+    quote! {
+        /// The endpoint type of the function of the same name; `Router::route` takes the
+        /// function.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug)]
+        #vis struct #ident {
+            _private: (),
+        }
+
+        #(#doc_attrs)*
+        ///
+        #[doc = #what]
+        #vis fn #ident() -> #ident {
+            #ident { _private: () }
+        }
+    }
+}
+
+pub fn expand(input: &EndpointFn) -> TokenStream {
+    let item = &input.item;
+    let ident = &item.sig.ident;
+    let Parts {
+        name,
+        path,
+        method,
+        description,
+        extractions,
+        descriptions,
+        call_args,
+    } = parts(input);
+    let event = input
+        .args
+        .iter()
+        .find_map(|a| a.emitter_of.clone())
+        .expect("validated: one Emitter argument");
+    let endpoint_type = endpoint_type(
+        input,
+        " An `#[event_stream]` endpoint: register it with `Router::route`.",
+    );
     let output_span = match &item.sig.output {
         syn::ReturnType::Default => item.sig.ident.span(),
         syn::ReturnType::Type(_, ty) => ty.span(),
@@ -66,20 +124,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
     };
 
     quote! {
-        /// The endpoint type of the function of the same name; `Router::route` takes the
-        /// function.
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug)]
-        #vis struct #ident {
-            _private: (),
-        }
-
-        #(#doc_attrs)*
-        ///
-        /// An `#[event_stream]` endpoint: register it with `Router::route`.
-        #vis fn #ident() -> #ident {
-            #ident { _private: () }
-        }
+        #endpoint_type
 
         #[automatically_derived]
         impl ::tidings::Endpoint for #ident {
@@ -111,6 +156,66 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
                     #(#extractions)*
                     let _ = &mut __cx;
                     ::core::result::Result::Ok(#task)
+                })
+            }
+        }
+    }
+}
+
+pub fn expand_json(input: &EndpointFn) -> TokenStream {
+    let item = &input.item;
+    let ident = &item.sig.ident;
+    let Parts {
+        name,
+        path,
+        method,
+        description,
+        extractions,
+        descriptions,
+        call_args,
+    } = parts(input);
+    let reply = match &item.sig.output {
+        syn::ReturnType::Default => quote_spanned!(ident.span()=> ()),
+        syn::ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    let endpoint_type = endpoint_type(
+        input,
+        " A `#[json_route]` endpoint: register it with `Router::route`.",
+    );
+
+    quote! {
+        #endpoint_type
+
+        #[automatically_derived]
+        impl ::tidings::JsonEndpoint for #ident {
+            type Reply = #reply;
+            const METHOD: ::tidings::__private::Method = ::tidings::__private::Method::#method;
+            const PATH: &'static str = #path;
+            const NAME: &'static str = #name;
+            const DESCRIPTION: ::core::option::Option<&'static str> = #description;
+
+            fn describe_inputs(
+                doc: &mut ::tidings::openapi::InputDoc,
+                generator: &mut ::tidings::__private::schemars::SchemaGenerator,
+            ) {
+                #(#descriptions)*
+                let _ = (doc, generator);
+            }
+
+            #[allow(unused_mut)]
+            fn call(
+                &self,
+                mut __cx: ::tidings::RequestContext,
+            ) -> ::tidings::__private::BoxFuture<
+                'static,
+                ::core::result::Result<Self::Reply, ::tidings::Rejection>,
+            > {
+                #item
+
+                ::std::boxed::Box::pin(async move {
+                    #(#extractions)*
+                    let _ = &mut __cx;
+                    ::core::result::Result::Ok(#ident(#(#call_args),*).await)
                 })
             }
         }

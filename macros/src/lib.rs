@@ -25,6 +25,14 @@ pub fn event_stream(args: TokenStream, input: TokenStream) -> TokenStream {
     event_stream2(args.into(), input.into()).into()
 }
 
+/// Marks an `async fn` as a route that answers once with JSON.
+///
+/// See the documentation of the `tidings` crate.
+#[proc_macro_attribute]
+pub fn json_route(args: TokenStream, input: TokenStream) -> TokenStream {
+    json_route2(args.into(), input.into()).into()
+}
+
 /// Derives `tidings::Validate` from `#[validate(...)]` field rules.
 #[proc_macro_derive(Validate, attributes(validate))]
 pub fn derive_validate(input: TokenStream) -> TokenStream {
@@ -63,7 +71,7 @@ fn event_stream2(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
         }
         Ok(syn::Item::Fn(item)) => {
             let model = ast::EndpointFn::parse(item, parsed_args, &mut errors);
-            valid::endpoint(&model, &mut errors);
+            valid::endpoint(&model, valid::RouteMacro::Stream, &mut errors);
             if errors.is_empty() {
                 endpoint::expand(&model)
             } else {
@@ -79,6 +87,30 @@ fn event_stream2(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
             quote!(#input #error)
         }
         Err(error) => error.to_compile_error(),
+    }
+}
+
+fn json_route2(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
+    let mut errors = Errors::default();
+    let parsed_args = ast::Args::parse(args, &mut errors);
+    match syn::parse2::<syn::ItemFn>(input.clone()) {
+        Ok(item) => {
+            let model = ast::EndpointFn::parse(item, parsed_args, &mut errors);
+            valid::endpoint(&model, valid::RouteMacro::Json, &mut errors);
+            if errors.is_empty() {
+                endpoint::expand_json(&model)
+            } else {
+                let compile_errors = errors.to_compile_errors();
+                let item = model.item;
+                quote!(#[allow(dead_code)] #item #compile_errors)
+            }
+        }
+        Err(_) => {
+            let message = "`#[json_route]` goes on an `async fn` (a route that answers once with \
+                           JSON); events are declared with `#[event_stream]`";
+            let error = syn::Error::new(proc_macro2::Span::call_site(), message).to_compile_error();
+            quote!(#input #error)
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Expansion snapshots: each `tests/expand/NAME.rs` of the workspace, with its
-//! `#[event_stream]` items expanded and pretty-printed, must equal `NAME.expanded.rs`.
+//! `#[event_stream]` and `#[json_route]` items expanded and pretty-printed, must equal `NAME.expanded.rs`.
 //! Run with `TIDINGS_BLESS=1` to rewrite the snapshots after a deliberate change, and review
 //! the diff.
 
@@ -20,16 +20,25 @@ fn expand_file(source: &str) -> String {
                 continue;
             }
         };
-        let Some(index) = attrs.iter().position(|a| a.path().is_ident("event_stream")) else {
+        let macros = ["event_stream", "json_route"];
+        let Some(index) = attrs
+            .iter()
+            .position(|a| macros.iter().any(|name| a.path().is_ident(name)))
+        else {
             items.push(item);
             continue;
         };
         let attr = attrs.remove(index);
+        let is_json_route = attr.path().is_ident("json_route");
         let args = match attr.meta {
             syn::Meta::List(list) => list.tokens,
             _ => proc_macro2::TokenStream::new(),
         };
-        let expanded = crate::event_stream2(args, item.into_token_stream());
+        let expanded = if is_json_route {
+            crate::json_route2(args, item.into_token_stream())
+        } else {
+            crate::event_stream2(args, item.into_token_stream())
+        };
         let expanded: syn::File = syn::parse2(expanded).expect("expansion parses");
         items.extend(expanded.items);
     }

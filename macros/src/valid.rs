@@ -166,18 +166,19 @@ fn number(expr: &syn::Expr) -> Option<f64> {
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-pub fn endpoint(input: &EndpointFn, errors: &mut Errors) {
+pub fn endpoint(input: &EndpointFn, kind: RouteMacro, errors: &mut Errors) {
     let sig = &input.item.sig;
+    let attr = kind.attr();
     if sig.asyncness.is_none() {
         errors.push(
             sig.fn_token.span,
-            "an `#[event_stream]` endpoint must be an `async fn`",
+            format_args!("{attr} endpoint must be an `async fn`"),
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         errors.push(
             sig.generics.span(),
-            "an `#[event_stream]` endpoint cannot be generic: the route needs concrete types",
+            format_args!("{attr} endpoint cannot be generic: the route needs concrete types"),
         );
     }
     if let Some(variadic) = &sig.variadic {
@@ -197,6 +198,15 @@ pub fn endpoint(input: &EndpointFn, errors: &mut Errors) {
         .filter(|a| a.emitter_of.is_some())
         .collect();
     match emitters.as_slice() {
+        emitters if kind == RouteMacro::Json => {
+            for arg in emitters {
+                errors.push(
+                    arg.span,
+                    "a `#[json_route]` answers once: a handler that takes an `Emitter` is a \
+                     stream, marked `#[event_stream(path = \"...\")]`",
+                );
+            }
+        }
         [] => errors.push(
             sig.ident.span(),
             "an `#[event_stream]` endpoint needs one `Emitter<E>` argument, where `E` is the \
@@ -223,11 +233,14 @@ pub fn endpoint(input: &EndpointFn, errors: &mut Errors) {
         .collect();
     for arg in &bodies {
         if method == "GET" || method == "DELETE" {
+            let what = match kind {
+                RouteMacro::Stream => "a stream answered to a posted `Json` body",
+                RouteMacro::Json => "a route that reads a `Json` body",
+            };
             errors.push(
                 arg.ty.span(),
                 format_args!(
-                    "a {method} request has no body to read: use `method = \"POST\"` for a \
-                     stream answered to a posted `Json` body"
+                    "a {method} request has no body to read: use `method = \"POST\"` for {what}"
                 ),
             );
         }
@@ -241,7 +254,7 @@ pub fn endpoint(input: &EndpointFn, errors: &mut Errors) {
     match &input.path {
         None => errors.push(
             proc_macro2::Span::call_site(),
-            "an endpoint needs its route: `#[event_stream(path = \"/...\")]`",
+            format_args!("an endpoint needs its route: `{}`", kind.with_path()),
         ),
         Some(path) => {
             if let Err(message) = check_path(&path.value()) {
@@ -256,6 +269,32 @@ pub fn endpoint(input: &EndpointFn, errors: &mut Errors) {
             method.span(),
             format_args!("unsupported method: use one of {}", METHODS.join(", ")),
         );
+    }
+}
+
+/// Which attribute made the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMacro {
+    /// `#[event_stream]` on an `async fn`: a stream.
+    Stream,
+    /// `#[json_route]`: one JSON answer.
+    Json,
+}
+
+impl RouteMacro {
+    /// The attribute, with its article.
+    fn attr(self) -> &'static str {
+        match self {
+            RouteMacro::Stream => "an `#[event_stream]`",
+            RouteMacro::Json => "a `#[json_route]`",
+        }
+    }
+
+    fn with_path(self) -> &'static str {
+        match self {
+            RouteMacro::Stream => "#[event_stream(path = \"/...\")]",
+            RouteMacro::Json => "#[json_route(path = \"/...\")]",
+        }
     }
 }
 

@@ -37,6 +37,7 @@
 //! - Cargo features, all off by default: `http2` (HTTP/2 next to HTTP/1.1 on one port: h2c,
 //!   and by ALPN with `tls`), `tls` (HTTPS with rustls; turns on `http2`), `typed-header`
 //!   (the `Header<T>` extractor of the `headers` crate's types), `metrics`, and the two below.
+//! - [`axum`] (cargo feature `axum`): `Json<T>` and `Rejection` in plain axum routes.
 //! - `client` (cargo feature `client`): a typed client that reconnects and resumes;
 //!   `client-tls` adds `https://`.
 //! - `testing` (cargo feature `testing`): serve an app on an ephemeral port in a test,
@@ -48,6 +49,8 @@
 //! - [`error_handler`]: how failures become responses and `error` events.
 //! - [`openapi`]: OpenAPI 3.2 documents of the routes.
 //! - [`typescript`]: a typed TypeScript client of the routes.
+//! - [`reply`]: JSON routes (`#[json_route]`), such as the `POST` that feeds a stream: the
+//!   same extractors, middleware and documents as the streams.
 //! - [`router`], [`server`]: routing and the hyper server.
 //!
 //! The source is laid out by layer, with imports running one way: the wire (events, frames)
@@ -68,6 +71,8 @@ mod frame;
 pub mod metrics;
 pub mod validate;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 // One stream; the HTTP layer on it; servers, hubs, documents and clients on that.
 #[cfg(feature = "client")]
 pub mod client;
@@ -82,10 +87,11 @@ pub mod typescript;
 
 // The modules' public paths, wherever they live.
 pub use self::http::{
-    endpoint, error_handler, extract, json, limits, middleware, rejection, router,
+    endpoint, error_handler, extract, json, limits, middleware, rejection, reply, router,
 };
 pub use stream::emitter;
 
+pub use self::http::json_route::JsonEndpoint;
 pub use emitter::{EmitError, Emitter};
 pub use endpoint::Endpoint;
 pub use error::{Error, IntoStreamResult, Result};
@@ -97,7 +103,8 @@ pub use extract::{BoxError, FromRequest, Path, Query, RequestBody, RequestContex
 pub use json::Json;
 pub use middleware::{Extension, Middleware, State};
 pub use rejection::{Problem, ProblemItem, Rejection};
-pub use router::{IntoEndpoint, RouteInfo, Router, RouterError, RouterService};
+pub use reply::Reply;
+pub use router::{IntoRoute, RouteInfo, Router, RouterError, RouterService};
 pub use server::{Serve, serve, serve_service};
 pub use stream::body::ResponseBody;
 pub use validate::{Validate, Violation, Violations};
@@ -110,6 +117,12 @@ pub use headers;
 ///
 /// See the [`event`] module for enums and the [`endpoint`] module for functions.
 pub use tidings_macros::event_stream;
+
+/// Marks an `async fn` as a route that answers once with JSON, such as the `POST` that feeds
+/// a stream: `#[json_route(path = "/notes", method = "POST")]`.
+///
+/// Its arguments are extractors, as a stream's are; it returns a [`Reply`]. See [`reply`].
+pub use tidings_macros::json_route;
 
 /// Derives [`Validate`] for a struct from its `#[validate(...)]` field rules.
 pub use tidings_macros::Validate;

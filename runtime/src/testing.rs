@@ -47,11 +47,22 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::future::Future;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client as HyperClient;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::Router;
-use crate::client::{Client, ClientError, Subscription, Update};
+use crate::boxed::BoxError;
+use crate::client::{Client, ClientError, Connector, Subscribe, Subscription, Update};
 use crate::event::EventSet;
 
 /// A tidings server on 127.0.0.1 and an ephemeral port, for one test. Dropping it stops it at
@@ -80,17 +91,53 @@ impl TestServer {
             .into_service()
             .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let serve = crate::serve(router).with_graceful_shutdown(async {
             let _ = stopped.await;
         });
+        Self::running(&listener, stop).map(|server| server.with_task(serve.run(listener)))
+    }
+
+    /// Serves any tower service the way [`serve_service`](crate::serve_service) does: the
+    /// whole app, e.g. an axum router with tidings mounted in it, its own routes included.
+    pub async fn serve_service<S, B>(service: S) -> std::io::Result<TestServer>
+    where
+        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = crate::serve_service(service).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        Self::running(&listener, stop).map(|server| server.with_task(serve.run(listener)))
+    }
+
+    fn running(
+        listener: &tokio::net::TcpListener,
+        stop: oneshot::Sender<()>,
+    ) -> std::io::Result<TestServer> {
         Ok(TestServer {
-            addr,
+            addr: listener.local_addr()?,
             client: Client::new(),
             stop: Some(stop),
-            task: Some(tokio::spawn(serve.run(listener))),
+            task: None,
         })
+    }
+
+    fn with_task(
+        mut self,
+        serve: impl Future<Output = std::io::Result<()>> + Send + 'static,
+    ) -> TestServer {
+        self.task = Some(tokio::spawn(serve));
+        self
     }
 
     /// The address it listens on.
@@ -110,34 +157,55 @@ impl TestServer {
     ///
     /// When `path` does not make a URL (it must start with `/`).
     pub fn subscribe<E: EventSet>(&self, path: &str) -> TestSubscription<E> {
-        self.open(path, None)
+        self.subscription(path).start()
     }
 
     /// Like [`subscribe`](Self::subscribe), resuming after `last_event_id` (sent as
     /// `Last-Event-ID`).
     pub fn resume<E: EventSet>(&self, path: &str, last_event_id: &str) -> TestSubscription<E> {
-        self.open(path, Some(last_event_id))
+        self.subscription(path).last_event_id(last_event_id).start()
     }
 
-    fn open<E: EventSet>(&self, path: &str, last_event_id: Option<&str>) -> TestSubscription<E> {
+    /// A subscription to configure before it starts: headers such as a bearer token, a
+    /// `Last-Event-ID`, the client's own settings.
+    ///
+    /// # Panics
+    ///
+    /// When `path` does not make a URL (it must start with `/`).
+    pub fn subscription<E: EventSet>(&self, path: &str) -> TestSubscribe<E> {
         let url = self.url(path);
         let subscribe = match self.client.subscribe::<E>(&url) {
             Ok(subscribe) => subscribe,
             Err(error) => panic!("cannot subscribe to `{url}`: {error}"),
         };
-        let subscribe = subscribe
-            .retry(Duration::from_millis(50))
-            .max_backoff(Duration::from_secs(1));
-        let subscribe = match last_event_id {
-            Some(id) => subscribe.last_event_id(id),
-            None => subscribe,
-        };
-        TestSubscription {
+        TestSubscribe {
             url,
-            updates: subscribe.start(),
-            last_event_id: last_event_id.map(str::to_owned),
-            patience: Duration::from_secs(5),
+            subscribe: subscribe
+                .retry(Duration::from_millis(50))
+                .max_backoff(Duration::from_secs(1)),
+            last_event_id: None,
         }
+    }
+
+    /// An ordinary request to `path` (a JSON route, a plain axum route), to send with
+    /// [`TestRequest::send`].
+    pub fn request(&self, method: Method, path: &str) -> TestRequest {
+        TestRequest {
+            http: self.client.http.clone(),
+            url: self.url(path),
+            request: Request::builder().method(method),
+            body: Bytes::new(),
+        }
+    }
+
+    /// `GET path` (see [`request`](Self::request)).
+    pub fn get(&self, path: &str) -> TestRequest {
+        self.request(Method::GET, path)
+    }
+
+    /// `POST path` (see [`request`](Self::request)).
+    pub fn post(&self, path: &str) -> TestRequest {
+        self.request(Method::POST, path)
     }
 
     /// Stops the server gracefully and returns how it ended. Streams see `closed()`; a stream
@@ -163,6 +231,202 @@ impl Drop for TestServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// A subscription being configured; made by [`TestServer::subscription`].
+pub struct TestSubscribe<E> {
+    url: String,
+    subscribe: Subscribe<E>,
+    last_event_id: Option<String>,
+}
+
+impl<E> fmt::Debug for TestSubscribe<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestSubscribe")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: EventSet> TestSubscribe<E> {
+    /// Sends `Authorization: Bearer <token>` on every (re)connection.
+    pub fn bearer_auth(mut self, token: &str) -> Self {
+        self.subscribe = self.subscribe.bearer_auth(token);
+        self
+    }
+
+    /// Sends a header on every (re)connection.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.subscribe = self.subscribe.header(name, value);
+        self
+    }
+
+    /// Resumes after `id` (sent as `Last-Event-ID`).
+    pub fn last_event_id(mut self, id: &str) -> Self {
+        self.subscribe = self.subscribe.last_event_id(id);
+        self.last_event_id = Some(id.to_owned());
+        self
+    }
+
+    /// Changes anything else of the client's [`Subscribe`]: a `POST` body, timeouts...
+    pub fn configure(mut self, configure: impl FnOnce(Subscribe<E>) -> Subscribe<E>) -> Self {
+        self.subscribe = configure(self.subscribe);
+        self
+    }
+
+    /// Opens it.
+    pub fn start(self) -> TestSubscription<E> {
+        TestSubscription {
+            url: self.url,
+            updates: self.subscribe.start(),
+            last_event_id: self.last_event_id,
+            patience: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An ordinary request being built; made by [`TestServer::request`].
+pub struct TestRequest {
+    http: HyperClient<Connector, Full<Bytes>>,
+    url: String,
+    request: http::request::Builder,
+    body: Bytes,
+}
+
+impl fmt::Debug for TestRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestRequest")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestRequest {
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.request = self.request.header(name, value);
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>`.
+    ///
+    /// # Panics
+    ///
+    /// When `token` holds characters a header cannot carry.
+    pub fn bearer_auth(self, token: &str) -> Self {
+        let value = HeaderValue::try_from(format!("Bearer {token}"))
+            .expect("a bearer token is visible ASCII");
+        self.header(AUTHORIZATION, value)
+    }
+
+    /// Sends `body` as JSON (`content-type: application/json`).
+    ///
+    /// # Panics
+    ///
+    /// When `body` does not serialize.
+    pub fn json<T: Serialize>(mut self, body: &T) -> Self {
+        self.body = serde_json::to_vec(body)
+            .expect("the test's request body serializes")
+            .into();
+        self.header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+    }
+
+    /// Sends `body` as it is, e.g. malformed JSON (set its `content-type` with
+    /// [`header`](Self::header)).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request and reads the whole answer.
+    ///
+    /// # Panics
+    ///
+    /// When the request cannot be built, the server cannot be reached, or the answer does not
+    /// arrive within 5 s (a stream does not end: use a subscription for one).
+    pub async fn send(self) -> TestResponse {
+        let url = self.url;
+        let request = match self.request.uri(url.as_str()).body(Full::new(self.body)) {
+            Ok(request) => request,
+            Err(error) => panic!("cannot build the request to `{url}`: {error}"),
+        };
+        let answer = async {
+            let response = self.http.request(request).await?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, BoxError>(TestResponse { parts, body })
+        };
+        match tokio::time::timeout(Duration::from_secs(5), answer).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => panic!("the request to `{url}` failed: {error}"),
+            Err(_) => panic!("no whole answer from `{url}` within 5 s"),
+        }
+    }
+}
+
+/// A whole answer to a [`TestRequest`].
+#[derive(Debug)]
+pub struct TestResponse {
+    parts: http::response::Parts,
+    body: Bytes,
+}
+
+impl TestResponse {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.parts.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// The body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON of type `T`.
+    ///
+    /// # Panics
+    ///
+    /// When it is not: the message shows the status and the body.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        match serde_json::from_slice(&self.body) {
+            Ok(value) => value,
+            Err(error) => panic!(
+                "the answer ({}) is not the JSON expected: {error}; body: {}",
+                self.status(),
+                self.text()
+            ),
+        }
+    }
+
+    /// The problem details of a refusal (`application/problem+json`), as JSON.
+    ///
+    /// # Panics
+    ///
+    /// When the answer is not problem+json.
+    pub fn problem(&self) -> serde_json::Value {
+        let content_type = self
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(
+            content_type,
+            Some("application/problem+json"),
+            "expected problem details, got {} with body {}",
+            self.status(),
+            self.text()
+        );
+        self.json()
     }
 }
 

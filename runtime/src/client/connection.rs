@@ -290,6 +290,7 @@ fn request<E>(
     *request.method_mut() = target.method.clone();
     *request.uri_mut() = target.uri.clone();
     let headers = request.headers_mut();
+    headers.extend(config.fixed_headers.clone());
     if let Some(extra) = &config.headers {
         headers.extend(extra());
     }

@@ -62,7 +62,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HyperClient;
@@ -74,9 +74,9 @@ pub use parser::{DEFAULT_MAX_EVENT, ParseError, Parsed, Parser, RawEvent};
 pub use update::{ClientError, Receive, Update};
 
 #[cfg(feature = "client-tls")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[cfg(not(feature = "client-tls"))]
-type Connector = HttpConnector;
+pub(crate) type Connector = HttpConnector;
 
 /// The URL schemes the client speaks.
 const SCHEMES: &[&str] = if cfg!(feature = "client-tls") {
@@ -88,7 +88,7 @@ const SCHEMES: &[&str] = if cfg!(feature = "client-tls") {
 /// Opens subscriptions. Cheap to clone; clones share connections.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<Connector, Full<Bytes>>,
+    pub(crate) http: HyperClient<Connector, Full<Bytes>>,
 }
 
 impl fmt::Debug for Client {
@@ -158,6 +158,7 @@ impl Client {
             body: Bytes::new(),
             content_type: None,
             headers: None,
+            fixed_headers: HeaderMap::new(),
             last_event_id: None,
             retry: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
@@ -180,6 +181,8 @@ pub struct Subscribe<E> {
     body: Bytes,
     content_type: Option<HeaderValue>,
     headers: Option<HeaderFn>,
+    /// Sent on every (re)connection, before what `headers` computes.
+    fixed_headers: HeaderMap,
     last_event_id: Option<String>,
     retry: Duration,
     max_backoff: Duration,
@@ -205,6 +208,24 @@ impl<E: Receive> Subscribe<E> {
     pub fn headers(mut self, headers: impl Fn() -> HeaderMap + Send + Sync + 'static) -> Self {
         self.headers = Some(Arc::new(headers));
         self
+    }
+
+    /// Sends `name: value` on every (re)connection (added to what [`headers`](Self::headers)
+    /// computes, which wins for the same name).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.fixed_headers.append(name, value);
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` on every (re)connection.
+    ///
+    /// # Panics
+    ///
+    /// When `token` holds characters a header cannot carry (controls, non-ASCII).
+    pub fn bearer_auth(self, token: &str) -> Self {
+        let value = HeaderValue::try_from(format!("Bearer {token}"))
+            .expect("a bearer token is visible ASCII");
+        self.header(http::header::AUTHORIZATION, value)
     }
 
     /// Sends `body` as JSON with `POST`, on every (re)connection.

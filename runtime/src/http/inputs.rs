@@ -36,6 +36,8 @@ pub struct InputDoc {
     pub(crate) parameters: Vec<Value>,
     pub(crate) request_body: Option<Value>,
     pub(crate) responses: BTreeMap<u16, String>,
+    /// Security schemes the route requires, by name.
+    pub(crate) security: BTreeMap<String, Value>,
 }
 
 impl InputDoc {
@@ -89,6 +91,20 @@ impl InputDoc {
             "required": required,
             "content": { content_type: { "schema": schema } },
         }));
+    }
+
+    /// Documents that the route requires the security scheme `name`, an OpenAPI Security
+    /// Scheme Object such as `{"type": "http", "scheme": "bearer"}`; the document lists it in
+    /// `components.securitySchemes`, and clients send credentials for it.
+    pub fn security(&mut self, name: &str, scheme: Value) {
+        self.security.insert(name.to_owned(), scheme);
+    }
+
+    /// Documents `Authorization: Bearer <token>` as required (the security scheme `bearer`),
+    /// and the `401` that answers a missing or wrong token.
+    pub fn bearer_auth(&mut self) {
+        self.security("bearer", json!({ "type": "http", "scheme": "bearer" }));
+        self.response(401, "The bearer token is missing or not valid");
     }
 
     /// Documents an error answer the route may give, e.g. `401` for an authentication

@@ -28,14 +28,14 @@
 //! ```
 
 use bytes::{Bytes, BytesMut};
-use http::StatusCode;
 use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use schemars::{JsonSchema, SchemaGenerator};
 
-use crate::http::extract::{FromRequest, RequestBody, RequestContext};
+use crate::http::extract::{BodyLimits, FromRequest, RequestBody, RequestContext};
 use crate::http::inputs::InputDoc;
 use crate::http::inputs::describe_json;
 use crate::http::rejection::Rejection;
@@ -51,8 +51,8 @@ use crate::validate::Validate;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Json<T>(pub T);
 
-fn is_json(cx: &RequestContext) -> bool {
-    let Some(value) = cx.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let essence = value
@@ -73,48 +73,59 @@ impl<T: DeserializeOwned + Validate + JsonSchema + Send> FromRequest for Json<T>
     }
 
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
-        if !is_json(cx) {
-            return Err(Rejection::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-                .detail("the request body must be `content-type: application/json`"));
-        }
-        let limit = cx.body_limit();
+        let limits = BodyLimits {
+            bytes: cx.body_limit(),
+            timeout: cx.body_timeout(),
+        };
+        let headers = cx.headers().clone();
         let body = cx.take_body().ok_or_else(|| {
             Rejection::internal(crate::Error::msg(
                 "the request body was already taken by another extractor",
             ))
         })?;
-        let timeout = cx.body_timeout();
-        let bytes = tokio::time::timeout(timeout, read_limited(body, limit))
-            .await
-            .map_err(|_| {
-                Rejection::new(StatusCode::REQUEST_TIMEOUT).detail(format!(
-                    "the request body did not arrive within {} ms",
-                    timeout.as_millis()
-                ))
-            })??;
-        let shape_error = |path: String, error: serde_json::Error| {
-            Rejection::bad_request("invalid JSON body").error(
-                "body",
-                path,
-                "type",
-                error.to_string(),
-            )
-        };
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            // The path of the body itself prints as ".".
-            let path = if path == "." { String::new() } else { path };
-            shape_error(path, error.into_inner())
-        })?;
-        deserializer
-            .end()
-            .map_err(|error| shape_error(String::new(), error))?;
-        value.validate().map_err(|violations| {
-            Rejection::bad_request("invalid JSON body").violations("body", &violations)
-        })?;
-        Ok(Json(value))
+        read_json(&headers, body, limits).await.map(Json)
     }
+}
+
+/// Reads, parses and validates a JSON body: what [`Json`] does on any route.
+pub(crate) async fn read_json<T: DeserializeOwned + Validate>(
+    headers: &HeaderMap,
+    body: RequestBody,
+    limits: BodyLimits,
+) -> Result<T, Rejection> {
+    if !is_json(headers) {
+        return Err(Rejection::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .detail("the request body must be `content-type: application/json`"));
+    }
+    let BodyLimits {
+        bytes: limit,
+        timeout,
+    } = limits;
+    let bytes = tokio::time::timeout(timeout, read_limited(body, limit))
+        .await
+        .map_err(|_| {
+            Rejection::new(StatusCode::REQUEST_TIMEOUT).detail(format!(
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            ))
+        })??;
+    let shape_error = |path: String, error: serde_json::Error| {
+        Rejection::bad_request("invalid JSON body").error("body", path, "type", error.to_string())
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        // The path of the body itself prints as ".".
+        let path = if path == "." { String::new() } else { path };
+        shape_error(path, error.into_inner())
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| shape_error(String::new(), error))?;
+    value.validate().map_err(|violations| {
+        Rejection::bad_request("invalid JSON body").violations("body", &violations)
+    })?;
+    Ok(value)
 }
 
 /// Reads a whole body, refusing with `413` as soon as it passes `limit` bytes.

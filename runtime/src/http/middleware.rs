@@ -42,24 +42,38 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
+use schemars::SchemaGenerator;
+
 use crate::boxed::BoxFuture;
 use crate::http::extract::{FromRequest, RequestContext};
+use crate::http::inputs::InputDoc;
 use crate::http::rejection::Rejection;
 
 /// Runs before the extractors of each route it applies to.
 pub trait Middleware: Send + Sync + 'static {
     /// Checks or enriches the request; a rejection answers it.
     fn run(&self, cx: &mut RequestContext) -> impl Future<Output = Result<(), Rejection>> + Send;
+
+    /// Documents what it reads and how it refuses, in every route it guards (e.g. a `401` and
+    /// a security scheme, through [`InputDoc::bearer_auth`]). The default documents nothing.
+    fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        let _ = (doc, generator);
+    }
 }
 
 /// Object-safe [`Middleware`], as routers store it.
 pub(crate) trait ErasedMiddleware: Send + Sync {
     fn run<'a>(&'a self, cx: &'a mut RequestContext) -> BoxFuture<'a, Result<(), Rejection>>;
+    fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator);
 }
 
 impl<M: Middleware> ErasedMiddleware for M {
     fn run<'a>(&'a self, cx: &'a mut RequestContext) -> BoxFuture<'a, Result<(), Rejection>> {
         Box::pin(Middleware::run(self, cx))
+    }
+
+    fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        Middleware::describe(self, doc, generator)
     }
 }
 
@@ -88,6 +102,10 @@ where
         let value = T::from_request(cx).await.map_err(Into::into)?;
         cx.extensions_mut().insert(value);
         Ok(())
+    }
+
+    fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        T::describe(doc, generator)
     }
 }
 

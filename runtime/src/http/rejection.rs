@@ -207,6 +207,13 @@ impl Rejection {
     }
 }
 
+/// A handler's failure: `500`, its message shown only when [public](crate::Error::public).
+impl From<crate::Error> for Rejection {
+    fn from(error: crate::Error) -> Self {
+        Rejection::internal(error)
+    }
+}
+
 impl From<std::convert::Infallible> for Rejection {
     fn from(never: std::convert::Infallible) -> Self {
         match never {}

@@ -51,8 +51,10 @@ use crate::event::{EventSchema, EventSet};
 use crate::http::endpoint::Endpoint;
 use crate::http::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_rejection};
 use crate::http::extract::{BodyLimits, BoxError, FromRequest, RequestContext};
+use crate::http::json_route::{JsonEndpoint, JsonRoute};
 use crate::http::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
 use crate::http::rejection::Rejection;
+use crate::http::reply::{Reply, ReplyDoc};
 use crate::metrics::RouteMetrics;
 use crate::stream::StreamOptions;
 use crate::stream::body::ResponseBody;
@@ -100,22 +102,84 @@ pub struct RouteInfo {
     pub name: &'static str,
     /// The handler's doc comment.
     pub description: Option<&'static str>,
-    /// The name of the stream's event enum.
-    pub event_type: &'static str,
-    /// The names of the stream's events.
-    pub event_names: &'static [&'static str],
-    event_schemas: fn(&mut SchemaGenerator) -> Vec<EventSchema>,
+    kind: RouteKind,
     describe_inputs: fn(&mut InputDoc, &mut SchemaGenerator),
+    /// The middleware that guards the route, when the router documents it
+    /// ([`Router::openapi`](crate::Router::openapi)); empty in [`Router::routes`].
+    guards: Guards,
+}
+
+/// Middleware, for its documentation.
+#[derive(Clone, Default)]
+struct Guards(Vec<Arc<dyn ErasedMiddleware>>);
+
+impl fmt::Debug for Guards {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} middleware", self.0.len())
+    }
+}
+
+/// A stream, or a JSON route that answers once.
+#[derive(Debug, Clone, Copy)]
+enum RouteKind {
+    Stream {
+        event_type: &'static str,
+        event_names: &'static [&'static str],
+        event_schemas: fn(&mut SchemaGenerator) -> Vec<EventSchema>,
+    },
+    Json {
+        describe_reply: fn(&mut ReplyDoc, &mut SchemaGenerator),
+    },
 }
 
 impl RouteInfo {
-    /// The JSON Schema of each event of the stream.
-    pub fn event_schemas(&self, generator: &mut SchemaGenerator) -> Vec<EventSchema> {
-        (self.event_schemas)(generator)
+    /// Whether the route streams events (`#[event_stream]`), rather than answering once with
+    /// JSON (`#[json_route]`).
+    pub fn is_stream(&self) -> bool {
+        matches!(self.kind, RouteKind::Stream { .. })
     }
 
-    /// What the route's extractors read and how they fail.
+    /// The name of the stream's event enum; `None` for a JSON route.
+    pub fn event_type(&self) -> Option<&'static str> {
+        match self.kind {
+            RouteKind::Stream { event_type, .. } => Some(event_type),
+            RouteKind::Json { .. } => None,
+        }
+    }
+
+    /// The names of the stream's events; none for a JSON route.
+    pub fn event_names(&self) -> &'static [&'static str] {
+        match self.kind {
+            RouteKind::Stream { event_names, .. } => event_names,
+            RouteKind::Json { .. } => &[],
+        }
+    }
+
+    /// The JSON Schema of each event of the stream; none for a JSON route.
+    pub fn event_schemas(&self, generator: &mut SchemaGenerator) -> Vec<EventSchema> {
+        match self.kind {
+            RouteKind::Stream { event_schemas, .. } => event_schemas(generator),
+            RouteKind::Json { .. } => Vec::new(),
+        }
+    }
+
+    /// What a JSON route answers (its [`Reply`] type's documentation); `None` for a stream.
+    pub fn reply(&self, generator: &mut SchemaGenerator) -> Option<ReplyDoc> {
+        match self.kind {
+            RouteKind::Stream { .. } => None,
+            RouteKind::Json { describe_reply } => {
+                let mut doc = ReplyDoc::default();
+                describe_reply(&mut doc, generator);
+                Some(doc)
+            }
+        }
+    }
+
+    /// What the route's middleware and extractors read and how they fail.
     pub fn describe_inputs(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
+        for middleware in &self.guards.0 {
+            middleware.describe(doc, generator);
+        }
         (self.describe_inputs)(doc, generator)
     }
 }
@@ -126,27 +190,11 @@ impl Router {
         Router::default()
     }
 
-    /// Adds an endpoint: the name of an `async fn` marked `#[event_stream(path = ...)]`.
-    pub fn route(mut self, endpoint: impl IntoEndpoint) -> Self {
-        self.push(endpoint.into_endpoint());
+    /// Adds a route: the name of an `async fn` marked `#[event_stream(path = ...)]` (a
+    /// stream) or `#[json_route(path = ...)]` (a JSON answer).
+    pub fn route<K>(mut self, route: impl IntoRoute<K>) -> Self {
+        self.routes.push(route.into_route().0);
         self
-    }
-
-    fn push<T: Endpoint>(&mut self, endpoint: T) {
-        self.routes.push(Route {
-            info: RouteInfo {
-                method: T::METHOD,
-                path: T::PATH.to_owned(),
-                name: T::NAME,
-                description: T::DESCRIPTION,
-                event_type: <T::Event as EventSet>::TYPE_NAME,
-                event_names: <T::Event as EventSet>::NAMES,
-                event_schemas: <T::Event as EventSet>::event_schemas,
-                describe_inputs: T::describe_inputs,
-            },
-            endpoint: Arc::new(endpoint),
-            middleware: Vec::new(),
-        });
     }
 
     /// Adds every route of `other` under `prefix` (e.g. `"/v1"`), with `other`'s middleware
@@ -264,19 +312,31 @@ impl Router {
         self.routes.iter().map(|route| &route.info)
     }
 
+    /// Every route with the middleware that guards it, for documents.
+    pub(crate) fn guarded_routes(&self) -> Vec<RouteInfo> {
+        self.routes
+            .iter()
+            .map(|route| {
+                let mut info = route.info.clone();
+                let mut guards = self.middleware.clone();
+                guards.extend(route.middleware.iter().cloned());
+                info.guards = Guards(guards);
+                info
+            })
+            .collect()
+    }
+
     /// Builds the matcher; fails on conflicting or malformed routes.
     fn build(self) -> Result<RouteTable, RouterError> {
         let mut paths: Vec<(String, MethodTable)> = Vec::new();
         for route in self.routes {
-            let RouteInfo {
-                method,
-                path,
-                event_names,
-                ..
-            } = route.info;
+            let stream = route.info.is_stream();
+            let event_names = route.info.event_names();
+            let RouteInfo { method, path, .. } = route.info;
             let mut middleware = self.middleware.clone();
             middleware.extend(route.middleware);
             let entry = RouteEntry {
+                stream,
                 endpoint: route.endpoint,
                 middleware: middleware.into(),
                 metrics: Arc::new(RouteMetrics::new(method.as_str(), &path, event_names)),
@@ -327,28 +387,85 @@ impl fmt::Debug for Router {
     }
 }
 
-/// What [`Router::route`] takes: the function `#[event_stream(path = ...)]` generates in
-/// place of the `async fn`, which returns the endpoint.
+/// What [`Router::route`] takes: the function `#[event_stream(path = ...)]` or
+/// `#[json_route(path = ...)]` generates in place of the `async fn`, which returns the
+/// endpoint. `K` tells the two kinds apart ([`StreamKind`], [`JsonKind`]) and is inferred.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an endpoint",
-    label = "`route` takes an `async fn` marked `#[event_stream(path = \"...\")]`",
+    message = "`{Self}` is not a route",
+    label = "`route` takes an `async fn` marked `#[event_stream(path = \"...\")]` or `#[json_route(path = \"...\")]`",
     note = "pass the function's name, e.g. `Router::new().route(clock)`"
 )]
-pub trait IntoEndpoint {
-    /// The endpoint.
-    type Endpoint: Endpoint;
-    /// Builds it.
-    fn into_endpoint(self) -> Self::Endpoint;
+pub trait IntoRoute<K> {
+    /// The route, ready to add.
+    fn into_route(self) -> RouteToAdd;
 }
 
-impl<F, T> IntoEndpoint for F
+/// A route made by [`IntoRoute`], for [`Router::route`].
+pub struct RouteToAdd(Route);
+
+impl fmt::Debug for RouteToAdd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0.info.method, self.0.info.path)
+    }
+}
+
+/// The [`IntoRoute`] kind of streams.
+#[derive(Debug)]
+pub enum StreamKind {}
+
+/// The [`IntoRoute`] kind of JSON routes.
+#[derive(Debug)]
+pub enum JsonKind {}
+
+impl<F, T> IntoRoute<StreamKind> for F
 where
     F: FnOnce() -> T,
     T: Endpoint,
 {
-    type Endpoint = T;
-    fn into_endpoint(self) -> T {
-        self()
+    fn into_route(self) -> RouteToAdd {
+        let endpoint = self();
+        RouteToAdd(Route {
+            info: RouteInfo {
+                method: T::METHOD,
+                path: T::PATH.to_owned(),
+                name: T::NAME,
+                description: T::DESCRIPTION,
+                kind: RouteKind::Stream {
+                    event_type: <T::Event as EventSet>::TYPE_NAME,
+                    event_names: <T::Event as EventSet>::NAMES,
+                    event_schemas: <T::Event as EventSet>::event_schemas,
+                },
+                describe_inputs: T::describe_inputs,
+                guards: Guards::default(),
+            },
+            endpoint: Arc::new(endpoint),
+            middleware: Vec::new(),
+        })
+    }
+}
+
+impl<F, T> IntoRoute<JsonKind> for F
+where
+    F: FnOnce() -> T,
+    T: JsonEndpoint,
+{
+    fn into_route(self) -> RouteToAdd {
+        let endpoint = self();
+        RouteToAdd(Route {
+            info: RouteInfo {
+                method: T::METHOD,
+                path: T::PATH.to_owned(),
+                name: T::NAME,
+                description: T::DESCRIPTION,
+                kind: RouteKind::Json {
+                    describe_reply: <T::Reply as Reply>::describe,
+                },
+                describe_inputs: T::describe_inputs,
+                guards: Guards::default(),
+            },
+            endpoint: Arc::new(JsonRoute(endpoint)),
+            middleware: Vec::new(),
+        })
     }
 }
 
@@ -367,6 +484,8 @@ impl std::error::Error for RouterError {}
 type MethodTable = Vec<(Method, RouteEntry)>;
 
 struct RouteEntry {
+    /// Streams refuse clients that do not accept `text/event-stream`.
+    stream: bool,
     endpoint: Arc<dyn ErasedEndpoint>,
     middleware: Arc<[Arc<dyn ErasedMiddleware>]>,
     metrics: Arc<RouteMetrics>,
@@ -468,7 +587,7 @@ impl RouterService {
                 .detail(format!("{} is not allowed here", parts.method))
                 .header(ALLOW, methods.allow.clone()));
         };
-        if !accepts_event_stream(&parts.headers) {
+        if entry.stream && !accepts_event_stream(&parts.headers) {
             return Err(Rejection::new(StatusCode::NOT_ACCEPTABLE)
                 .detail("this endpoint answers `text/event-stream`, which `Accept` excludes"));
         }

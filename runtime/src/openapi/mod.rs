@@ -46,7 +46,7 @@ use crate::metrics::EndReason;
 impl Router {
     /// An OpenAPI 3.2 document of every route; see [`openapi`](crate::openapi).
     pub fn openapi(&self) -> OpenApi {
-        OpenApi::new(self.routes().cloned().collect())
+        OpenApi::new(self.guarded_routes())
     }
 }
 
@@ -107,8 +107,10 @@ impl OpenApi {
         schemas.insert(format!("tidings.{ERROR_EVENT}"), error_event_schema());
         schemas.insert(END_EVENT.to_owned(), end_event_schema());
         let mut paths = Map::new();
+        let mut security_schemes = Map::new();
         for route in &self.routes {
-            let operation = self.operation(route, &mut generator, &mut schemas);
+            let operation =
+                self.operation(route, &mut generator, &mut schemas, &mut security_schemes);
             let path = openapi_path(&route.path);
             let item = paths.entry(path).or_insert_with(|| json!({}));
             item[route.method.as_str().to_ascii_lowercase()] = operation;
@@ -124,6 +126,9 @@ impl OpenApi {
             "paths": paths,
             "components": { "schemas": schemas },
         });
+        if !security_schemes.is_empty() {
+            document["components"]["securitySchemes"] = Value::Object(security_schemes);
+        }
         if !self.servers.is_empty() {
             document["servers"] = self
                 .servers
@@ -145,26 +150,40 @@ impl OpenApi {
         route: &RouteInfo,
         generator: &mut SchemaGenerator,
         schemas: &mut Map<String, Value>,
+        security_schemes: &mut Map<String, Value>,
     ) -> Value {
         let mut inputs = InputDoc::new(&route.path);
         route.describe_inputs(&mut inputs, generator);
-        let events = route.event_type;
-        if !schemas.contains_key(events) {
-            let item = event_set_schema(route, generator, schemas);
-            schemas.insert(events.to_owned(), item);
-        }
+        declare_path_params(&mut inputs);
         let mut responses = Map::new();
-        responses.insert(
-            "200".to_owned(),
-            json!({
-                "description": format!("A stream of `{events}` events"),
-                "content": {
-                    "text/event-stream": { "itemSchema": { "$ref": format!("{SCHEMAS}{events}") } }
-                },
-            }),
-        );
-        inputs.response(406, "The client does not accept `text/event-stream`");
-        inputs.response(500, "The server failed before the stream started");
+        if let Some(events) = route.event_type() {
+            if !schemas.contains_key(events) {
+                let item = event_set_schema(route, generator, schemas);
+                schemas.insert(events.to_owned(), item);
+            }
+            responses.insert(
+                "200".to_owned(),
+                json!({
+                    "description": format!("A stream of `{events}` events"),
+                    "content": {
+                        "text/event-stream": { "itemSchema": { "$ref": format!("{SCHEMAS}{events}") } }
+                    },
+                }),
+            );
+            inputs.response(406, "The client does not accept `text/event-stream`");
+            inputs.response(500, "The server failed before the stream started");
+        }
+        if let Some(reply) = route.reply(generator) {
+            let mut success = json!({ "description": reply.description });
+            if let Some(schema) = reply.schema {
+                success["content"] = json!({ "application/json": { "schema": schema } });
+            }
+            responses.insert(reply.status.to_string(), success);
+            for (status, description) in reply.errors {
+                inputs.response(status, description);
+            }
+            inputs.response(500, "The server failed");
+        }
         for (status, description) in &inputs.responses {
             responses.insert(
                 status.to_string(),
@@ -180,8 +199,7 @@ impl OpenApi {
         }
         let mut operation = json!({ "operationId": route.name, "responses": responses });
         if let Some(docs) = route.description {
-            let summary = docs.split("\n\n").next().unwrap_or(docs).replace('\n', " ");
-            operation["summary"] = json!(summary);
+            operation["summary"] = json!(summary(docs));
             operation["description"] = json!(docs);
         }
         if !inputs.parameters.is_empty() {
@@ -190,7 +208,48 @@ impl OpenApi {
         if let Some(body) = inputs.request_body {
             operation["requestBody"] = body;
         }
+        if !inputs.security.is_empty() {
+            // One requirement object: every scheme of the route applies at once.
+            let requirement: Map<String, Value> = inputs
+                .security
+                .keys()
+                .map(|name| (name.clone(), json!([])))
+                .collect();
+            operation["security"] = json!([requirement]);
+            security_schemes.extend(inputs.security);
+        }
         operation
+    }
+}
+
+/// The first sentence of a doc comment: a summary is a line, the description the rest.
+fn summary(docs: &str) -> String {
+    let paragraph = docs.split("\n\n").next().unwrap_or(docs).replace('\n', " ");
+    // A sentence ends at ". " before a capital, so "e.g. this" does not end one.
+    let end = paragraph
+        .match_indices(". ")
+        .map(|(at, _)| at + 1)
+        .find(|&at| paragraph[at..].trim_start().starts_with(char::is_uppercase))
+        .unwrap_or(paragraph.len());
+    paragraph[..end].trim().to_owned()
+}
+
+/// A `{name}` of the path that no extractor described (middleware read it, or nothing did)
+/// is still a parameter of the operation: a string, as the path carries it.
+fn declare_path_params(inputs: &mut InputDoc) {
+    for name in inputs.path_param_names().to_vec() {
+        let declared = inputs
+            .parameters
+            .iter()
+            .any(|parameter| parameter["in"] == "path" && parameter["name"] == name.as_str());
+        if !declared {
+            inputs.parameter(
+                ParamLocation::Path,
+                &name,
+                true,
+                json!({ "type": "string" }),
+            );
+        }
     }
 }
 
@@ -206,7 +265,7 @@ fn event_set_schema(
     generator: &mut SchemaGenerator,
     schemas: &mut Map<String, Value>,
 ) -> Value {
-    let events = route.event_type;
+    let events = route.event_type().unwrap_or_default();
     let mut one_of = Vec::new();
     let mut mapping = Map::new();
     for event in route.event_schemas(generator) {

@@ -62,16 +62,35 @@ pub fn generate(router: &Router) -> String {
     let mut event_sets = BTreeSet::new();
     let mut routes = String::new();
     let mut metas = String::new();
+    let mut requests = String::new();
+    let mut request_metas = String::new();
     for (path, item) in document["paths"].as_object().unwrap_or(&empty) {
         for (method, operation) in item.as_object().unwrap_or(&empty) {
             let key = format!("{} {path}", method.to_ascii_uppercase());
-            let events =
+            let (input, query) = route_input(operation);
+            let Some(events) =
                 operation["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]["$ref"]
                     .as_str()
                     .and_then(|r| r.strip_prefix(SCHEMAS))
-                    .unwrap_or_default()
-                    .to_owned();
-            let (input, query) = route_input(operation);
+                    .map(str::to_owned)
+            else {
+                let _ = writeln!(
+                    requests,
+                    "  {}: {{ input: {input}; output: {} }};",
+                    quote(&key),
+                    reply_type(operation)
+                );
+                let _ = writeln!(
+                    request_metas,
+                    "  {}: {{ method: {}, path: {}, query: {}, body: {} }},",
+                    quote(&key),
+                    quote(&method.to_ascii_uppercase()),
+                    quote(path),
+                    list(&query),
+                    operation.get("requestBody").is_some(),
+                );
+                continue;
+            };
             let (event_names, text) = event_names(schemas, &events);
             let (binary, binary_fields) = binary_events(schemas, &events);
             let _ = writeln!(
@@ -82,11 +101,12 @@ pub fn generate(router: &Router) -> String {
             );
             let _ = writeln!(
                 metas,
-                "  {}: {{ method: {}, path: {}, query: {}, text: {}, binary: {}, binaryFields: {{{}}}, events: {} }},",
+                "  {}: {{ method: {}, path: {}, query: {}, headers: {}, text: {}, binary: {}, binaryFields: {{{}}}, events: {} }},",
                 quote(&key),
                 quote(&method.to_ascii_uppercase()),
                 quote(path),
                 list(&query),
+                needs_headers(operation, &document),
                 list(&text),
                 list(&binary),
                 binary_fields
@@ -131,8 +151,49 @@ pub fn generate(router: &Router) -> String {
     out.push_str("const ROUTES: { [K in keyof Routes]: RouteMeta } = {\n");
     out.push_str(&metas);
     out.push_str("};\n\n");
+    out.push_str(
+        "/** Every JSON route: its input and its reply. */\nexport interface Requests {\n",
+    );
+    out.push_str(&requests);
+    out.push_str("}\n\n");
+    out.push_str("const REQUESTS: { [K in keyof Requests]: RequestMeta } = {\n");
+    out.push_str(&request_metas);
+    out.push_str("};\n\n");
     out.push_str(SUBSCRIPTION);
+    out.push_str(REQUEST);
     out
+}
+
+/// The TypeScript type of a JSON route's success body; `void` when it has none.
+fn reply_type(operation: &Value) -> String {
+    let empty = Map::new();
+    let responses = operation["responses"].as_object().unwrap_or(&empty);
+    let success = responses
+        .iter()
+        .find(|(status, _)| status.starts_with('2'))
+        .map(|(_, response)| response);
+    match success.and_then(|response| response["content"]["application/json"].get("schema")) {
+        Some(schema) => ts_type(schema, "  "),
+        None => "void".to_owned(),
+    }
+}
+
+/// Whether a stream needs request headers: a header parameter, or a security requirement
+/// (its own or the document's). The EventSource transport cannot send them, so the client
+/// defaults such routes to fetch.
+fn needs_headers(operation: &Value, document: &Value) -> bool {
+    let header_param = operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|parameter| parameter["in"] == "header" && parameter["required"] == true);
+    let secured = |security: &Value| {
+        security
+            .as_array()
+            .is_some_and(|requirements| !requirements.is_empty())
+    };
+    let security = operation.get("security").unwrap_or(&document["security"]);
+    header_param || secured(security)
 }
 
 /// The React module of a client written by [`generate`]: a typed `useSubscription` hook over
@@ -186,7 +247,9 @@ type Args<K extends RouteKey> = {} extends RouteInput<K>
 /** A typed subscription to one streaming route. */
 export class Subscription<K extends RouteKey> extends SubscriptionCore {
   constructor(route: K, ...[input, options]: Args<K>) {
-    super(ROUTES[route], (input ?? {}) as Record<string, unknown>, options ?? {});
+    // An unknown key (from untyped code) fails as a `setup` error, not a TypeError.
+    const meta = Object.prototype.hasOwnProperty.call(ROUTES, route) ? ROUTES[route] : undefined;
+    super(route, meta, (input ?? {}) as Record<string, unknown>, options ?? {});
   }
 
   /** Handles one event of the route; `data` has the event's payload type. */
@@ -203,6 +266,27 @@ export class Subscription<K extends RouteKey> extends SubscriptionCore {
     this.listenToEvery((data, { id, event }) => handler({ event, data, id } as RouteEvent<K>));
     return this;
   }
+}
+"#;
+
+const REQUEST: &str = r#"
+/** A JSON route's key, e.g. `"POST /notes"`. */
+export type RequestKey = keyof Requests;
+/** What JSON route `K` takes: its path and query parameters, and `body`. */
+export type RequestInput<K extends RequestKey> = Requests[K]["input"];
+/** What JSON route `K` answers. */
+export type RequestOutput<K extends RequestKey> = Requests[K]["output"];
+type RequestArgs<K extends RequestKey> = {} extends RequestInput<K>
+  ? [input?: RequestInput<K>, options?: RequestOptions]
+  : [input: RequestInput<K>, options?: RequestOptions];
+
+/**
+ * Calls a JSON route: resolves to its reply, or rejects with a `RequestError` that carries
+ * the status and the server's problem details (every broken rule, with its field path).
+ */
+export function request<K extends RequestKey>(route: K, ...[input, options]: RequestArgs<K>): Promise<RequestOutput<K>> {
+  const meta = Object.prototype.hasOwnProperty.call(REQUESTS, route) ? REQUESTS[route] : undefined;
+  return sendRequest(route, meta, (input ?? {}) as Record<string, unknown>, options ?? {}) as Promise<RequestOutput<K>>;
 }
 "#;
 
