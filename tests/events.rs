@@ -221,7 +221,7 @@ fn every_rule_is_checked_with_its_path() {
     let message = moved.validate().unwrap_err().to_string();
     assert_eq!(
         message,
-        "to.lat: must be at most 90 (range); via[1].name: must be at most 8 long (length)"
+        "to.lat: must be at most 90 (range); via[1].name: must be at most 8 characters long (length)"
     );
     let count = Job::Code {
         code: "ABC-12".into(),

@@ -402,7 +402,7 @@ async fn filters_deliver_a_subset_without_reserializing() {
 #[event_stream(path = "/jobs/{id}")]
 async fn job(
     Path(id): Path<u64>,
-    State(hubs): State<Arc<Hubs<u64, Feed>>>,
+    State(hubs): State<Hubs<u64, Feed>>,
     events: Emitter<Feed>,
 ) -> tidings::Result<()> {
     let hub = hubs.get(&id);
@@ -414,10 +414,8 @@ async fn job(
 
 #[tokio::test]
 async fn per_topic_hubs_are_created_on_use_and_dropped_when_idle() {
-    let hubs = Arc::new(Hubs::<u64, Feed>::new(
-        HubOptions::default(),
-        Duration::from_millis(100),
-    ));
+    // Clones share the hubs: one is the router's state, this one the test's.
+    let hubs = Hubs::<u64, Feed>::new(HubOptions::default(), Duration::from_millis(100));
     let server = TestServer::start(Router::new().route(job).with_state(hubs.clone())).await;
     let mut one = server.get("/jobs/1").await;
     let mut two = server.get("/jobs/2").await;
@@ -458,6 +456,19 @@ async fn per_topic_hubs_are_created_on_use_and_dropped_when_idle() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     hubs.sweep();
     assert!(hubs.is_empty(), "idle hubs were dropped");
+}
+
+#[tokio::test]
+async fn hubs_with_string_keys_are_found_by_str() {
+    let hubs = Hubs::<String, Feed>::new(HubOptions::default(), Duration::from_secs(60));
+    let red = hubs.get("red");
+    assert_eq!(hubs.len(), 1);
+    let clone = hubs.clone();
+    assert!(clone.existing("red").is_some(), "the clone sees the same hubs");
+    assert!(clone.existing("blue").is_none());
+    red.publish(tick(1)).await.unwrap();
+    assert_eq!(clone.get("red").stats().published, 1, "the same hub");
+    assert_eq!(hubs.len(), 1);
 }
 
 #[event_stream(path = "/mixed")]

@@ -18,7 +18,8 @@ use tidings::{
     Validate, event_stream, json_route,
 };
 
-/// A member of a team, from `Authorization: Bearer <token>`.
+/// A member of the route's team, from `Authorization: Bearer <token>`: ann is in `red` (and
+/// in `archived`), nowhere else.
 #[derive(Debug, Clone)]
 struct Member {
     name: String,
@@ -33,9 +34,15 @@ impl FromRequest for Member {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "));
-        match token {
-            Some("ann-token") => Ok(Member { name: "ann".into() }),
-            _ => Err(Rejection::new(StatusCode::UNAUTHORIZED).detail("a team member's token")),
+        if token != Some("ann-token") {
+            return Err(Rejection::new(StatusCode::UNAUTHORIZED).detail("a team member's token"));
+        }
+        // Middleware reads the team before any `Path` extractor runs.
+        match cx.path_param("team") {
+            Some("red" | "archived") => Ok(Member { name: "ann".into() }),
+            Some(team) => Err(Rejection::new(StatusCode::FORBIDDEN)
+                .detail(format!("ann is not a member of {team}"))),
+            None => Err(Rejection::internal(tidings::Error::msg("a route without {team}"))),
         }
     }
 
@@ -218,6 +225,14 @@ async fn json_route_refusals_are_problem_json_with_field_paths() {
         .await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     answer.problem();
+    let answer = server
+        .post("/teams/blue/notes")
+        .bearer_auth("ann-token")
+        .json(&json!({ "text": "hi", "level": "info" }))
+        .send()
+        .await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert_eq!(answer.problem()["detail"], "ann is not a member of blue");
 
     // A JSON route answers whatever the client accepts; streams are the ones that need
     // `text/event-stream`.

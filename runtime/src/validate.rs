@@ -34,7 +34,7 @@
 //!
 //! let err = Point { lat: 91.0, label: String::new() }.validate().unwrap_err();
 //! assert_eq!(err.len(), 2);
-//! assert_eq!(err.to_string(), "lat: must be at most 90 (range); label: must be at least 1 long (length)");
+//! assert_eq!(err.to_string(), "lat: must be at most 90 (range); label: must be at least 1 character long (length)");
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -291,11 +291,43 @@ impl<T: RangeValue + ?Sized> RangeValue for &T {
     note = "`length(min = .., max = ..)` counts the chars of a string or the items of a collection"
 )]
 pub trait LengthValue {
+    /// What the length counts, for messages.
+    const UNIT: LengthUnit = LengthUnit::Items;
+
     /// The length to check, if any (`None` skips the rule).
     fn length_value(&self) -> Option<usize>;
 }
 
+/// What a length counts: "must be at least 3 characters long", "must have at most 2 items".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthUnit {
+    /// Characters (Unicode code points) of text.
+    Characters,
+    /// Bytes.
+    Bytes,
+    /// Items of a collection.
+    Items,
+}
+
+impl LengthUnit {
+    /// "must be at least `bound` characters long", and the like.
+    fn message(self, bound: &str, count: usize) -> String {
+        let (one, many) = match self {
+            LengthUnit::Characters => ("character", "characters"),
+            LengthUnit::Bytes => ("byte", "bytes"),
+            LengthUnit::Items => ("item", "items"),
+        };
+        let noun = if count == 1 { one } else { many };
+        match self {
+            LengthUnit::Items => format!("must have {bound} {count} {noun}"),
+            _ => format!("must be {bound} {count} {noun} long"),
+        }
+    }
+}
+
 impl LengthValue for str {
+    const UNIT: LengthUnit = LengthUnit::Characters;
+
     fn length_value(&self) -> Option<usize> {
         // JSON Schema's minLength/maxLength count code points.
         Some(self.chars().count())
@@ -303,12 +335,16 @@ impl LengthValue for str {
 }
 
 impl LengthValue for String {
+    const UNIT: LengthUnit = LengthUnit::Characters;
+
     fn length_value(&self) -> Option<usize> {
         self.as_str().length_value()
     }
 }
 
 impl LengthValue for std::borrow::Cow<'_, str> {
+    const UNIT: LengthUnit = LengthUnit::Characters;
+
     fn length_value(&self) -> Option<usize> {
         (**self).length_value()
     }
@@ -330,6 +366,8 @@ impl<T, const N: usize> LengthValue for [T; N] {
 }
 
 impl LengthValue for bytes::Bytes {
+    const UNIT: LengthUnit = LengthUnit::Bytes;
+
     fn length_value(&self) -> Option<usize> {
         Some(self.len())
     }
@@ -342,24 +380,32 @@ impl<T> LengthValue for [T] {
 }
 
 impl<T: LengthValue> LengthValue for Option<T> {
+    const UNIT: LengthUnit = T::UNIT;
+
     fn length_value(&self) -> Option<usize> {
         self.as_ref().and_then(T::length_value)
     }
 }
 
 impl<T: LengthValue + ?Sized> LengthValue for &T {
+    const UNIT: LengthUnit = T::UNIT;
+
     fn length_value(&self) -> Option<usize> {
         (**self).length_value()
     }
 }
 
 impl<T: LengthValue + ?Sized> LengthValue for Box<T> {
+    const UNIT: LengthUnit = T::UNIT;
+
     fn length_value(&self) -> Option<usize> {
         (**self).length_value()
     }
 }
 
 impl<T: LengthValue + ?Sized> LengthValue for Arc<T> {
+    const UNIT: LengthUnit = T::UNIT;
+
     fn length_value(&self) -> Option<usize> {
         (**self).length_value()
     }
@@ -466,12 +512,12 @@ pub mod check {
         if let Some(min) = min
             && length < min
         {
-            report.push(at, "length", format_args!("must be at least {min} long"));
+            report.push(at, "length", T::UNIT.message("at least", min));
         }
         if let Some(max) = max
             && length > max
         {
-            report.push(at, "length", format_args!("must be at most {max} long"));
+            report.push(at, "length", T::UNIT.message("at most", max));
         }
     }
 
@@ -561,6 +607,9 @@ mod tests {
         check::range(&f64::NAN, Some(0.0), Some(1.0), &at, &mut report);
         check::length("héllo", None, Some(4), &at, &mut report);
         check::length(&vec![1, 2], Some(2), Some(2), &at, &mut report);
+        check::length(&vec![1], Some(2), None, &at, &mut report);
+        check::length(&bytes::Bytes::from_static(b"ab"), None, Some(1), &at, &mut report);
+        check::length(&Some("abc"), Some(4), None, &at, &mut report);
         let messages: Vec<_> = report.iter().map(|v| v.message.as_str()).collect();
         assert_eq!(
             messages,
@@ -568,7 +617,10 @@ mod tests {
                 "must be at least 6",
                 "must be at least 0",
                 "must be at most 1",
-                "must be at most 4 long"
+                "must be at most 4 characters long",
+                "must have at least 2 items",
+                "must be at most 1 byte long",
+                "must be at least 4 characters long"
             ]
         );
     }

@@ -166,6 +166,16 @@ impl RequestContext {
         &self.params
     }
 
+    /// The `{name}` parameter of the matched route, percent-decoded; `None` when the route
+    /// has no such parameter. For middleware, which reads the request before any `Path<T>`:
+    /// `cx.path_param("team")` on `/teams/{team}/events`.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(param, _)| param == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The address of the client: from [`serve`](crate::serve), or a
     /// [`PeerAddr`](crate::server::PeerAddr) that another server or a middleware put in the
     /// request's extensions (which wins).

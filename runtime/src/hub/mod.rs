@@ -55,6 +55,7 @@ mod id;
 mod storage;
 mod subscribed;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -553,18 +554,32 @@ impl<E, S> Subscription<E, S> {
 /// One hub per key, created on first use and dropped after `idle` without publishers,
 /// subscribers or use. Each hub has its own storage: [`Hubs::new`] keeps them in memory,
 /// [`Hubs::with_storage`] makes them with a function of the key (a Redis stream per key, say).
+///
+/// Cheap to clone: clones share the hubs, so it can be a router's state as it is.
 pub struct Hubs<K, E, S = MemoryStorage<E>> {
+    inner: Arc<HubsInner<K, E, S>>,
+}
+
+struct HubsInner<K, E, S> {
     hubs: Mutex<HashMap<K, Hub<E, S>>>,
     options: HubOptions,
     idle: Duration,
     make: Box<dyn Fn(&K) -> S + Send + Sync>,
 }
 
+impl<K, E, S> Clone for Hubs<K, E, S> {
+    fn clone(&self) -> Self {
+        Hubs {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl<K, E, S> fmt::Debug for Hubs<K, E, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hubs")
-            .field("options", &self.options)
-            .field("idle", &self.idle)
+            .field("options", &self.inner.options)
+            .field("idle", &self.inner.idle)
             .finish_non_exhaustive()
     }
 }
@@ -584,26 +599,41 @@ impl<K: Hash + Eq + Clone, E: EventSet + Sync, S: HubStorage<E>> Hubs<K, E, S> {
         make: impl Fn(&K) -> S + Send + Sync + 'static,
     ) -> Self {
         Hubs {
-            hubs: Mutex::new(HashMap::new()),
-            options,
-            idle,
-            make: Box::new(make),
+            inner: Arc::new(HubsInner {
+                hubs: Mutex::new(HashMap::new()),
+                options,
+                idle,
+                make: Box::new(make),
+            }),
         }
     }
 
     /// The hub for `key`, created if there is none. Also drops hubs idle for too long.
-    pub fn get(&self, key: &K) -> Hub<E, S> {
+    /// Borrowed forms of the key work: `&str` for `String` keys.
+    pub fn get<Q>(&self, key: &Q) -> Hub<E, S>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut hubs = self.lock();
-        Self::sweep_locked(&mut hubs, self.idle);
-        let hub = hubs
-            .entry(key.clone())
-            .or_insert_with(|| Hub::with_storage((self.make)(key), self.options));
+        Self::sweep_locked(&mut hubs, self.inner.idle);
+        if let Some(hub) = hubs.get(key) {
+            hub.touch();
+            return hub.clone();
+        }
+        let key = key.to_owned();
+        let hub = Hub::with_storage((self.inner.make)(&key), self.inner.options);
         hub.touch();
-        hub.clone()
+        hubs.insert(key, hub.clone());
+        hub
     }
 
     /// The hub for `key`, if there is one.
-    pub fn existing(&self, key: &K) -> Option<Hub<E, S>> {
+    pub fn existing<Q>(&self, key: &Q) -> Option<Hub<E, S>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().get(key).cloned()
     }
 
@@ -619,7 +649,7 @@ impl<K: Hash + Eq + Clone, E: EventSet + Sync, S: HubStorage<E>> Hubs<K, E, S> {
 
     /// Drops the hubs that nobody holds and nobody used for the idle time.
     pub fn sweep(&self) {
-        Self::sweep_locked(&mut self.lock(), self.idle);
+        Self::sweep_locked(&mut self.lock(), self.inner.idle);
     }
 
     fn sweep_locked(hubs: &mut HashMap<K, Hub<E, S>>, idle: Duration) {
@@ -628,7 +658,8 @@ impl<K: Hash + Eq + Clone, E: EventSet + Sync, S: HubStorage<E>> Hubs<K, E, S> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Hub<E, S>>> {
-        self.hubs
+        self.inner
+            .hubs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
