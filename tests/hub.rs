@@ -464,7 +464,10 @@ async fn hubs_with_string_keys_are_found_by_str() {
     let red = hubs.get("red");
     assert_eq!(hubs.len(), 1);
     let clone = hubs.clone();
-    assert!(clone.existing("red").is_some(), "the clone sees the same hubs");
+    assert!(
+        clone.existing("red").is_some(),
+        "the clone sees the same hubs"
+    );
     assert!(clone.existing("blue").is_none());
     red.publish(tick(1)).await.unwrap();
     assert_eq!(clone.get("red").stats().published, 1, "the same hub");

@@ -42,7 +42,9 @@ impl FromRequest for Member {
             Some("red" | "archived") => Ok(Member { name: "ann".into() }),
             Some(team) => Err(Rejection::new(StatusCode::FORBIDDEN)
                 .detail(format!("ann is not a member of {team}"))),
-            None => Err(Rejection::internal(tidings::Error::msg("a route without {team}"))),
+            None => Err(Rejection::internal(tidings::Error::msg(
+                "a route without {team}",
+            ))),
         }
     }
 

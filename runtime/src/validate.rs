@@ -608,7 +608,13 @@ mod tests {
         check::length("héllo", None, Some(4), &at, &mut report);
         check::length(&vec![1, 2], Some(2), Some(2), &at, &mut report);
         check::length(&vec![1], Some(2), None, &at, &mut report);
-        check::length(&bytes::Bytes::from_static(b"ab"), None, Some(1), &at, &mut report);
+        check::length(
+            &bytes::Bytes::from_static(b"ab"),
+            None,
+            Some(1),
+            &at,
+            &mut report,
+        );
         check::length(&Some("abc"), Some(4), None, &at, &mut report);
         let messages: Vec<_> = report.iter().map(|v| v.message.as_str()).collect();
         assert_eq!(
