@@ -459,6 +459,91 @@ async fn per_topic_hubs_are_created_on_use_and_dropped_when_idle() {
 }
 
 #[tokio::test]
+async fn transient_events_reach_live_subscribers_without_ids_and_are_never_replayed() {
+    let hub = Hub::new();
+    let server = serve(&hub).await;
+    let mut live = server.get("/feed").await;
+    let mut odd_only = server.get("/odd?odd=true").await;
+    subscribers(&hub, 2).await;
+    let first = hub.publish(tick(1)).await.unwrap();
+    assert_eq!(
+        hub.broadcast(tick(100)).unwrap(),
+        2,
+        "both subscriptions reached"
+    );
+    assert_eq!(hub.broadcast(tick(101)).unwrap(), 2);
+    hub.publish(tick(3)).await.unwrap();
+
+    let frames: Vec<Event> = [
+        live.event().await,
+        live.event().await,
+        live.event().await,
+        live.event().await,
+    ]
+    .iter()
+    .map(|frame| parse_frame(frame).unwrap())
+    .collect();
+    let ns: Vec<u64> = frames.iter().map(n_of).collect();
+    assert_eq!(ns, [1, 100, 101, 3], "in the order they were sent");
+    assert!(frames[0].id.is_some() && frames[3].id.is_some());
+    assert!(
+        frames[1].id.is_none() && frames[2].id.is_none(),
+        "no id: {frames:?}"
+    );
+    // A subscription's filter applies to transient events too.
+    let odd: Vec<u64> = [
+        odd_only.event().await,
+        odd_only.event().await,
+        odd_only.event().await,
+    ]
+    .iter()
+    .map(|frame| n_of(&parse_frame(frame).unwrap()))
+    .collect();
+    assert_eq!(odd, [1, 101, 3]);
+
+    // A client that resumes gets the replayable events it missed, never the transient ones;
+    // and they took no place in the window.
+    drop(live);
+    let id = first.to_string();
+    let mut resumed =
+        RawResponse::send(server.addr, "GET", "/feed", &[("last-event-id", &id)]).await;
+    assert_eq!(n_of(&parse_frame(&resumed.event().await).unwrap()), 3);
+    hub.publish(tick(5)).await.unwrap();
+    assert_eq!(n_of(&parse_frame(&resumed.event().await).unwrap()), 5);
+    assert_eq!(
+        hub.stats().published,
+        3,
+        "transient events are not counted as published"
+    );
+}
+
+#[tokio::test]
+async fn a_hub_reports_its_subscriber_count_as_it_changes() {
+    let hub = Hub::new();
+    let mut count = hub.watch_subscribers();
+    assert_eq!(*count.borrow_and_update(), 0);
+    let server = serve(&hub).await;
+    let one = server.get("/feed").await;
+    tokio::time::timeout(Duration::from_secs(5), count.wait_for(|n| *n == 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let two = server.get("/feed").await;
+    tokio::time::timeout(Duration::from_secs(5), count.wait_for(|n| *n == 2))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(one);
+    drop(two);
+    tokio::time::timeout(Duration::from_secs(5), count.wait_for(|n| *n == 0))
+        .await
+        .unwrap()
+        .unwrap();
+    // Nobody listening: a transient event reaches nobody, and that is no error.
+    assert_eq!(hub.broadcast(tick(1)).unwrap(), 0);
+}
+
+#[tokio::test]
 async fn hubs_with_string_keys_are_found_by_str() {
     let hubs = Hubs::<String, Feed>::new(HubOptions::default(), Duration::from_secs(60));
     let red = hubs.get("red");

@@ -48,6 +48,12 @@
 //! streams such as metrics. Memory stays bounded either way: subscribers hold cursors into the
 //! one window, not copies of it.
 //!
+//! **Transient events.** [`Hub::broadcast`] sends an event to the subscribers of the moment
+//! only: no id, no place in the window, never replayed to a client that resumes. Presence
+//! ("3 online"), typing indicators, a progress figure the next one replaces: state that is
+//! only worth having live, and that would otherwise push replayable events out of the window.
+//! [`Hub::watch_subscribers`] follows the subscriber count, e.g. to broadcast presence.
+//!
 //! **Topics.** [`Hubs`] keeps one hub per key (a job id, a user) and drops hubs nobody has
 //! used for a while.
 
@@ -56,7 +62,7 @@ mod storage;
 mod subscribed;
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
@@ -66,7 +72,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 pub use id::{EventId, InvalidEventId};
@@ -145,24 +151,37 @@ struct Counters {
     last_used_ms: AtomicU64,
 }
 
-struct HubInner<S> {
+struct HubInner<E, S> {
     storage: S,
     options: HubOptions,
     counters: Counters,
     created: Instant,
+    /// Transient events: to the subscribers of now, with no id and no place in the window.
+    transient: broadcast::Sender<Transient<E>>,
+    /// Transient events sent so far: subscribers look at the channel only when it moved, so
+    /// that fan-out of ordinary events never touches the channel's lock.
+    transient_sent: AtomicU64,
+    /// The subscriber count, for those who watch it.
+    subscribers: watch::Sender<u64>,
 }
+
+/// A transient event, serialized once, with the event itself for subscription filters, and
+/// the window's byte offset when it was sent: it goes out after the window's events up to
+/// there, and before the ones after.
+type Transient<E> = (Arc<E>, Bytes, u64);
+
+/// Transient events a subscriber may fall behind by before it misses some.
+const TRANSIENT_BACKLOG: usize = 64;
 
 /// A broadcast hub for the events `E`, kept in `S`. Cloning is cheap: clones share the hub.
 pub struct Hub<E, S = MemoryStorage<E>> {
-    inner: Arc<HubInner<S>>,
-    _events: std::marker::PhantomData<fn() -> E>,
+    inner: Arc<HubInner<E, S>>,
 }
 
 impl<E, S> Clone for Hub<E, S> {
     fn clone(&self) -> Self {
         Hub {
             inner: self.inner.clone(),
-            _events: std::marker::PhantomData,
         }
     }
 }
@@ -241,9 +260,50 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
                 options,
                 counters: Counters::default(),
                 created: Instant::now(),
+                transient: broadcast::channel(TRANSIENT_BACKLOG).0,
+                transient_sent: AtomicU64::new(0),
+                subscribers: watch::Sender::new(0),
             }),
-            _events: std::marker::PhantomData,
         }
+    }
+
+    /// Sends `event` to the subscribers of this moment only, as it is (validated, serialized
+    /// once): no id, no place in the replay window, so a client that resumes never gets it
+    /// again, and it pushes no replayable event out of the window. For state that is only
+    /// worth having live: presence, typing indicators, progress that the next one replaces.
+    /// Returns how many subscriptions it reached.
+    ///
+    /// A subscriber that falls more than 64 transient events behind misses the oldest ones.
+    /// With a shared storage (`tidings-redis`), a transient event reaches the subscribers of
+    /// this process only.
+    pub fn broadcast(&self, event: E) -> Result<usize, PublishError> {
+        event
+            .validate()
+            .map_err(|violations| PublishError::Invalid {
+                event: event.name(),
+                violations,
+            })?;
+        let frame = frame::event(&event, None).map_err(|error| match error {
+            FrameError::Serialize(error) => PublishError::Serialize(error),
+            FrameError::InvalidId => unreachable!("no id is given"),
+        })?;
+        self.touch();
+        let offset = self.inner.storage.head().borrow().offset;
+        // No subscriber is not an error: nobody was there to hear it.
+        let reached = self
+            .inner
+            .transient
+            .send((Arc::new(event), frame, offset))
+            .unwrap_or(0);
+        // After the send: whoever sees the new count finds the event in the channel.
+        self.inner.transient_sent.fetch_add(1, Ordering::Release);
+        Ok(reached)
+    }
+
+    /// The number of subscriptions, as it changes: e.g. to broadcast presence, or to stop
+    /// producing when nobody listens. [`watch::Receiver::changed`] wakes on every change.
+    pub fn watch_subscribers(&self) -> watch::Receiver<u64> {
+        self.inner.subscribers.subscribe()
     }
 
     /// Validates, serializes (once) and stores `event`, then wakes every subscriber. Never
@@ -314,8 +374,12 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
             .counters
             .subscribers
             .fetch_add(1, Ordering::Relaxed);
+        self.inner.subscribers.send_modify(|count| *count += 1);
         self.touch();
         Subscription {
+            transient_seen: self.inner.transient_sent.load(Ordering::Acquire),
+            transient: self.inner.transient.subscribe(),
+            transient_queue: VecDeque::new(),
             head: self.inner.storage.head(),
             hub: self.clone(),
             cursor,
@@ -381,6 +445,11 @@ type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
 pub struct Subscription<E, S = MemoryStorage<E>> {
     hub: Hub<E, S>,
     head: watch::Receiver<Head>,
+    transient: broadcast::Receiver<Transient<E>>,
+    /// The hub's count of transient events when the channel was last drained.
+    transient_seen: u64,
+    /// Transient frames received, waiting for the window events sent before them.
+    transient_queue: VecDeque<(u64, Bytes)>,
     cursor: Cursor,
     reset: Option<Bytes>,
     batch: Vec<Record<E>>,
@@ -414,6 +483,10 @@ impl<E, S> Drop for Subscription<E, S> {
     fn drop(&mut self) {
         let counters = &self.hub.inner.counters;
         counters.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.hub
+            .inner
+            .subscribers
+            .send_modify(|count| *count = count.saturating_sub(1));
         crate::metrics::hub_subscribers(-1.0);
         self.hub.touch();
     }
@@ -455,7 +528,16 @@ impl<E: EventSet + Sync> Emitter<E> {
                 continue;
             }
             skipped = false;
+            // Read after the window, so that every transient event sent before the batch's
+            // last record is queued, to go out in its place.
+            subscription.receive_transients();
             if batch.is_empty() {
+                // Everything before them is out: the transient events sent since go now.
+                while let Some(frame) =
+                    subscription.transient_before(subscription.cursor.offset + 1)
+                {
+                    self.send(frame).await?;
+                }
                 tokio::select! {
                     biased;
                     _ = self.closed() => return Ok(()),
@@ -463,6 +545,9 @@ impl<E: EventSet + Sync> Emitter<E> {
                         if changed.is_err() {
                             return Ok(()); // the hub is gone
                         }
+                    }
+                    received = next_transient(&mut subscription.transient, &subscription.filter) => {
+                        subscription.transient_queue.push_back(received);
                     }
                 }
                 continue;
@@ -474,6 +559,9 @@ impl<E: EventSet + Sync> Emitter<E> {
                     continue;
                 }
                 let start = record.end_offset - record.frame.len() as u64;
+                while let Some(frame) = subscription.transient_before(record.end_offset) {
+                    self.send(frame).await?;
+                }
                 #[cfg(feature = "metrics")]
                 self.shared()
                     .event_sent(record.event.as_ref().map_or(RESET_EVENT, |e| e.name()));
@@ -513,6 +601,57 @@ impl<E: EventSet + Sync> Emitter<E> {
 
 /// How often a subscriber blocked on a slow client checks its lag.
 const LAG_CHECK: Duration = Duration::from_millis(20);
+
+impl<E, S> Subscription<E, S> {
+    /// Queues the transient events waiting in the channel that this subscription keeps.
+    fn receive_transients(&mut self) {
+        let sent = self.hub.inner.transient_sent.load(Ordering::Acquire);
+        if sent == self.transient_seen {
+            return;
+        }
+        self.transient_seen = sent;
+        loop {
+            match self.transient.try_recv() {
+                Ok((event, frame, offset)) => {
+                    if self.filter.as_ref().is_none_or(|keep| keep(&event)) {
+                        self.transient_queue.push_back((offset, frame));
+                    }
+                }
+                // Fell behind: the oldest were dropped, the rest follow.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The oldest queued transient frame sent before the window reached `end_offset`.
+    fn transient_before(&mut self, end_offset: u64) -> Option<Bytes> {
+        match self.transient_queue.front() {
+            Some((offset, _)) if *offset < end_offset => {
+                self.transient_queue.pop_front().map(|(_, frame)| frame)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The next transient event `filter` keeps, with its offset, when it comes (never, once the
+/// hub is gone). Cancel-safe: an event is taken only by the poll that returns it.
+async fn next_transient<E>(
+    transient: &mut broadcast::Receiver<Transient<E>>,
+    filter: &Option<Filter<E>>,
+) -> (u64, Bytes) {
+    loop {
+        match transient.recv().await {
+            Ok((event, frame, offset)) => match filter {
+                Some(keep) if !keep(&event) => continue,
+                _ => return (offset, frame),
+            },
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
 
 impl<E, S> Subscription<E, S> {
     /// Whether a subscriber whose next unsent byte is at `offset` is more than `limit` bytes
