@@ -100,7 +100,13 @@ pub enum Rule {
         span: Span,
         function: syn::ExprPath,
     },
+    /// `nested`: validate the field's own rules. The default for every field whose type
+    /// implements `Validate`; written out, it also says the type must.
     Nested {
+        span: Span,
+    },
+    /// `nested = false`: do not validate the field's own rules.
+    NotNested {
         span: Span,
     },
 }
@@ -112,7 +118,8 @@ impl Rule {
             | Rule::Length { span, .. }
             | Rule::Pattern { span, .. }
             | Rule::Custom { span, .. }
-            | Rule::Nested { span } => *span,
+            | Rule::Nested { span }
+            | Rule::NotNested { span } => *span,
         }
     }
 
@@ -122,7 +129,7 @@ impl Rule {
             Rule::Length { .. } => "length",
             Rule::Pattern { .. } => "pattern",
             Rule::Custom { .. } => "custom",
-            Rule::Nested { .. } => "nested",
+            Rule::Nested { .. } | Rule::NotNested { .. } => "nested",
         }
     }
 }
@@ -360,8 +367,16 @@ fn parse_rule(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Rule> {
             Ok(Rule::Custom { span, function })
         }
         "nested" => {
-            if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
-                return Err(meta.error("`nested` takes no value"));
+            if meta.input.peek(syn::token::Paren) {
+                return Err(meta.error("`nested` takes no arguments: `nested` or `nested = false`"));
+            }
+            if meta.input.peek(Token![=]) {
+                let on: syn::LitBool = meta.value()?.parse()?;
+                return Ok(if on.value {
+                    Rule::Nested { span }
+                } else {
+                    Rule::NotNested { span }
+                });
             }
             Ok(Rule::Nested { span })
         }

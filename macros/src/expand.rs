@@ -76,6 +76,8 @@ pub fn event_enum(input: &EventEnum) -> TokenStream {
                     __at: &::tidings::__private::FieldPath<'_>,
                     __report: &mut ::tidings::Violations,
                 ) {
+                    #[allow(unused_imports)]
+                    use ::tidings::__private::{SkipNested as _, ValidateNested as _};
                     #validate_body
                 }
             }
@@ -365,7 +367,7 @@ fn schema_rule(rule: &Rule, base64: Option<Base64>) -> Option<TokenStream> {
             Some(quote!(#[schemars(regex(pattern = #regex))]))
         }
         Rule::Pattern { .. } => None,
-        Rule::Custom { .. } | Rule::Nested { .. } => None,
+        Rule::Custom { .. } | Rule::Nested { .. } | Rule::NotNested { .. } => None,
     }
 }
 
@@ -452,8 +454,7 @@ fn event_schema(variant: &Variant) -> TokenStream {
 fn validate_variants(ident: &syn::Ident, variants: &[Variant]) -> TokenStream {
     let arms: Vec<_> = variants
         .iter()
-        .filter(|v| v.fields.iter().any(|f| !f.rules.is_empty()))
-        .map(|variant| {
+        .filter_map(|variant| {
             let v = &variant.ident;
             let bindings: Vec<_> = (0..variant.fields.len())
                 .map(|i| format_ident!("__f{}", i))
@@ -475,13 +476,18 @@ fn validate_variants(ident: &syn::Ident, variants: &[Variant]) -> TokenStream {
                         Style::Newtype => quote!(__at),
                         _ => field_path(field),
                     };
-                    field_checks(field, binding, &at)
-                });
-            quote! {
-                #pattern => {
-                    #(#checks)*
+                    let bytes_or_text = variant.base64.is_some() || variant.text.is_some();
+                    field_checks(field, binding, &at, !bytes_or_text)
+                })
+                .filter(|checks| !checks.is_empty())
+                .collect::<Vec<_>>();
+            (!checks.is_empty()).then(|| {
+                quote! {
+                    #pattern => {
+                        #(#checks)*
+                    }
                 }
-            }
+            })
         })
         .collect();
     if arms.is_empty() {
@@ -503,7 +509,12 @@ fn field_path(field: &Field) -> TokenStream {
 }
 
 /// The checks of one field's rules. `value` is a reference to the field.
-fn field_checks(field: &Field, value: &syn::Ident, at: &TokenStream) -> TokenStream {
+fn field_checks(
+    field: &Field,
+    value: &syn::Ident,
+    at: &TokenStream,
+    nested_by_default: bool,
+) -> TokenStream {
     let checks = field.rules.iter().map(|rule| {
         let span = rule.span();
         // The value carries the rule's span, so a rule on the wrong type is reported there.
@@ -529,9 +540,23 @@ fn field_checks(field: &Field, value: &syn::Ident, at: &TokenStream) -> TokenStr
                 quote_spanned!(span=> #check::custom(#value, #function, #at, __report);)
             }
             Rule::Nested { .. } => quote_spanned!(span=> #check::nested(#value, #at, __report);),
+            Rule::NotNested { .. } => quote!(),
         }
     });
-    quote!(#(#checks)*)
+    // Every field whose type implements `Validate` has its own rules checked, unless it says
+    // `nested` (done above) or `nested = false`: a type's schema advertises its rules, so
+    // they hold wherever it is used. Chosen at compile time (autoref), a no-op otherwise.
+    // Bytes and text have no rules of their own to look for.
+    let by_default = (nested_by_default
+        && field.base64.is_none()
+        && !field
+        .rules
+        .iter()
+        .any(|rule| matches!(rule, Rule::Nested { .. } | Rule::NotNested { .. })))
+    .then(|| {
+        quote!((&::tidings::__private::Nested(#value)).validate_nested(#at, __report);)
+    });
+    quote!(#(#checks)* #by_default)
 }
 
 fn option(value: &Option<syn::Expr>, span: Span) -> TokenStream {
@@ -576,12 +601,11 @@ pub fn validate_input(input: &ValidateInput) -> TokenStream {
             let checks = fields
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| !f.rules.is_empty())
                 .map(|(i, field)| {
                     let binding = format_ident!("__f{}", i, span = Span::call_site());
                     let member = &field.member;
                     let at = field_path(field);
-                    let checks = field_checks(field, &binding, &at);
+                    let checks = field_checks(field, &binding, &at, true);
                     quote! {
                         let #binding = &self.#member;
                         #checks
@@ -600,6 +624,8 @@ pub fn validate_input(input: &ValidateInput) -> TokenStream {
                 __at: &::tidings::__private::FieldPath<'_>,
                 __report: &mut ::tidings::Violations,
             ) {
+                #[allow(unused_imports)]
+                use ::tidings::__private::{SkipNested as _, ValidateNested as _};
                 #body
             }
 

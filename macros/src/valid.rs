@@ -138,7 +138,7 @@ pub fn fields(fields: &[Field], errors: &mut Errors) {
                         errors.push(*span, "`min` is greater than `max`: no value can pass");
                     }
                 }
-                Rule::Custom { .. } | Rule::Nested { .. } => {}
+                Rule::Custom { .. } | Rule::Nested { .. } | Rule::NotNested { .. } => {}
             }
         }
     }

@@ -133,6 +133,7 @@ pub mod __private {
     pub use crate::boxed::BoxFuture;
     pub use crate::event::support;
     pub use crate::http::endpoint::StreamTask;
+    pub use crate::validate::check::{Nested, SkipNested, ValidateNested};
     pub use crate::validate::{FieldPath, check};
     pub use ::http::Method;
     #[cfg(feature = "pattern")]

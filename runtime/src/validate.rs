@@ -12,6 +12,11 @@
 //! | `custom = path::to::fn` | anything: `fn(&T) -> Result<(), E>`, `E: Display` | none |
 //! | `nested` | types that implement [`Validate`] | those of the type |
 //!
+//! A field whose type implements [`Validate`] (a struct with `#[derive(Validate)]`, a `Vec`
+//! or `Option` of one...) has its own rules checked without `nested`: its schema shows them,
+//! so they hold wherever it is used. `nested = false` opts a field out. In a generic type, the
+//! field's type is not known when the derive runs: write `nested` there.
+//!
 //! `Option` fields are checked only when they are `Some`. A `length` on bytes sent with
 //! `#[event(base64)]` counts bytes.
 //!
@@ -553,6 +558,35 @@ pub mod check {
     pub fn nested<T: Validate + ?Sized>(value: &T, at: &FieldPath<'_>, report: &mut Violations) {
         value.validate_at(at, report)
     }
+
+    /// A field, for the nested validation every field gets by default: `validate_nested`
+    /// resolves to [`ValidateNested`] when its type implements [`Validate`], and to the
+    /// no-op of [`SkipNested`] otherwise (autoref specialization: `(&Nested(field))` matches
+    /// the first by value, the second only by one more reference). In generic code the
+    /// type is unknown and the no-op is chosen: write `nested` there.
+    pub struct Nested<'a, T: ?Sized>(pub &'a T);
+
+    /// Validates a field whose type implements [`Validate`].
+    pub trait ValidateNested {
+        /// Checks the field's own rules.
+        fn validate_nested(&self, at: &FieldPath<'_>, report: &mut Violations);
+    }
+
+    impl<T: Validate + ?Sized> ValidateNested for Nested<'_, T> {
+        fn validate_nested(&self, at: &FieldPath<'_>, report: &mut Violations) {
+            self.0.validate_at(at, report)
+        }
+    }
+
+    /// Passes over a field whose type has no rules of its own.
+    pub trait SkipNested {
+        /// Does nothing.
+        fn validate_nested(&self, at: &FieldPath<'_>, report: &mut Violations) {
+            let _ = (at, report);
+        }
+    }
+
+    impl<T: ?Sized> SkipNested for &Nested<'_, T> {}
 
     /// Sets `keyword` on the schema of property `property` (a no-op if there is none).
     pub fn property_keyword(

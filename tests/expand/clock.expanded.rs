@@ -210,6 +210,8 @@ const _: () = {
             __at: &::tidings::__private::FieldPath<'_>,
             __report: &mut ::tidings::Violations,
         ) {
+            #[allow(unused_imports)]
+            use ::tidings::__private::{SkipNested as _, ValidateNested as _};
             #[allow(unused_variables)]
             match self {
                 Clock::Tick { unix_ms: __f0 } => {
@@ -220,6 +222,8 @@ const _: () = {
                         &__at.field("unix_ms"),
                         __report,
                     );
+                    (&::tidings::__private::Nested(__f0))
+                        .validate_nested(&__at.field("unix_ms"), __report);
                 }
                 _ => {}
             }
