@@ -184,15 +184,57 @@ async fn middleware_guards_a_subtree_and_hands_context_to_handlers() {
 }
 
 #[tokio::test]
-async fn missing_state_is_a_hidden_server_error() {
-    let server = TestServer::start(Router::new().route(me)).await;
-    let mut response = as_user(&server, "/me", "ann-token").await;
-    assert_eq!(response.status, 500);
-    let body = response.rest().await;
+async fn missing_state_and_extensions_are_refused_when_the_router_is_served() {
+    // `me` takes `State<Greeting>`: without `with_state`, serving fails at once, saying so.
+    let error = Router::new()
+        .route(me)
+        .into_service()
+        .unwrap_err()
+        .to_string();
     assert!(
-        !body.contains("with_state"),
-        "the cause is logged, not shown: {body}"
+        error.contains("route `GET /me` takes `State<")
+            && error.contains("Greeting>`, but no `Router::with_state` gives"),
+        "{error}"
     );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = tidings::serve(Router::new().route(me)).run(listener).await;
+    assert_eq!(served.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+
+    // `audit` takes `Extension<Admin>`: only a router that requires `Admin` gives it.
+    let error = Router::new()
+        .route(audit)
+        .into_service()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`Extension<"), "{error}");
+    assert!(error.contains("Router::require::<"), "{error}");
+    Router::new()
+        .route(audit)
+        .require::<User>()
+        .into_service()
+        .expect_err("`User` is not `Admin`");
+    Router::new()
+        .route(audit)
+        .require::<Admin>()
+        .into_service()
+        .expect("`require::<Admin>()` gives `Extension<Admin>`");
+    // Given by the outer router, for a nested one: fine too.
+    Router::new()
+        .nest("/admin", Router::new().route(audit))
+        .require::<Admin>()
+        .into_service()
+        .expect("the outer router's middleware guards nested routes");
+    // A middleware that does not say what it provides turns the extension check off.
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    Router::new()
+        .route(audit)
+        .middleware(Trace("any", trace))
+        .into_service()
+        .expect("unknown extensions are not refused");
+    // The whole app of these tests is wired right.
+    app(&Arc::new(Mutex::new(Vec::new())))
+        .into_service()
+        .expect("wired");
 }
 
 #[tokio::test]

@@ -78,7 +78,12 @@ fn resolve<'a>(schema: &'a Value, document: &'a Value) -> &'a Value {
 
 /// Every way to break one rule keyword of `schema` in `instance`: the field path (as
 /// problem details write it) and the broken instance.
-fn breakages(schema: &Value, document: &Value, instance: &Value, path: &str) -> Vec<(String, Value)> {
+fn breakages(
+    schema: &Value,
+    document: &Value,
+    instance: &Value,
+    path: &str,
+) -> Vec<(String, Value)> {
     let schema = resolve(schema, document);
     let mut found = Vec::new();
     // `Option<T>`: an `anyOf` of T and null, or a `type` list.
@@ -91,7 +96,9 @@ fn breakages(schema: &Value, document: &Value, instance: &Value, path: &str) -> 
     }
     let broken = |value: Value| (path.to_owned(), value);
     if let (Some(min), Some(text)) = (schema["minLength"].as_u64(), instance.as_str()) {
-        found.push(broken(json!(text.chars().take(min as usize - 1).collect::<String>())));
+        found.push(broken(json!(
+            text.chars().take(min as usize - 1).collect::<String>()
+        )));
     }
     if let (Some(max), Some(text)) = (schema["maxLength"].as_u64(), instance.as_str()) {
         found.push(broken(json!("x".repeat(max as usize + 1) + text)));
@@ -111,7 +118,12 @@ fn breakages(schema: &Value, document: &Value, instance: &Value, path: &str) -> 
             found.push(broken(json!(items[..min as usize - 1])));
         }
         if let Some(max) = schema["maxItems"].as_u64() {
-            let more: Vec<Value> = items.iter().cycle().take(max as usize + 1).cloned().collect();
+            let more: Vec<Value> = items
+                .iter()
+                .cycle()
+                .take(max as usize + 1)
+                .cloned()
+                .collect();
             found.push(broken(json!(more)));
         }
         for (index, item) in items.iter().enumerate() {
@@ -125,8 +137,14 @@ fn breakages(schema: &Value, document: &Value, instance: &Value, path: &str) -> 
     }
     if let Some(fields) = instance.as_object() {
         for (name, value) in fields {
-            let Some(property) = schema["properties"].get(name) else { continue };
-            let field_path = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+            let Some(property) = schema["properties"].get(name) else {
+                continue;
+            };
+            let field_path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
             for (at, broken_value) in breakages(property, document, value, &field_path) {
                 let mut fields = fields.clone();
                 fields.insert(name.clone(), broken_value);
@@ -157,7 +175,9 @@ fn every_rule_of_the_request_body_schema_is_enforced() {
             .expect_err(&format!("breaking `{path}` must be reported: {instance}"));
         let paths: Vec<&str> = violations.iter().map(|v| v.path.as_str()).collect();
         assert!(
-            paths.iter().any(|reported| reported.starts_with(path.as_str())),
+            paths
+                .iter()
+                .any(|reported| reported.starts_with(path.as_str())),
             "breaking `{path}` reported at {paths:?}"
         );
     }
@@ -166,16 +186,22 @@ fn every_rule_of_the_request_body_schema_is_enforced() {
 #[test]
 fn every_rule_of_an_event_schema_is_enforced_on_publish() {
     let document = Router::new().route(board).openapi().to_json();
-    let note_event = &document["components"]["schemas"]["Board.note"]["properties"]["data"]["contentSchema"];
+    let note_event =
+        &document["components"]["schemas"]["Board.note"]["properties"]["data"]["contentSchema"];
     assert!(note_event.is_object(), "{document:#}");
     let broken = breakages(note_event, &document, &valid_note(), "");
     assert_eq!(broken.len(), 12);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let hub: Hub<Board> = Hub::new();
     for (path, instance) in broken {
         let note: Note = serde_json::from_value(instance).unwrap();
         let published = runtime.block_on(hub.publish(Board::Note(note)));
-        assert!(published.is_err(), "a `note` event breaking `{path}` was published");
+        assert!(
+            published.is_err(),
+            "a `note` event breaking `{path}` was published"
+        );
     }
     assert_eq!(hub.stats().published, 0);
 }
@@ -189,9 +215,14 @@ fn nested_types_are_validated_by_default_and_nested_false_opts_out() {
     assert_eq!(paths, ["author.name"]);
 
     let imported = Imported {
-        author: Author { name: String::new() },
+        author: Author {
+            name: String::new(),
+        },
     };
-    assert!(Board::Imported(imported).validate().is_ok(), "`nested = false` skips the author");
+    assert!(
+        Board::Imported(imported).validate().is_ok(),
+        "`nested = false` skips the author"
+    );
     // The event set knows both events.
     assert_eq!(Board::NAMES, ["note", "imported"]);
 }

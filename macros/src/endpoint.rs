@@ -20,6 +20,7 @@ struct Parts {
     description: TokenStream,
     extractions: Vec<TokenStream>,
     descriptions: Vec<TokenStream>,
+    needs: Vec<TokenStream>,
     call_args: Vec<TokenStream>,
 }
 
@@ -38,6 +39,7 @@ fn parts(input: &EndpointFn) -> Parts {
     };
     let mut extractions = Vec::new();
     let mut descriptions = Vec::new();
+    let mut needs = Vec::new();
     let mut call_args = Vec::new();
     for (index, arg) in input.args.iter().enumerate() {
         if arg.emitter_of.is_some() {
@@ -53,6 +55,9 @@ fn parts(input: &EndpointFn) -> Parts {
         descriptions.push(quote_spanned! {ty.span()=>
             <#ty as ::tidings::FromRequest>::describe(doc, generator);
         });
+        needs.push(quote_spanned! {ty.span()=>
+            <#ty as ::tidings::FromRequest>::needs(needs);
+        });
         call_args.push(quote!(#value));
     }
     Parts {
@@ -62,6 +67,7 @@ fn parts(input: &EndpointFn) -> Parts {
         description,
         extractions,
         descriptions,
+        needs,
         call_args,
     }
 }
@@ -100,6 +106,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         description,
         extractions,
         descriptions,
+        needs,
         call_args,
     } = parts(input);
     let event = input
@@ -142,6 +149,11 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
                 let _ = (doc, generator);
             }
 
+            fn needs(needs: &mut ::tidings::wiring::Wiring) {
+                #(#needs)*
+                let _ = needs;
+            }
+
             #[allow(unused_mut)]
             fn start(
                 &self,
@@ -172,6 +184,7 @@ pub fn expand_json(input: &EndpointFn) -> TokenStream {
         description,
         extractions,
         descriptions,
+        needs,
         call_args,
     } = parts(input);
     let reply = match &item.sig.output {
@@ -200,6 +213,11 @@ pub fn expand_json(input: &EndpointFn) -> TokenStream {
             ) {
                 #(#descriptions)*
                 let _ = (doc, generator);
+            }
+
+            fn needs(needs: &mut ::tidings::wiring::Wiring) {
+                #(#needs)*
+                let _ = needs;
             }
 
             #[allow(unused_mut)]

@@ -550,12 +550,10 @@ fn field_checks(
     let by_default = (nested_by_default
         && field.base64.is_none()
         && !field
-        .rules
-        .iter()
-        .any(|rule| matches!(rule, Rule::Nested { .. } | Rule::NotNested { .. })))
-    .then(|| {
-        quote!((&::tidings::__private::Nested(#value)).validate_nested(#at, __report);)
-    });
+            .rules
+            .iter()
+            .any(|rule| matches!(rule, Rule::Nested { .. } | Rule::NotNested { .. })))
+    .then(|| quote!((&::tidings::__private::Nested(#value)).validate_nested(#at, __report);));
     quote!(#(#checks)* #by_default)
 }
 
@@ -598,19 +596,16 @@ pub fn validate_input(input: &ValidateInput) -> TokenStream {
     });
     let body = match &input.data {
         ValidateData::Struct(fields) => {
-            let checks = fields
-                .iter()
-                .enumerate()
-                .map(|(i, field)| {
-                    let binding = format_ident!("__f{}", i, span = Span::call_site());
-                    let member = &field.member;
-                    let at = field_path(field);
-                    let checks = field_checks(field, &binding, &at, true);
-                    quote! {
-                        let #binding = &self.#member;
-                        #checks
-                    }
-                });
+            let checks = fields.iter().enumerate().map(|(i, field)| {
+                let binding = format_ident!("__f{}", i, span = Span::call_site());
+                let member = &field.member;
+                let at = field_path(field);
+                let checks = field_checks(field, &binding, &at, true);
+                quote! {
+                    let #binding = &self.#member;
+                    #checks
+                }
+            });
             quote!(#(#checks)*)
         }
         ValidateData::Enum(variants) => validate_variants(ident, variants),

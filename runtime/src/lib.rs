@@ -87,7 +87,7 @@ pub mod typescript;
 
 // The modules' public paths, wherever they live.
 pub use self::http::{
-    endpoint, error_handler, extract, json, limits, middleware, rejection, reply, router,
+    endpoint, error_handler, extract, json, limits, middleware, rejection, reply, router, wiring,
 };
 pub use stream::emitter;
 

@@ -259,6 +259,10 @@ impl ::tidings::Endpoint for clock {
         <Path<String> as ::tidings::FromRequest>::describe(doc, generator);
         let _ = (doc, generator);
     }
+    fn needs(needs: &mut ::tidings::wiring::Wiring) {
+        <Path<String> as ::tidings::FromRequest>::needs(needs);
+        let _ = needs;
+    }
     #[allow(unused_mut)]
     fn start(
         &self,

@@ -35,6 +35,11 @@ impl ::tidings::JsonEndpoint for post_note {
         <Json<NewNote> as ::tidings::FromRequest>::describe(doc, generator);
         let _ = (doc, generator);
     }
+    fn needs(needs: &mut ::tidings::wiring::Wiring) {
+        <Path<String> as ::tidings::FromRequest>::needs(needs);
+        <Json<NewNote> as ::tidings::FromRequest>::needs(needs);
+        let _ = needs;
+    }
     #[allow(unused_mut)]
     fn call(
         &self,

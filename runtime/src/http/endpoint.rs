@@ -52,6 +52,12 @@ pub trait Endpoint: Send + Sync + 'static {
         let _ = (doc, generator);
     }
 
+    /// What the extractors need from the router (generated: each extractor's
+    /// [`FromRequest::needs`](crate::FromRequest::needs)).
+    fn needs(needs: &mut crate::http::wiring::Wiring) {
+        let _ = needs;
+    }
+
     /// Runs the extractors; on success, returns the handler, ready to take its emitter.
     fn start(
         &self,

@@ -43,6 +43,7 @@ use crate::http::inputs::describe_header;
 use crate::http::inputs::{describe_path, describe_query};
 use crate::http::path_params::Params;
 use crate::http::rejection::Rejection;
+use crate::http::wiring::Wiring;
 use crate::stream::lifecycle::{SERVED_BY, ServedBy};
 use crate::validate::Validate;
 
@@ -262,6 +263,13 @@ pub trait FromRequest: Sized + Send {
     /// authentication extractor would add its `401`.
     fn describe(doc: &mut InputDoc, generator: &mut SchemaGenerator) {
         let _ = (doc, generator);
+    }
+
+    /// Says what this extractor needs from its router (a state, an extension), checked when
+    /// the router is served: [`State<T>`](crate::State) needs a `with_state` of a `T`. The
+    /// default needs nothing.
+    fn needs(needs: &mut Wiring) {
+        let _ = needs;
     }
 }
 

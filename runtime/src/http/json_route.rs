@@ -47,6 +47,12 @@ pub trait JsonEndpoint: Send + Sync + 'static {
         let _ = (doc, generator);
     }
 
+    /// What the extractors need from the router (generated: each extractor's
+    /// [`FromRequest::needs`](crate::FromRequest::needs)).
+    fn needs(needs: &mut crate::http::wiring::Wiring) {
+        let _ = needs;
+    }
+
     /// Runs the extractors, then the handler.
     fn call(&self, cx: RequestContext) -> BoxFuture<'static, Result<Self::Reply, Rejection>>;
 }

@@ -32,6 +32,7 @@ use http::header::{HeaderValue, RETRY_AFTER};
 use crate::http::extract::RequestContext;
 use crate::http::middleware::Middleware;
 use crate::http::rejection::Rejection;
+use crate::http::wiring::Wiring;
 
 /// Middleware that caps the streams open at once from one client IP address; past the cap, a
 /// request answers `429 Too Many Requests` with `Retry-After`, before any extractor runs.
@@ -122,5 +123,8 @@ impl Middleware for StreamsPerClient {
             limit: self.clone(),
         });
         Ok(())
+    }
+    fn provides(&self, _provided: &mut Wiring) {
+        // No extension for handlers: only a slot kept for the stream's life.
     }
 }

@@ -48,6 +48,7 @@ use crate::boxed::BoxFuture;
 use crate::http::extract::{FromRequest, RequestContext};
 use crate::http::inputs::InputDoc;
 use crate::http::rejection::Rejection;
+use crate::http::wiring::Wiring;
 
 /// Runs before the extractors of each route it applies to.
 pub trait Middleware: Send + Sync + 'static {
@@ -59,12 +60,27 @@ pub trait Middleware: Send + Sync + 'static {
     fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
         let _ = (doc, generator);
     }
+
+    /// Says which extensions it leaves for handlers ([`Wiring::extension`]), so that a
+    /// handler's [`Extension<T>`] can be checked against them when the router is served. The
+    /// default says "unknown", which turns that check off for the routes it guards.
+    fn provides(&self, provided: &mut Wiring) {
+        provided.unknown_extensions();
+    }
+
+    /// Says what it needs from its router, like [`FromRequest::needs`]. The default needs
+    /// nothing.
+    fn needs(&self, needs: &mut Wiring) {
+        let _ = needs;
+    }
 }
 
 /// Object-safe [`Middleware`], as routers store it.
 pub(crate) trait ErasedMiddleware: Send + Sync {
     fn run<'a>(&'a self, cx: &'a mut RequestContext) -> BoxFuture<'a, Result<(), Rejection>>;
     fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator);
+    fn provides(&self, provided: &mut Wiring);
+    fn needs(&self, needs: &mut Wiring);
 }
 
 impl<M: Middleware> ErasedMiddleware for M {
@@ -74,6 +90,14 @@ impl<M: Middleware> ErasedMiddleware for M {
 
     fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
         Middleware::describe(self, doc, generator)
+    }
+
+    fn provides(&self, provided: &mut Wiring) {
+        Middleware::provides(self, provided)
+    }
+
+    fn needs(&self, needs: &mut Wiring) {
+        Middleware::needs(self, needs)
     }
 }
 
@@ -107,6 +131,14 @@ where
     fn describe(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
         T::describe(doc, generator)
     }
+
+    fn provides(&self, provided: &mut Wiring) {
+        provided.extension::<T>();
+    }
+
+    fn needs(&self, needs: &mut Wiring) {
+        T::needs(needs)
+    }
 }
 
 /// A value a middleware left in the request's extensions. Missing, it is a server bug: `500`.
@@ -128,6 +160,10 @@ impl<T: Clone + Send + Sync + 'static> FromRequest for Extension<T> {
                     std::any::type_name::<T>()
                 )))
             })
+    }
+
+    fn needs(needs: &mut Wiring) {
+        needs.extension::<T>();
     }
 }
 
@@ -153,5 +189,9 @@ impl<T: Clone + Send + Sync + 'static> FromRequest for State<T> {
                     std::any::type_name::<T>()
                 )))
             })
+    }
+
+    fn needs(needs: &mut Wiring) {
+        needs.state::<T>();
     }
 }

@@ -19,3 +19,4 @@ pub mod rejection;
 pub mod reply;
 pub mod router;
 pub(crate) mod start;
+pub mod wiring;

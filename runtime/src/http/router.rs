@@ -55,6 +55,7 @@ use crate::http::json_route::{JsonEndpoint, JsonRoute};
 use crate::http::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
 use crate::http::rejection::Rejection;
 use crate::http::reply::{Reply, ReplyDoc};
+use crate::http::wiring::Wiring;
 use crate::metrics::RouteMetrics;
 use crate::stream::StreamOptions;
 use crate::stream::body::ResponseBody;
@@ -65,6 +66,8 @@ pub struct Router {
     routes: Vec<Route>,
     middleware: Vec<Arc<dyn ErasedMiddleware>>,
     state: Extensions,
+    /// The types of `state`, for the wiring check.
+    state_types: Wiring,
     options: StreamOptions,
     body_limits: BodyLimits,
     error_handler: Arc<dyn ErrorHandler>,
@@ -76,6 +79,7 @@ impl Default for Router {
             routes: Vec::new(),
             middleware: Vec::new(),
             state: Extensions::new(),
+            state_types: Wiring::default(),
             options: StreamOptions::default(),
             body_limits: BodyLimits::default(),
             error_handler: Arc::new(ProblemDetails),
@@ -104,6 +108,7 @@ pub struct RouteInfo {
     pub description: Option<&'static str>,
     kind: RouteKind,
     describe_inputs: fn(&mut InputDoc, &mut SchemaGenerator),
+    needs: fn(&mut Wiring),
     /// The middleware that guards the route, when the router documents it
     /// ([`Router::openapi`](crate::Router::openapi)); empty in [`Router::routes`].
     guards: Guards,
@@ -215,6 +220,7 @@ impl Router {
         let mut state = other.state;
         state.extend(std::mem::take(&mut self.state));
         self.state = state;
+        self.state_types.extend(other.state_types);
         self
     }
 
@@ -238,6 +244,7 @@ impl Router {
     /// Several states of different types can be added.
     pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
         self.state.insert(StateValue(state));
+        self.state_types.state::<T>();
         self
     }
 
@@ -293,7 +300,10 @@ impl Router {
     }
 
     /// Builds the router into a `tower::Service` (and `hyper::service::Service`), e.g. to
-    /// mount it into an axum application with `nest_service`. Fails on conflicting routes.
+    /// mount it into an axum application with `nest_service`. Fails on conflicting routes,
+    /// and on a route whose extractors need what the router does not give: a
+    /// [`State<T>`](crate::State) without `with_state` of a `T`, an
+    /// [`Extension<T>`](crate::Extension) that no middleware provides.
     ///
     /// Served by [`serve_service`](crate::serve_service), its streams follow that server's
     /// graceful shutdown; served another way, they end when their clients leave or their
@@ -330,6 +340,22 @@ impl Router {
     fn build(self) -> Result<RouteTable, RouterError> {
         let mut paths: Vec<(String, MethodTable)> = Vec::new();
         for route in self.routes {
+            let mut needs = Wiring::default();
+            (route.info.needs)(&mut needs);
+            let mut provided = self.state_types.clone();
+            for middleware in self.middleware.iter().chain(&route.middleware) {
+                middleware.needs(&mut needs);
+                middleware.provides(&mut provided);
+            }
+            let missing = provided.missing(&needs);
+            if !missing.is_empty() {
+                return Err(RouterError(format!(
+                    "route `{} {}` takes {}",
+                    route.info.method,
+                    route.info.path,
+                    missing.join("; and ")
+                )));
+            }
             let stream = route.info.is_stream();
             let event_names = route.info.event_names();
             let RouteInfo { method, path, .. } = route.info;
@@ -436,6 +462,7 @@ where
                     event_schemas: <T::Event as EventSet>::event_schemas,
                 },
                 describe_inputs: T::describe_inputs,
+                needs: T::needs,
                 guards: Guards::default(),
             },
             endpoint: Arc::new(endpoint),
@@ -461,6 +488,7 @@ where
                     describe_reply: <T::Reply as Reply>::describe,
                 },
                 describe_inputs: T::describe_inputs,
+                needs: T::needs,
                 guards: Guards::default(),
             },
             endpoint: Arc::new(JsonRoute(endpoint)),

@@ -65,4 +65,8 @@ impl<E: EventSet + Sync, S: HubStorage<E>> FromRequest for Subscribed<E, S> {
             "the event history is unreachable now; retry after `Retry-After` seconds",
         );
     }
+
+    fn needs(needs: &mut crate::http::wiring::Wiring) {
+        needs.state::<Hub<E, S>>();
+    }
 }
