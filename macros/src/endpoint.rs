@@ -49,8 +49,12 @@ fn parts(input: &EndpointFn) -> Parts {
         let value = format_ident!("__arg{}", index);
         let ty = &arg.ty;
         // Spanned at the argument's type, so "not an extractor" points there.
+        // Every use names the trait the same way, so that a type that is not an extractor is
+        // reported once (rustc merges identical errors at one span).
         extractions.push(quote_spanned! {ty.span()=>
-            let #value = ::tidings::__private::extract::<#ty>(&mut __cx).await?;
+            let #value = <#ty as ::tidings::FromRequest>::from_request(&mut __cx)
+                .await
+                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
         });
         descriptions.push(quote_spanned! {ty.span()=>
             <#ty as ::tidings::FromRequest>::describe(doc, generator);

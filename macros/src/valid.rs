@@ -28,6 +28,19 @@ pub fn event_enum(input: &EventEnum, errors: &mut Errors) {
             "an event enum needs at least one variant: each variant is one event of the stream",
         );
     }
+    for attr in item.attrs.iter().filter(|attr| attr.path().is_ident("derive")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            let last = meta.path.segments.last().map(|segment| segment.ident.to_string());
+            if last.as_deref() == Some("Serialize") {
+                errors.add(syn::Error::new_spanned(
+                    &meta.path,
+                    "`#[event_stream]` implements `Serialize` for the enum itself (each event's \
+                     data is the variant's payload): remove it from the `#[derive]`",
+                ));
+            }
+            Ok(())
+        });
+    }
     let mut seen: HashMap<&str, &syn::Ident> = HashMap::new();
     for variant in &input.variants {
         let name = variant.name.as_str();

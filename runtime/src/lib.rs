@@ -142,13 +142,6 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
     pub use std::sync::LazyLock;
-
-    /// Runs one extractor, converting its rejection.
-    pub async fn extract<T: crate::FromRequest>(
-        cx: &mut crate::RequestContext,
-    ) -> Result<T, crate::Rejection> {
-        T::from_request(cx).await.map_err(Into::into)
-    }
 }
 
 /// The examples of this crate's README (its page on crates.io), compiled as doctests.

@@ -283,7 +283,11 @@ impl ::tidings::Endpoint for clock {
             Ok(())
         }
         ::std::boxed::Box::pin(async move {
-            let __arg0 = ::tidings::__private::extract::<Path<String>>(&mut __cx).await?;
+            let __arg0 = <Path<
+                String,
+            > as ::tidings::FromRequest>::from_request(&mut __cx)
+                .await
+                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
             let _ = &mut __cx;
             ::core::result::Result::Ok(
                 ::tidings::__private::StreamTask::new(move |__events| clock(

@@ -56,9 +56,16 @@ impl ::tidings::JsonEndpoint for post_note {
             Ok(Created(format!("{team}: {}", note.text)))
         }
         ::std::boxed::Box::pin(async move {
-            let __arg0 = ::tidings::__private::extract::<Path<String>>(&mut __cx).await?;
-            let __arg1 = ::tidings::__private::extract::<Json<NewNote>>(&mut __cx)
-                .await?;
+            let __arg0 = <Path<
+                String,
+            > as ::tidings::FromRequest>::from_request(&mut __cx)
+                .await
+                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
+            let __arg1 = <Json<
+                NewNote,
+            > as ::tidings::FromRequest>::from_request(&mut __cx)
+                .await
+                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
             let _ = &mut __cx;
             ::core::result::Result::Ok(post_note(__arg0, __arg1).await)
         })
