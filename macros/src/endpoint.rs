@@ -54,7 +54,7 @@ fn parts(input: &EndpointFn) -> Parts {
         extractions.push(quote_spanned! {ty.span()=>
             let #value = <#ty as ::tidings::FromRequest>::from_request(&mut __cx)
                 .await
-                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
+                .map_err(::tidings::__private::rejection)?;
         });
         descriptions.push(quote_spanned! {ty.span()=>
             <#ty as ::tidings::FromRequest>::describe(doc, generator);

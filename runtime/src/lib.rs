@@ -142,6 +142,11 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
     pub use std::sync::LazyLock;
+
+    /// An extractor's rejection, as the router answers it.
+    pub fn rejection(rejection: impl Into<crate::Rejection>) -> crate::Rejection {
+        rejection.into()
+    }
 }
 
 /// The examples of this crate's README (its page on crates.io), compiled as doctests.

@@ -287,7 +287,7 @@ impl ::tidings::Endpoint for clock {
                 String,
             > as ::tidings::FromRequest>::from_request(&mut __cx)
                 .await
-                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
+                .map_err(::tidings::__private::rejection)?;
             let _ = &mut __cx;
             ::core::result::Result::Ok(
                 ::tidings::__private::StreamTask::new(move |__events| clock(

@@ -60,12 +60,12 @@ impl ::tidings::JsonEndpoint for post_note {
                 String,
             > as ::tidings::FromRequest>::from_request(&mut __cx)
                 .await
-                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
+                .map_err(::tidings::__private::rejection)?;
             let __arg1 = <Json<
                 NewNote,
             > as ::tidings::FromRequest>::from_request(&mut __cx)
                 .await
-                .map_err(::core::convert::Into::<::tidings::Rejection>::into)?;
+                .map_err(::tidings::__private::rejection)?;
             let _ = &mut __cx;
             ::core::result::Result::Ok(post_note(__arg0, __arg1).await)
         })
