@@ -243,7 +243,7 @@ async fn stops_for_good_on_204_other_statuses_and_wrong_content_types() {
         .start();
     assert!(matches!(
         forbidden.next().await,
-        Some(Err(ClientError::Status(StatusCode::FORBIDDEN)))
+        Some(Err(ClientError::Status(StatusCode::FORBIDDEN, _)))
     ));
     assert!(forbidden.next().await.is_none());
 

@@ -258,7 +258,11 @@ async fn the_test_kit_subscribes_with_a_bearer_token_or_sees_the_refusal() {
     let server = TestServer::start(app(&hub)).await.unwrap();
     let mut anonymous = server.subscribe::<TeamEvent>("/teams/red/events");
     match anonymous.next_update().await {
-        Some(Err(ClientError::Status(status))) => assert_eq!(status, StatusCode::UNAUTHORIZED),
+        Some(Err(ClientError::Status(status, problem))) => {
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let problem = problem.expect("tidings' refusals carry problem details");
+            assert_eq!(problem.detail.as_deref(), Some("a team member's token"));
+        }
         other => panic!("expected a 401, got {other:?}"),
     }
     let mut member = server

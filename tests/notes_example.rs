@@ -133,12 +133,15 @@ async fn refusals_say_who_and_where() {
     assert_eq!(answer.status(), StatusCode::FORBIDDEN);
     assert_eq!(answer.problem()["detail"], "cat is not a member of red");
     let mut refused = stream(&server, "red", "cat-token");
-    assert!(matches!(
-        refused.next_update().await,
-        Some(Err(tidings::client::ClientError::Status(
-            StatusCode::FORBIDDEN
-        )))
-    ));
+    match refused.next_update().await {
+        Some(Err(tidings::client::ClientError::Status(StatusCode::FORBIDDEN, Some(problem)))) => {
+            assert_eq!(
+                problem.detail.as_deref(),
+                Some("cat is not a member of red")
+            )
+        }
+        other => panic!("expected a 403 with its reason, got {other:?}"),
+    }
 
     // A body that breaks the rules: every problem, with its field.
     let answer = server

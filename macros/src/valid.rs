@@ -28,9 +28,17 @@ pub fn event_enum(input: &EventEnum, errors: &mut Errors) {
             "an event enum needs at least one variant: each variant is one event of the stream",
         );
     }
-    for attr in item.attrs.iter().filter(|attr| attr.path().is_ident("derive")) {
+    for attr in item
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("derive"))
+    {
         let _ = attr.parse_nested_meta(|meta| {
-            let last = meta.path.segments.last().map(|segment| segment.ident.to_string());
+            let last = meta
+                .path
+                .segments
+                .last()
+                .map(|segment| segment.ident.to_string());
             if last.as_deref() == Some("Serialize") {
                 errors.add(syn::Error::new_spanned(
                     &meta.path,

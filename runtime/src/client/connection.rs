@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::sync::{Notify, mpsc};
 
 use super::parser::{Parsed, Parser};
-use super::update::{ClientError, Receive, Update};
+use super::update::{ClientError, Problem, Receive, Update};
 use super::{SCHEMES, Subscribe};
 
 /// How a connection ended.
@@ -159,7 +159,11 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
     let final_error = match response.status() {
         StatusCode::OK => None,
         StatusCode::NO_CONTENT => Some(ClientError::NoContent),
-        status => Some(ClientError::Status(status)),
+        status => {
+            let problem = read_problem(response).await;
+            let _ = tx.send(Err(ClientError::Status(status, problem))).await;
+            return Ended::Stop;
+        }
     };
     let content_type = response
         .headers()
@@ -259,6 +263,30 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
 /// How long a `503 Service Unavailable` asks to wait (`Retry-After` in seconds, at most an
 /// hour); `None` for other answers, and for a `503` that does not say, which stays final as
 /// in browsers.
+/// The problem details of a refusal, when its body is JSON: read up to 64 KiB, for at most
+/// 5 s (a refusal that streams forever must not hold the subscription).
+async fn read_problem(response: http::Response<hyper::body::Incoming>) -> Option<Box<Problem>> {
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            let essence = essence.trim().to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        });
+    if !is_json {
+        return None;
+    }
+    let body = http_body_util::Limited::new(response.into_body(), 64 * 1024);
+    let bytes = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .ok()?
+        .ok()?
+        .to_bytes();
+    serde_json::from_slice(&bytes).ok().map(Box::new)
+}
+
 fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
     if response.status() != StatusCode::SERVICE_UNAVAILABLE {
         return None;

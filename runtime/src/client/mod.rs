@@ -71,7 +71,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
 pub use parser::{DEFAULT_MAX_EVENT, ParseError, Parsed, Parser, RawEvent};
-pub use update::{ClientError, Receive, Update};
+pub use update::{ClientError, Problem, ProblemItem, Receive, Update};
 
 #[cfg(feature = "client-tls")]
 pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;

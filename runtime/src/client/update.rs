@@ -64,6 +64,43 @@ pub enum Update<E> {
     },
 }
 
+/// The problem details (RFC 9457) of a refusal: what a tidings server answers when it does not
+/// start a stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// A short summary.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// What went wrong with this request.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// Every problem with the request's input: where, which field, which rule.
+    #[serde(default)]
+    pub errors: Vec<ProblemItem>,
+}
+
+/// One problem with a request's input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ProblemItem {
+    /// `path`, `query`, `header` or `body`.
+    #[serde(default)]
+    pub location: String,
+    /// The field, e.g. `items[2].name`; empty for the whole input.
+    #[serde(default)]
+    pub path: String,
+    /// The rule broken.
+    #[serde(default)]
+    pub rule: String,
+    /// What is wrong, for people.
+    #[serde(default)]
+    pub message: String,
+}
+
 /// Why a subscription failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -76,8 +113,9 @@ pub enum ClientError {
     Decode(DecodeError),
     /// The server answered `204 No Content`: it has nothing for this client. Final.
     NoContent,
-    /// The server answered another status than `200`. Final.
-    Status(StatusCode),
+    /// The server answered another status than `200`, with its problem details when it sent
+    /// them (`application/problem+json`, as tidings does): why, and which fields. Final.
+    Status(StatusCode, Option<Box<Problem>>),
     /// The response is not `text/event-stream`. Final.
     ContentType(Option<String>),
     /// The stream sent a line or an event larger than
@@ -102,7 +140,16 @@ impl fmt::Display for ClientError {
             ClientError::Body(error) => write!(f, "cannot serialize the request body: {error}"),
             ClientError::Decode(error) => error.fmt(f),
             ClientError::NoContent => f.write_str("the server has no stream for this client (204)"),
-            ClientError::Status(status) => write!(f, "the server answered {status}"),
+            ClientError::Status(status, problem) => {
+                write!(f, "the server answered {status}")?;
+                match problem
+                    .as_ref()
+                    .and_then(|p| p.detail.as_ref().or(p.title.as_ref()))
+                {
+                    Some(why) => write!(f, ": {why}"),
+                    None => Ok(()),
+                }
+            }
             ClientError::ContentType(kind) => {
                 write!(
                     f,
