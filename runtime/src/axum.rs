@@ -6,7 +6,7 @@
 //!   `#[validate]` rules; a refusal is tidings' problem+json with every broken rule.
 //! - [`Rejection`] is an axum response, so handlers can return `Result<_, Rejection>`.
 //! - [`Json<T>`](crate::Json), [`Created<T>`](crate::reply::Created) and
-//!   [`NoContent`](crate::reply::NoContent) are axum responses.
+//!   [`NoContent`] are axum responses.
 //!
 //! ```
 //! use axum::routing::post;

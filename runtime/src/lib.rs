@@ -37,7 +37,7 @@
 //! - Cargo features, all off by default: `http2` (HTTP/2 next to HTTP/1.1 on one port: h2c,
 //!   and by ALPN with `tls`), `tls` (HTTPS with rustls; turns on `http2`), `typed-header`
 //!   (the `Header<T>` extractor of the `headers` crate's types), `metrics`, and the two below.
-//! - [`axum`] (cargo feature `axum`): `Json<T>` and `Rejection` in plain axum routes.
+//! - `axum` (cargo feature `axum`): `Json<T>` and `Rejection` in plain axum routes.
 //! - `client` (cargo feature `client`): a typed client that reconnects and resumes;
 //!   `client-tls` adds `https://`.
 //! - `testing` (cargo feature `testing`): serve an app on an ephemeral port in a test,

@@ -48,7 +48,7 @@
 //! ([`Update::Ended`]); when the handler marked it complete, the subscription ends there
 //! instead of reconnecting. It stops for good, reporting why, on `204 No Content`, on any
 //! other status but `200`, and on a content type other than `text/event-stream`. It speaks `http://`, and `https://` too with the `client-tls` feature
-//! (rustls, with Mozilla's root certificates or a [`rustls::ClientConfig`] of your own).
+//! (rustls, with Mozilla's root certificates or a `rustls::ClientConfig` of your own).
 
 mod connection;
 mod parser;
