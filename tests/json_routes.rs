@@ -395,7 +395,8 @@ mod plain_axum {
         let streams = app(&hub).into_service().unwrap();
         let axum_app = axum::Router::new()
             .route("/notes", post(add_note))
-            .fallback_service(streams);
+            .fallback_service(streams)
+            .layer(tidings::axum::ProblemDetailsLayer);
         let server = TestServer::serve_service(axum_app).await.unwrap();
 
         let answer = server
@@ -405,6 +406,12 @@ mod plain_axum {
             .await;
         assert_eq!(answer.status(), StatusCode::CREATED, "{}", answer.text());
         assert_eq!(answer.json::<Note>().text, "from axum");
+
+        // axum's own empty 405, as problem+json (its `Allow` kept).
+        let answer = server.get("/notes").send().await;
+        assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(answer.headers()[header::ALLOW], "POST");
+        assert_eq!(answer.problem()["title"], "Method Not Allowed");
 
         let answer = server
             .post("/notes")

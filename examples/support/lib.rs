@@ -85,8 +85,10 @@ pub fn with_streams(
     tidings::Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>,
     tidings::RouterError,
 > {
+    // axum's own refusals (a `405` on a page's route) answer problem+json like tidings'.
     Ok(tidings::serve_service(
-        app.fallback_service(streams.into_service()?),
+        app.fallback_service(streams.into_service()?)
+            .layer(tidings::axum::ProblemDetailsLayer),
     ))
 }
 

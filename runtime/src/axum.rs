@@ -102,3 +102,80 @@ impl IntoResponse for NoContent {
         respond(Reply::into_response(self))
     }
 }
+
+/// A tower layer that gives the empty error answers of an axum app (its `404`, its `405`
+/// with `Allow`, a `413` from a body limit...) the problem+json body tidings' routes answer
+/// with, so that a client reads every refusal the same way. Answers with a body of their own
+/// are left alone.
+///
+/// ```
+/// let app: axum::Router = axum::Router::new()
+///     .route("/notes", axum::routing::post(|| async { "posted" }))
+///     .layer(tidings::axum::ProblemDetailsLayer);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProblemDetailsLayer;
+
+impl<S> tower_layer::Layer<S> for ProblemDetailsLayer {
+    type Service = ProblemDetailsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ProblemDetailsService { inner }
+    }
+}
+
+/// The service of [`ProblemDetailsLayer`].
+#[derive(Debug, Clone)]
+pub struct ProblemDetailsService<S> {
+    inner: S,
+}
+
+impl<S, R, B> tower_service::Service<R> for ProblemDetailsService<S>
+where
+    S: tower_service::Service<R, Response = http::Response<B>>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = futures_util::future::Map<
+        S::Future,
+        fn(Result<http::Response<B>, S::Error>) -> Result<Response, S::Error>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        use futures_util::FutureExt as _;
+        self.inner
+            .call(request)
+            .map(|answer| answer.map(with_problem))
+    }
+}
+
+/// The answer, with a problem+json body if it is an empty error.
+fn with_problem<B>(response: http::Response<B>) -> Response
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<crate::BoxError>,
+{
+    let status = response.status();
+    let empty = http_body::Body::size_hint(response.body()).exact() == Some(0);
+    let typed = response.headers().contains_key(http::header::CONTENT_TYPE);
+    if !(status.is_client_error() || status.is_server_error()) || !empty || typed {
+        return response.map(Body::new);
+    }
+    let (parts, _) = response.into_parts();
+    let mut rejection = Rejection::new(status);
+    for (name, value) in &parts.headers {
+        if name != http::header::CONTENT_LENGTH {
+            rejection = rejection.header(name.clone(), value.clone());
+        }
+    }
+    IntoResponse::into_response(rejection)
+}

@@ -76,7 +76,7 @@ pub mod axum;
 // One stream; the HTTP layer on it; servers, hubs, documents and clients on that.
 #[cfg(feature = "client")]
 pub mod client;
-mod http;
+pub mod http;
 pub mod hub;
 pub mod openapi;
 pub mod server;
@@ -86,6 +86,7 @@ pub mod testing;
 pub mod typescript;
 
 // The modules' public paths, wherever they live.
+#[doc(inline)]
 pub use self::http::{
     endpoint, error_handler, extract, json, limits, middleware, rejection, reply, router, wiring,
 };

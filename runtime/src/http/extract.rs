@@ -178,7 +178,7 @@ impl RequestContext {
     }
 
     /// The address of the client: from [`serve`](crate::serve), or a
-    /// [`PeerAddr`](crate::server::PeerAddr) that another server or a middleware put in the
+    /// [`PeerAddr`] that another server or a middleware put in the
     /// request's extensions (which wins).
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         let extensions = &self.parts.extensions;

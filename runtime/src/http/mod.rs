@@ -1,22 +1,48 @@
-//! The HTTP layer: which endpoint answers a request ([`router`]), what runs before it
-//! ([`middleware`], [`limits`]), what a handler reads of the request ([`extract`], [`json`],
-//! path parameters), what a JSON route answers ([`reply`]), how a refusal looks ([`rejection`], [`error_handler`]), and how an
-//! endpoint's stream starts (`start`).
+//! The [`http`](https://docs.rs/http) crate, re-exported: `tidings::http::StatusCode`,
+//! `header::AUTHORIZATION`, `HeaderValue`, `Method`... name what handlers, extractors and
+//! rejections use without a dependency of the app's own (its version is tidings').
 //!
-//! It sits on the stream layer (`crate::stream`) and the wire, and knows no server: servers
-//! (`crate::server`) and documents (`crate::openapi`, `crate::typescript`) sit on it.
+//! ```
+//! use tidings::http::{StatusCode, header};
+//! use tidings::Rejection;
+//!
+//! let refusal = Rejection::new(StatusCode::UNAUTHORIZED)
+//!     .header(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+//! assert_eq!(refusal.status(), 401);
+//! ```
+//!
+//! tidings' own HTTP layer lives here too, documented at the crate root: which endpoint
+//! answers a request ([`router`]), what runs before it ([`middleware`], [`limits`]), what a
+//! handler reads of the request ([`extract`], [`json`], path parameters), what a JSON route
+//! answers ([`reply`]), how a refusal looks ([`rejection`], [`error_handler`]), and how an
+//! endpoint's stream starts (`start`). It sits on the stream layer (`crate::stream`) and the
+//! wire, and knows no server: servers (`crate::server`) and documents (`crate::openapi`,
+//! `crate::typescript`) sit on it.
 
+#[doc(no_inline)]
+pub use ::http::*;
+
+#[doc(hidden)]
 pub mod endpoint;
+#[doc(hidden)]
 pub mod error_handler;
+#[doc(hidden)]
 pub mod extract;
 pub(crate) mod inputs;
+#[doc(hidden)]
 pub mod json;
 pub(crate) mod json_route;
+#[doc(hidden)]
 pub mod limits;
+#[doc(hidden)]
 pub mod middleware;
 pub(crate) mod path_params;
+#[doc(hidden)]
 pub mod rejection;
+#[doc(hidden)]
 pub mod reply;
+#[doc(hidden)]
 pub mod router;
 pub(crate) mod start;
+#[doc(hidden)]
 pub mod wiring;
