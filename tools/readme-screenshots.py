@@ -1,14 +1,17 @@
 """Makes the README's small screenshots (docs/screenshots/NAME.png) from the browser tests'
 full-size ones (target/screenshots/NAME-1280.png): the top of each page, 640 px wide, in 256
 colours. Run it after the browser tests (`.ci/run`, or one test file), with Pillow installed
-(`pip install pillow`); CI does not run it."""
+(`pip install pillow`); CI does not run it. Names as arguments make only those."""
 
+import sys
 from pathlib import Path
 
 from PIL import Image
 
-PAGES = {"dashboard": "dashboard", "logs": "logs", "progress": "progress",
+PAGES = {"notes": "notes", "dashboard": "dashboard", "logs": "logs", "progress": "progress",
          "tls": "tls-https", "auth": "auth", "react": "react"}
+if sys.argv[1:]:
+    PAGES = {name: shot for name, shot in PAGES.items() if name in sys.argv[1:]}
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 OUT.mkdir(parents=True, exist_ok=True)
