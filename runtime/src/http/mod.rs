@@ -11,7 +11,7 @@
 //! assert_eq!(refusal.status(), 401);
 //! ```
 //!
-//! tidings' own HTTP layer lives here too, documented at the crate root: which endpoint
+//! tidings' own HTTP layer lives here too, its modules also at the crate root: which endpoint
 //! answers a request ([`router`]), what runs before it ([`middleware`], [`limits`]), what a
 //! handler reads of the request ([`extract`], [`json`], path parameters), what a JSON route
 //! answers ([`reply`]), how a refusal looks ([`rejection`], [`error_handler`]), and how an
@@ -22,27 +22,17 @@
 #[doc(no_inline)]
 pub use ::http::*;
 
-#[doc(hidden)]
 pub mod endpoint;
-#[doc(hidden)]
 pub mod error_handler;
-#[doc(hidden)]
 pub mod extract;
 pub(crate) mod inputs;
-#[doc(hidden)]
 pub mod json;
 pub(crate) mod json_route;
-#[doc(hidden)]
 pub mod limits;
-#[doc(hidden)]
 pub mod middleware;
 pub(crate) mod path_params;
-#[doc(hidden)]
 pub mod rejection;
-#[doc(hidden)]
 pub mod reply;
-#[doc(hidden)]
 pub mod router;
 pub(crate) mod start;
-#[doc(hidden)]
 pub mod wiring;
