@@ -11,16 +11,12 @@ use syn::spanned::Spanned;
 
 use crate::ast::{EndpointFn, docs};
 
-/// What both kinds of endpoint generate around the user's function: its name, method, path
-/// and docs, and per argument the extraction and its documentation.
+/// What both kinds of endpoint generate around the user's function: the trait items they
+/// share (method, path, name, docs, what the extractors document and need), and per argument
+/// the extraction and the value passed on.
 struct Parts {
-    name: String,
-    path: String,
-    method: syn::Ident,
-    description: TokenStream,
+    shared_items: TokenStream,
     extractions: Vec<TokenStream>,
-    descriptions: Vec<TokenStream>,
-    needs: Vec<TokenStream>,
     call_args: Vec<TokenStream>,
 }
 
@@ -64,14 +60,30 @@ fn parts(input: &EndpointFn) -> Parts {
         });
         call_args.push(quote!(#value));
     }
+    let name = item.sig.ident.to_string();
+    let path = input.path.as_ref().map(|p| p.value()).unwrap_or_default();
+    let shared_items = quote! {
+        const METHOD: ::tidings::__private::Method = ::tidings::__private::Method::#method;
+        const PATH: &'static str = #path;
+        const NAME: &'static str = #name;
+        const DESCRIPTION: ::core::option::Option<&'static str> = #description;
+
+        fn describe_inputs(
+            doc: &mut ::tidings::openapi::InputDoc,
+            generator: &mut ::tidings::__private::schemars::SchemaGenerator,
+        ) {
+            #(#descriptions)*
+            let _ = (doc, generator);
+        }
+
+        fn needs(needs: &mut ::tidings::wiring::Wiring) {
+            #(#needs)*
+            let _ = needs;
+        }
+    };
     Parts {
-        name: item.sig.ident.to_string(),
-        path: input.path.as_ref().map(|p| p.value()).unwrap_or_default(),
-        method,
-        description,
+        shared_items,
         extractions,
-        descriptions,
-        needs,
         call_args,
     }
 }
@@ -104,13 +116,8 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
     let item = &input.item;
     let ident = &item.sig.ident;
     let Parts {
-        name,
-        path,
-        method,
-        description,
+        shared_items,
         extractions,
-        descriptions,
-        needs,
         call_args,
     } = parts(input);
     let event = input
@@ -140,23 +147,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         #[automatically_derived]
         impl ::tidings::Endpoint for #ident {
             type Event = #event;
-            const METHOD: ::tidings::__private::Method = ::tidings::__private::Method::#method;
-            const PATH: &'static str = #path;
-            const NAME: &'static str = #name;
-            const DESCRIPTION: ::core::option::Option<&'static str> = #description;
-
-            fn describe_inputs(
-                doc: &mut ::tidings::openapi::InputDoc,
-                generator: &mut ::tidings::__private::schemars::SchemaGenerator,
-            ) {
-                #(#descriptions)*
-                let _ = (doc, generator);
-            }
-
-            fn needs(needs: &mut ::tidings::wiring::Wiring) {
-                #(#needs)*
-                let _ = needs;
-            }
+            #shared_items
 
             #[allow(unused_mut)]
             fn start(
@@ -182,13 +173,8 @@ pub fn expand_json(input: &EndpointFn) -> TokenStream {
     let item = &input.item;
     let ident = &item.sig.ident;
     let Parts {
-        name,
-        path,
-        method,
-        description,
+        shared_items,
         extractions,
-        descriptions,
-        needs,
         call_args,
     } = parts(input);
     let reply = match &item.sig.output {
@@ -206,23 +192,7 @@ pub fn expand_json(input: &EndpointFn) -> TokenStream {
         #[automatically_derived]
         impl ::tidings::JsonEndpoint for #ident {
             type Reply = #reply;
-            const METHOD: ::tidings::__private::Method = ::tidings::__private::Method::#method;
-            const PATH: &'static str = #path;
-            const NAME: &'static str = #name;
-            const DESCRIPTION: ::core::option::Option<&'static str> = #description;
-
-            fn describe_inputs(
-                doc: &mut ::tidings::openapi::InputDoc,
-                generator: &mut ::tidings::__private::schemars::SchemaGenerator,
-            ) {
-                #(#descriptions)*
-                let _ = (doc, generator);
-            }
-
-            fn needs(needs: &mut ::tidings::wiring::Wiring) {
-                #(#needs)*
-                let _ = needs;
-            }
+            #shared_items
 
             #[allow(unused_mut)]
             fn call(

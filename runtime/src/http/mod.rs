@@ -33,6 +33,7 @@ pub mod middleware;
 pub(crate) mod path_params;
 pub mod rejection;
 pub mod reply;
+pub(crate) mod route;
 pub mod router;
 pub(crate) mod start;
 pub mod wiring;

@@ -42,23 +42,20 @@ use futures_util::FutureExt;
 use http::header::{ACCEPT, ALLOW, HeaderValue};
 use http::{Extensions, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use schemars::SchemaGenerator;
 
-use super::inputs::InputDoc;
+use super::route::{Guards, Route};
 use super::start::{ErasedEndpoint, StreamRuntime};
 use crate::boxed::BoxFuture;
-use crate::event::{EventSchema, EventSet};
-use crate::http::endpoint::Endpoint;
 use crate::http::error_handler::{ErrorHandler, ProblemDetails, RequestInfo, log_rejection};
 use crate::http::extract::{BodyLimits, BoxError, FromRequest, RequestContext};
-use crate::http::json_route::{JsonEndpoint, JsonRoute};
 use crate::http::middleware::{ErasedMiddleware, Middleware, Require, StateValue};
 use crate::http::rejection::Rejection;
-use crate::http::reply::{Reply, ReplyDoc};
 use crate::http::wiring::Wiring;
 use crate::metrics::RouteMetrics;
 use crate::stream::StreamOptions;
 use crate::stream::body::ResponseBody;
+
+pub use super::route::{IntoRoute, JsonKind, RouteInfo, RouteToAdd, StreamKind};
 
 /// A set of streaming routes, and what applies to all of them.
 #[derive(Clone)]
@@ -84,108 +81,6 @@ impl Default for Router {
             body_limits: BodyLimits::default(),
             error_handler: Arc::new(ProblemDetails),
         }
-    }
-}
-
-#[derive(Clone)]
-struct Route {
-    info: RouteInfo,
-    endpoint: Arc<dyn ErasedEndpoint>,
-    /// Middleware of the routers this route was nested from, outermost first.
-    middleware: Vec<Arc<dyn ErasedMiddleware>>,
-}
-
-/// What a route is, for documentation and clients.
-#[derive(Debug, Clone)]
-pub struct RouteInfo {
-    /// The HTTP method.
-    pub method: Method,
-    /// The full path pattern, prefixes of `nest` included.
-    pub path: String,
-    /// The handler's function name.
-    pub name: &'static str,
-    /// The handler's doc comment.
-    pub description: Option<&'static str>,
-    kind: RouteKind,
-    describe_inputs: fn(&mut InputDoc, &mut SchemaGenerator),
-    needs: fn(&mut Wiring),
-    /// The middleware that guards the route, when the router documents it
-    /// ([`Router::openapi`](crate::Router::openapi)); empty in [`Router::routes`].
-    guards: Guards,
-}
-
-/// Middleware, for its documentation.
-#[derive(Clone, Default)]
-struct Guards(Vec<Arc<dyn ErasedMiddleware>>);
-
-impl fmt::Debug for Guards {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} middleware", self.0.len())
-    }
-}
-
-/// A stream, or a JSON route that answers once.
-#[derive(Debug, Clone, Copy)]
-enum RouteKind {
-    Stream {
-        event_type: &'static str,
-        event_names: &'static [&'static str],
-        event_schemas: fn(&mut SchemaGenerator) -> Vec<EventSchema>,
-    },
-    Json {
-        describe_reply: fn(&mut ReplyDoc, &mut SchemaGenerator),
-    },
-}
-
-impl RouteInfo {
-    /// Whether the route streams events (`#[event_stream]`), rather than answering once with
-    /// JSON (`#[json_route]`).
-    pub fn is_stream(&self) -> bool {
-        matches!(self.kind, RouteKind::Stream { .. })
-    }
-
-    /// The name of the stream's event enum; `None` for a JSON route.
-    pub fn event_type(&self) -> Option<&'static str> {
-        match self.kind {
-            RouteKind::Stream { event_type, .. } => Some(event_type),
-            RouteKind::Json { .. } => None,
-        }
-    }
-
-    /// The names of the stream's events; none for a JSON route.
-    pub fn event_names(&self) -> &'static [&'static str] {
-        match self.kind {
-            RouteKind::Stream { event_names, .. } => event_names,
-            RouteKind::Json { .. } => &[],
-        }
-    }
-
-    /// The JSON Schema of each event of the stream; none for a JSON route.
-    pub fn event_schemas(&self, generator: &mut SchemaGenerator) -> Vec<EventSchema> {
-        match self.kind {
-            RouteKind::Stream { event_schemas, .. } => event_schemas(generator),
-            RouteKind::Json { .. } => Vec::new(),
-        }
-    }
-
-    /// What a JSON route answers (its [`Reply`] type's documentation); `None` for a stream.
-    pub fn reply(&self, generator: &mut SchemaGenerator) -> Option<ReplyDoc> {
-        match self.kind {
-            RouteKind::Stream { .. } => None,
-            RouteKind::Json { describe_reply } => {
-                let mut doc = ReplyDoc::default();
-                describe_reply(&mut doc, generator);
-                Some(doc)
-            }
-        }
-    }
-
-    /// What the route's middleware and extractors read and how they fail.
-    pub fn describe_inputs(&self, doc: &mut InputDoc, generator: &mut SchemaGenerator) {
-        for middleware in &self.guards.0 {
-            middleware.describe(doc, generator);
-        }
-        (self.describe_inputs)(doc, generator)
     }
 }
 
@@ -410,90 +305,6 @@ impl fmt::Debug for Router {
         f.debug_list()
             .entries(self.routes().map(|r| format!("{} {}", r.method, r.path)))
             .finish()
-    }
-}
-
-/// What [`Router::route`] takes: the function `#[event_stream(path = ...)]` or
-/// `#[json_route(path = ...)]` generates in place of the `async fn`, which returns the
-/// endpoint. `K` tells the two kinds apart ([`StreamKind`], [`JsonKind`]) and is inferred.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a route",
-    label = "`route` takes an `async fn` marked `#[event_stream(path = \"...\")]` or `#[json_route(path = \"...\")]`",
-    note = "pass the function's name, e.g. `Router::new().route(clock)`"
-)]
-pub trait IntoRoute<K> {
-    /// The route, ready to add.
-    fn into_route(self) -> RouteToAdd;
-}
-
-/// A route made by [`IntoRoute`], for [`Router::route`].
-pub struct RouteToAdd(Route);
-
-impl fmt::Debug for RouteToAdd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.0.info.method, self.0.info.path)
-    }
-}
-
-/// The [`IntoRoute`] kind of streams.
-#[derive(Debug)]
-pub enum StreamKind {}
-
-/// The [`IntoRoute`] kind of JSON routes.
-#[derive(Debug)]
-pub enum JsonKind {}
-
-impl<F, T> IntoRoute<StreamKind> for F
-where
-    F: FnOnce() -> T,
-    T: Endpoint,
-{
-    fn into_route(self) -> RouteToAdd {
-        let endpoint = self();
-        RouteToAdd(Route {
-            info: RouteInfo {
-                method: T::METHOD,
-                path: T::PATH.to_owned(),
-                name: T::NAME,
-                description: T::DESCRIPTION,
-                kind: RouteKind::Stream {
-                    event_type: <T::Event as EventSet>::TYPE_NAME,
-                    event_names: <T::Event as EventSet>::NAMES,
-                    event_schemas: <T::Event as EventSet>::event_schemas,
-                },
-                describe_inputs: T::describe_inputs,
-                needs: T::needs,
-                guards: Guards::default(),
-            },
-            endpoint: Arc::new(endpoint),
-            middleware: Vec::new(),
-        })
-    }
-}
-
-impl<F, T> IntoRoute<JsonKind> for F
-where
-    F: FnOnce() -> T,
-    T: JsonEndpoint,
-{
-    fn into_route(self) -> RouteToAdd {
-        let endpoint = self();
-        RouteToAdd(Route {
-            info: RouteInfo {
-                method: T::METHOD,
-                path: T::PATH.to_owned(),
-                name: T::NAME,
-                description: T::DESCRIPTION,
-                kind: RouteKind::Json {
-                    describe_reply: <T::Reply as Reply>::describe,
-                },
-                describe_inputs: T::describe_inputs,
-                needs: T::needs,
-                guards: Guards::default(),
-            },
-            endpoint: Arc::new(JsonRoute(endpoint)),
-            middleware: Vec::new(),
-        })
     }
 }
 

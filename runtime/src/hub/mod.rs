@@ -60,15 +60,13 @@
 mod id;
 mod storage;
 mod subscribed;
+mod subscription;
+mod topics;
 
-use std::borrow::Borrow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::future::{Future, poll_fn};
-use std::hash::Hash;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -81,11 +79,12 @@ pub use storage::{
     StorageError, WindowLimits,
 };
 pub use subscribed::Subscribed;
+pub use subscription::Subscription;
+pub use topics::Hubs;
 
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
 use crate::metrics::ResumeOutcome;
-use crate::stream::emitter::{EmitError, Emitter};
 use crate::validate::Violations;
 
 pub use crate::event::RESET_EVENT;
@@ -277,16 +276,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
     /// With a shared storage (`tidings-redis`), a transient event reaches the subscribers of
     /// this process only.
     pub fn broadcast(&self, event: E) -> Result<usize, PublishError> {
-        event
-            .validate()
-            .map_err(|violations| PublishError::Invalid {
-                event: event.name(),
-                violations,
-            })?;
-        let frame = frame::event(&event, None).map_err(|error| match error {
-            FrameError::Serialize(error) => PublishError::Serialize(error),
-            FrameError::InvalidId => unreachable!("no id is given"),
-        })?;
+        let frame = frame_of(&event)?;
         self.touch();
         let offset = self.inner.storage.head().borrow().offset;
         // No subscriber is not an error: nobody was there to hear it.
@@ -309,16 +299,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
     /// Validates, serializes (once) and stores `event`, then wakes every subscriber. Never
     /// waits for a subscriber.
     pub async fn publish(&self, event: E) -> Result<EventId, PublishError> {
-        event
-            .validate()
-            .map_err(|violations| PublishError::Invalid {
-                event: event.name(),
-                violations,
-            })?;
-        let body = frame::event(&event, None).map_err(|error| match error {
-            FrameError::Serialize(error) => PublishError::Serialize(error),
-            FrameError::InvalidId => unreachable!("no id is given"),
-        })?;
+        let body = frame_of(&event)?;
         let id = self
             .inner
             .storage
@@ -426,6 +407,20 @@ impl<E, S> Hub<E, S> {
     }
 }
 
+/// The frame of `event` (without an id), once it passed its rules.
+fn frame_of<E: EventSet>(event: &E) -> Result<Bytes, PublishError> {
+    event
+        .validate()
+        .map_err(|violations| PublishError::Invalid {
+            event: event.name(),
+            violations,
+        })?;
+    frame::event(event, None).map_err(|error| match error {
+        FrameError::Serialize(error) => PublishError::Serialize(error),
+        FrameError::InvalidId => unreachable!("no id is given"),
+    })
+}
+
 fn reset_frame(reason: ResetReason, oldest: Option<EventId>, latest: Option<EventId>) -> Bytes {
     let data = serde_json::json!({
         "reason": reason.as_str(),
@@ -436,370 +431,4 @@ fn reset_frame(reason: ResetReason, oldest: Option<EventId>, latest: Option<Even
     // after the reset resumes from here.
     let id = latest.map(|id| format!("id: {id}\n")).unwrap_or_default();
     Bytes::from(format!("{id}event: {RESET_EVENT}\ndata: {data}\n\n"))
-}
-
-type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
-
-/// A subscriber's view of a hub: a cursor into its window. Forward it with
-/// [`Emitter::forward`].
-pub struct Subscription<E, S = MemoryStorage<E>> {
-    hub: Hub<E, S>,
-    head: watch::Receiver<Head>,
-    transient: broadcast::Receiver<Transient<E>>,
-    /// The hub's count of transient events when the channel was last drained.
-    transient_seen: u64,
-    /// Transient frames received, waiting for the window events sent before them.
-    transient_queue: VecDeque<(u64, Bytes)>,
-    cursor: Cursor,
-    reset: Option<Bytes>,
-    batch: Vec<Record<E>>,
-    filter: Option<Filter<E>>,
-}
-
-impl<E, S> fmt::Debug for Subscription<E, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription")
-            .field("cursor", &self.cursor)
-            .field("reset", &self.reset.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<E, S> Subscription<E, S> {
-    /// Delivers only the events for which `keep` is true (per-user topics, say). The frames
-    /// are still the ones serialized at publish; the ids of skipped events are simply absent.
-    pub fn filter(mut self, keep: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
-        self.filter = Some(Box::new(keep));
-        self
-    }
-
-    /// Whether the client must refetch its state (its `Last-Event-ID` could not be resumed).
-    pub fn is_reset(&self) -> bool {
-        self.reset.is_some()
-    }
-}
-
-impl<E, S> Drop for Subscription<E, S> {
-    fn drop(&mut self) {
-        let counters = &self.hub.inner.counters;
-        counters.subscribers.fetch_sub(1, Ordering::Relaxed);
-        self.hub
-            .inner
-            .subscribers
-            .send_modify(|count| *count = count.saturating_sub(1));
-        crate::metrics::hub_subscribers(-1.0);
-        self.hub.touch();
-    }
-}
-
-/// Records read per lock of the window.
-const BATCH: usize = 64;
-
-impl<E: EventSet + Sync> Emitter<E> {
-    /// Sends `subscription`'s events to this stream until the client leaves, the server shuts
-    /// down or the hub is dropped; see the [`hub`](crate::hub) module for resume and slow
-    /// consumers. A slow consumer that is disconnected gets [`EmitError::Lagged`], which ends
-    /// the stream quietly (no `error` event) when the handler returns it.
-    pub async fn forward<S: HubStorage<E>>(
-        &self,
-        mut subscription: Subscription<E, S>,
-    ) -> Result<(), EmitError> {
-        if let Some(reset) = subscription.reset.take() {
-            self.send(reset).await?;
-        }
-        let hub = subscription.hub.clone();
-        let options = hub.inner.options;
-        let mut batch = std::mem::take(&mut subscription.batch);
-        let mut skipped = false;
-        'read: loop {
-            batch.clear();
-            // Mark the head seen before reading, so that no append slips between the two.
-            subscription.head.mark_unchanged();
-            let read = hub
-                .inner
-                .storage
-                .read(&mut subscription.cursor, BATCH, &mut batch);
-            let lost = read.is_err();
-            if lost || subscription.behind(subscription.cursor.offset, options.subscriber_lag_bytes)
-            {
-                // A second loss in a row: even the newest event left the window (by age).
-                subscription.too_slow(options.slow_consumer, lost && skipped)?;
-                skipped = true;
-                continue;
-            }
-            skipped = false;
-            // Read after the window, so that every transient event sent before the batch's
-            // last record is queued, to go out in its place.
-            subscription.receive_transients();
-            if batch.is_empty() {
-                // Everything before them is out: the transient events sent since go now.
-                while let Some(frame) =
-                    subscription.transient_before(subscription.cursor.offset + 1)
-                {
-                    self.send(frame).await?;
-                }
-                tokio::select! {
-                    biased;
-                    _ = self.closed() => return Ok(()),
-                    changed = subscription.head.changed() => {
-                        if changed.is_err() {
-                            return Ok(()); // the hub is gone
-                        }
-                    }
-                    received = next_transient(&mut subscription.transient, &subscription.filter) => {
-                        subscription.transient_queue.push_back(received);
-                    }
-                }
-                continue;
-            }
-            for record in batch.drain(..) {
-                if let (Some(keep), Some(event)) = (&subscription.filter, &record.event)
-                    && !keep(event)
-                {
-                    continue;
-                }
-                let start = record.end_offset - record.frame.len() as u64;
-                while let Some(frame) = subscription.transient_before(record.end_offset) {
-                    self.send(frame).await?;
-                }
-                #[cfg(feature = "metrics")]
-                self.shared()
-                    .event_sent(record.event.as_ref().map_or(RESET_EVENT, |e| e.name()));
-                let send = self.send(record.frame);
-                tokio::pin!(send);
-                // Most frames go out at once; only a client slow to take them needs watching.
-                if let Poll::Ready(sent) = poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
-                    sent?;
-                    continue;
-                }
-                // While it is slow, check now and then how far behind the hub's head that
-                // leaves it: often enough to act on a stalled reader, rarely enough that a
-                // thousand blocked subscribers are not woken by every publish.
-                let check = tokio::time::sleep(LAG_CHECK);
-                tokio::pin!(check);
-                loop {
-                    tokio::select! {
-                        biased;
-                        sent = &mut send => {
-                            sent?;
-                            break;
-                        }
-                        _ = self.closed() => return Ok(()),
-                        _ = &mut check => {
-                            if subscription.behind(start, options.subscriber_lag_bytes) {
-                                subscription.too_slow(options.slow_consumer, false)?;
-                                continue 'read;
-                            }
-                            check.as_mut().reset(tokio::time::Instant::now() + LAG_CHECK);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// How often a subscriber blocked on a slow client checks its lag.
-const LAG_CHECK: Duration = Duration::from_millis(20);
-
-impl<E, S> Subscription<E, S> {
-    /// Queues the transient events waiting in the channel that this subscription keeps.
-    fn receive_transients(&mut self) {
-        let sent = self.hub.inner.transient_sent.load(Ordering::Acquire);
-        if sent == self.transient_seen {
-            return;
-        }
-        self.transient_seen = sent;
-        loop {
-            match self.transient.try_recv() {
-                Ok((event, frame, offset)) => {
-                    if self.filter.as_ref().is_none_or(|keep| keep(&event)) {
-                        self.transient_queue.push_back((offset, frame));
-                    }
-                }
-                // Fell behind: the oldest were dropped, the rest follow.
-                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// The oldest queued transient frame sent before the window reached `end_offset`.
-    fn transient_before(&mut self, end_offset: u64) -> Option<Bytes> {
-        match self.transient_queue.front() {
-            Some((offset, _)) if *offset < end_offset => {
-                self.transient_queue.pop_front().map(|(_, frame)| frame)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The next transient event `filter` keeps, with its offset, when it comes (never, once the
-/// hub is gone). Cancel-safe: an event is taken only by the poll that returns it.
-async fn next_transient<E>(
-    transient: &mut broadcast::Receiver<Transient<E>>,
-    filter: &Option<Filter<E>>,
-) -> (u64, Bytes) {
-    loop {
-        match transient.recv().await {
-            Ok((event, frame, offset)) => match filter {
-                Some(keep) if !keep(&event) => continue,
-                _ => return (offset, frame),
-            },
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
-        }
-    }
-}
-
-impl<E, S> Subscription<E, S> {
-    /// Whether a subscriber whose next unsent byte is at `offset` is more than `limit` bytes
-    /// behind the newest event.
-    fn behind(&self, offset: u64, limit: u64) -> bool {
-        self.head.borrow().offset.saturating_sub(offset) > limit
-    }
-
-    /// Applies the slow-consumer policy: an error to disconnect, or a jump to the newest
-    /// event (past it, when even that one is `gone` from the window).
-    fn too_slow(&mut self, policy: SlowConsumer, gone: bool) -> Result<(), EmitError> {
-        let counters = &self.hub.inner.counters;
-        match policy {
-            SlowConsumer::Disconnect => {
-                counters.disconnected.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::hub_lag_disconnect();
-                Err(EmitError::Lagged)
-            }
-            SlowConsumer::SkipToLatest => {
-                counters.lagged.fetch_add(1, Ordering::Relaxed);
-                let head = *self.head.borrow();
-                // The cursor's offset only feeds the lag check, which it must pass: put it at
-                // the head.
-                let next_seq = if gone {
-                    head.seq + 1
-                } else {
-                    head.seq.max(self.cursor.next_seq)
-                };
-                self.cursor = Cursor {
-                    next_seq,
-                    offset: head.offset,
-                };
-                Ok(())
-            }
-        }
-    }
-}
-
-/// One hub per key, created on first use and dropped after `idle` without publishers,
-/// subscribers or use. Each hub has its own storage: [`Hubs::new`] keeps them in memory,
-/// [`Hubs::with_storage`] makes them with a function of the key (a Redis stream per key, say).
-///
-/// Cheap to clone: clones share the hubs, so it can be a router's state as it is.
-pub struct Hubs<K, E, S = MemoryStorage<E>> {
-    inner: Arc<HubsInner<K, E, S>>,
-}
-
-struct HubsInner<K, E, S> {
-    hubs: Mutex<HashMap<K, Hub<E, S>>>,
-    options: HubOptions,
-    idle: Duration,
-    make: Box<dyn Fn(&K) -> S + Send + Sync>,
-}
-
-impl<K, E, S> Clone for Hubs<K, E, S> {
-    fn clone(&self) -> Self {
-        Hubs {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<K, E, S> fmt::Debug for Hubs<K, E, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hubs")
-            .field("options", &self.inner.options)
-            .field("idle", &self.inner.idle)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K: Hash + Eq + Clone, E: EventSet + Sync> Hubs<K, E> {
-    /// In-memory hubs with these options, dropped after `idle` unused.
-    pub fn new(options: HubOptions, idle: Duration) -> Self {
-        Hubs::with_storage(options, idle, move |_| MemoryStorage::new(options.window))
-    }
-}
-
-impl<K: Hash + Eq + Clone, E: EventSet + Sync, S: HubStorage<E>> Hubs<K, E, S> {
-    /// Hubs whose storage `make` creates for each key, dropped after `idle` unused.
-    pub fn with_storage(
-        options: HubOptions,
-        idle: Duration,
-        make: impl Fn(&K) -> S + Send + Sync + 'static,
-    ) -> Self {
-        Hubs {
-            inner: Arc::new(HubsInner {
-                hubs: Mutex::new(HashMap::new()),
-                options,
-                idle,
-                make: Box::new(make),
-            }),
-        }
-    }
-
-    /// The hub for `key`, created if there is none. Also drops hubs idle for too long.
-    /// Borrowed forms of the key work: `&str` for `String` keys.
-    pub fn get<Q>(&self, key: &Q) -> Hub<E, S>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
-        let mut hubs = self.lock();
-        Self::sweep_locked(&mut hubs, self.inner.idle);
-        if let Some(hub) = hubs.get(key) {
-            hub.touch();
-            return hub.clone();
-        }
-        let key = key.to_owned();
-        let hub = Hub::with_storage((self.inner.make)(&key), self.inner.options);
-        hub.touch();
-        hubs.insert(key, hub.clone());
-        hub
-    }
-
-    /// The hub for `key`, if there is one.
-    pub fn existing<Q>(&self, key: &Q) -> Option<Hub<E, S>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lock().get(key).cloned()
-    }
-
-    /// How many hubs exist.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether there is no hub.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Drops the hubs that nobody holds and nobody used for the idle time.
-    pub fn sweep(&self) {
-        Self::sweep_locked(&mut self.lock(), self.inner.idle);
-    }
-
-    fn sweep_locked(hubs: &mut HashMap<K, Hub<E, S>>, idle: Duration) {
-        // Held only by this map (no publisher, no subscription) and unused for `idle`.
-        hubs.retain(|_, hub| Arc::strong_count(&hub.inner) > 1 || hub.idle_for() < idle);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Hub<E, S>>> {
-        self.inner
-            .hubs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }

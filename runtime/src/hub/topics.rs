@@ -1,0 +1,125 @@
+//! [`Hubs`]: a hub per key (a topic), made on first use, dropped when idle.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{Hub, HubOptions, HubStorage, MemoryStorage};
+use crate::event::EventSet;
+
+/// One hub per key, created on first use and dropped after `idle` without publishers,
+/// subscribers or use. Each hub has its own storage: [`Hubs::new`] keeps them in memory,
+/// [`Hubs::with_storage`] makes them with a function of the key (a Redis stream per key, say).
+///
+/// Cheap to clone: clones share the hubs, so it can be a router's state as it is.
+pub struct Hubs<K, E, S = MemoryStorage<E>> {
+    inner: Arc<HubsInner<K, E, S>>,
+}
+
+struct HubsInner<K, E, S> {
+    hubs: Mutex<HashMap<K, Hub<E, S>>>,
+    options: HubOptions,
+    idle: Duration,
+    make: Box<dyn Fn(&K) -> S + Send + Sync>,
+}
+
+impl<K, E, S> Clone for Hubs<K, E, S> {
+    fn clone(&self) -> Self {
+        Hubs {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, E, S> fmt::Debug for Hubs<K, E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hubs")
+            .field("options", &self.inner.options)
+            .field("idle", &self.inner.idle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone, E: EventSet + Sync> Hubs<K, E> {
+    /// In-memory hubs with these options, dropped after `idle` unused.
+    pub fn new(options: HubOptions, idle: Duration) -> Self {
+        Hubs::with_storage(options, idle, move |_| MemoryStorage::new(options.window))
+    }
+}
+
+impl<K: Hash + Eq + Clone, E: EventSet + Sync, S: HubStorage<E>> Hubs<K, E, S> {
+    /// Hubs whose storage `make` creates for each key, dropped after `idle` unused.
+    pub fn with_storage(
+        options: HubOptions,
+        idle: Duration,
+        make: impl Fn(&K) -> S + Send + Sync + 'static,
+    ) -> Self {
+        Hubs {
+            inner: Arc::new(HubsInner {
+                hubs: Mutex::new(HashMap::new()),
+                options,
+                idle,
+                make: Box::new(make),
+            }),
+        }
+    }
+
+    /// The hub for `key`, created if there is none. Also drops hubs idle for too long.
+    /// Borrowed forms of the key work: `&str` for `String` keys.
+    pub fn get<Q>(&self, key: &Q) -> Hub<E, S>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let mut hubs = self.lock();
+        Self::sweep_locked(&mut hubs, self.inner.idle);
+        if let Some(hub) = hubs.get(key) {
+            hub.touch();
+            return hub.clone();
+        }
+        let key = key.to_owned();
+        let hub = Hub::with_storage((self.inner.make)(&key), self.inner.options);
+        hub.touch();
+        hubs.insert(key, hub.clone());
+        hub
+    }
+
+    /// The hub for `key`, if there is one.
+    pub fn existing<Q>(&self, key: &Q) -> Option<Hub<E, S>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock().get(key).cloned()
+    }
+
+    /// How many hubs exist.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether there is no hub.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops the hubs that nobody holds and nobody used for the idle time.
+    pub fn sweep(&self) {
+        Self::sweep_locked(&mut self.lock(), self.inner.idle);
+    }
+
+    fn sweep_locked(hubs: &mut HashMap<K, Hub<E, S>>, idle: Duration) {
+        // Held only by this map (no publisher, no subscription) and unused for `idle`.
+        hubs.retain(|_, hub| Arc::strong_count(&hub.inner) > 1 || hub.idle_for() < idle);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Hub<E, S>>> {
+        self.inner
+            .hubs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
