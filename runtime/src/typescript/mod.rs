@@ -27,11 +27,21 @@
 //! clock.close();
 //! ```
 //!
-//! Two transports: the browser's `EventSource` (default for `GET` routes; pass a polyfill as
-//! `options.EventSource` elsewhere), and `fetch` (`transport: "fetch"`), which sends headers
+//! Two transports: the browser's `EventSource` (default for `GET` routes that need no headers;
+//! pass a polyfill as `options.EventSource` elsewhere), and `fetch` (the default for the
+//! others: bodies, header parameters, security schemes), which sends headers
 //! evaluated again on every reconnection (`options.headers`), `POST` bodies (`input.body`),
 //! and resumes with `Last-Event-ID` itself. Path parameters are substituted, and query
 //! strings are written the way the server's `Query` reads them (arrays as repeated keys).
+//!
+//! JSON routes (`#[json_route]`) are called with a typed `request()`:
+//!
+//! ```ts
+//! const note = await request("POST /notes", { body: { text: "hi" } }, { headers: { authorization } });
+//! ```
+//!
+//! It resolves to the reply, or rejects with a `RequestError` carrying the status and the
+//! problem details.
 //!
 //! For React, [`generate_react`] writes a module with a typed `useSubscription` hook over the
 //! same routes, to sit next to the client.
