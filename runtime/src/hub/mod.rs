@@ -211,7 +211,7 @@ impl<E: EventSet + Sync> Hub<E> {
     }
 
     /// A subscription that starts right after `last_event_id` (usually
-    /// [`Emitter::last_event_id`]), or with the next event when it is `None`. The memory
+    /// [`Emitter::last_event_id`](crate::Emitter::last_event_id)), or with the next event when it is `None`. The memory
     /// storage never fails; for any storage, see [`Hub::try_subscribe`].
     pub async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription<E> {
         let start = self.inner.storage.start_now(last_event_id);
@@ -317,7 +317,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
     }
 
     /// A subscription that starts right after `last_event_id` (usually
-    /// [`Emitter::last_event_id`]), or with the next event when it is `None`; an error when
+    /// [`Emitter::last_event_id`](crate::Emitter::last_event_id)), or with the next event when it is `None`; an error when
     /// the storage cannot serve subscribers now (a shared backend being unreachable). Inside
     /// a handler, prefer the [`Subscribed`] extractor: it subscribes before the stream starts,
     /// so that such an error answers `503` rather than failing an open stream.

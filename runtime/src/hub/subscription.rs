@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 
+use super::HubStorage;
 use super::{Cursor, Head, Hub, MemoryStorage, Record, SlowConsumer, Transient};
-use super::{HubStorage, RESET_EVENT};
 use crate::event::EventSet;
 use crate::stream::emitter::{EmitError, Emitter};
 
@@ -142,8 +142,12 @@ impl<E: EventSet + Sync> Emitter<E> {
                     self.send(frame).await?;
                 }
                 #[cfg(feature = "metrics")]
-                self.shared()
-                    .event_sent(record.event.as_ref().map_or(RESET_EVENT, |e| e.name()));
+                self.shared().event_sent(
+                    record
+                        .event
+                        .as_ref()
+                        .map_or(super::RESET_EVENT, |e| e.name()),
+                );
                 let send = self.send(record.frame);
                 tokio::pin!(send);
                 // Most frames go out at once; only a client slow to take them needs watching.
