@@ -53,7 +53,8 @@ struct Spec {
 }
 
 /// The bytes of `?len=&seed=`, in every form, then the stream ends.
-#[event_stream(path = "/bytes")]
+// 1 MiB of bytes is a 1.4 MB frame of base64: more than a route sends by default.
+#[event_stream(path = "/bytes", max_event_bytes = 4_194_304)]
 async fn send_bytes(Query(spec): Query<Spec>, events: Emitter<Binary>) -> tidings::Result<()> {
     let data = bytes(spec.len, spec.seed);
     events.emit(Binary::Blob(data.clone())).await?;

@@ -477,6 +477,9 @@ async fn authenticated_streams_refuse_bad_tokens_and_end_when_the_token_expires(
         .unwrap();
     let bearer = |token: &str| vec![("authorization", format!("Bearer {token}"))];
     problem(get(bearer(&unscoped.token)).await, 403).await;
+    // The scheme is case-insensitive (RFC 9110, section 11.1): `bearer` is read too.
+    let lower = vec![("authorization", format!("bearer  {}", unscoped.token))];
+    problem(get(lower).await, 403).await;
 
     // A good token: readings, until it expires; the stream then ends cleanly.
     let publisher = tokio::spawn(tidings_example_auth::publish(hub.clone(), 0));

@@ -73,6 +73,16 @@ async fn the_board_and_the_stream_resume_with_nothing_lost_or_repeated() {
         .send()
         .await
         .json();
+    // The auth scheme is case-insensitive (RFC 9110, section 11.1).
+    let lower = server
+        .get("/teams/red/notes")
+        .header(
+            tidings::http::header::AUTHORIZATION,
+            tidings::http::HeaderValue::from_static("bearer bob-token"),
+        )
+        .send()
+        .await;
+    assert_eq!(lower.status(), 200);
     let texts: Vec<&str> = board.notes.iter().map(|n| n.text.as_str()).collect();
     assert_eq!(texts, ["one", "two"]);
     let after = board.last_event_id.expect("the board says where to resume");

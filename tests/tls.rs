@@ -267,3 +267,47 @@ async fn a_reloaded_certificate_serves_new_handshakes_and_open_streams_go_on() {
     let (_, mut still) = ticks_over(connect(server.addr, &second.der, &[b"h2"]).await).await;
     next_text(&mut still).await;
 }
+
+#[tokio::test]
+async fn a_full_server_answers_tls_clients_over_tls() {
+    let cert = certificate();
+    let config = TlsConfig::from_pem(cert.chain_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
+    let server = TestServer::start_with(Router::new().route(ticks), |serve| {
+        serve.tls(config).max_connections(1)
+    })
+    .await;
+    let (_, mut held) = ticks_over(connect(server.addr, &cert.der, &[b"http/1.1"]).await).await;
+    next_text(&mut held).await;
+
+    // Past the limit, an HTTP/1.1 client completes its handshake and reads a 503.
+    let mut refused = connect(server.addr, &cert.der, &[b"http/1.1"]).await;
+    refused
+        .write_all(b"GET /ticks HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(PATIENCE, refused.read_to_string(&mut answer))
+        .await
+        .expect("the refusal in time")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+    assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
+
+    // An HTTP/2 client (by ALPN) gets SETTINGS, then GOAWAY with ENHANCE_YOUR_CALM.
+    let mut refused = connect(server.addr, &cert.der, &[b"h2"]).await;
+    assert_eq!(refused.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let mut frames = Vec::new();
+    tokio::time::timeout(PATIENCE, refused.read_to_end(&mut frames))
+        .await
+        .expect("the refusal in time")
+        .unwrap();
+    // The first frame is an empty SETTINGS (9 bytes); the second is GOAWAY.
+    let goaway = frames
+        .get(9..)
+        .filter(|rest| rest.len() >= 17 && rest[3] == 0x7)
+        .expect("GOAWAY after SETTINGS");
+    assert_eq!(&goaway[13..17], &0xbu32.to_be_bytes(), "ENHANCE_YOUR_CALM");
+
+    // The held stream goes on.
+    next_text(&mut held).await;
+}

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
-use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, WWW_AUTHENTICATE};
 use schemars::SchemaGenerator;
 use serde::{Deserialize, Serialize};
 use tidings::hub::{EitherStorage, Hub, HubOptions, MemoryStorage, Subscribed};
@@ -254,10 +254,7 @@ impl FromRequest for User {
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         let State(tokens) = State::<Tokens>::from_request(cx).await?;
         let token = cx
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .bearer_token()
             .ok_or_else(|| unauthorized("send `Authorization: Bearer <token>`"))?;
         tokens
             .user(token)

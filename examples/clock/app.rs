@@ -156,7 +156,9 @@ pub struct NoiseQuery {
 
 /// `len` pseudo-random bytes from `seed` (xorshift64*), sent as a `chunk`, then `framed`,
 /// then their `digest`; then the stream ends, and a client comes back for them again.
-#[event_stream(path = "/noise")]
+// 4 MiB of bytes is about 5.6 MB of base64 in a frame: more than the 1 MiB routes send by
+// default.
+#[event_stream(path = "/noise", max_event_bytes = 8_388_608)]
 pub async fn noise(Query(query): Query<NoiseQuery>, events: Emitter<Noise>) -> tidings::Result<()> {
     let bytes = noise_bytes(query.len, query.seed);
     let digest = sha2::Sha256::digest(&bytes);

@@ -16,6 +16,7 @@ use http::{HeaderValue, StatusCode, header};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use tidings::hub::{Hub, HubOptions, Hubs};
+use tidings::limits::RateLimit;
 use tidings::openapi::InputDoc;
 use tidings::reply::Created;
 use tidings::{
@@ -55,10 +56,7 @@ impl FromRequest for Member {
                 .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
         };
         let token = cx
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .bearer_token()
             .ok_or_else(|| unauthorized("sign in: `Authorization: Bearer <token>`"))?;
         let (name, teams) = MEMBERS
             .iter()
@@ -289,12 +287,14 @@ pub async fn team_events(
     Ok(())
 }
 
-/// The app's routes, every one for members of the team only.
+/// The app's routes, every one for members of the team only, and each client address held
+/// to 40 requests at once, then 2 a second (a reconnect storm, a scripted client).
 pub fn routes(teams: Teams) -> Router {
     Router::new()
         .route(post_note)
         .route(recent_notes)
         .route(team_events)
+        .middleware(RateLimit::every(Duration::from_millis(500)).burst(40))
         .require::<Member>()
         .with_state(teams)
         .heartbeat(Some(Duration::from_secs(15)))

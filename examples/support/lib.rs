@@ -77,6 +77,10 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// The connections one client address may hold in an example (a browser holds 6 per site
+/// over HTTP/1.1; some tests open a few hundred).
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 512;
+
 /// The server of an example: `app`'s routes, and `streams` for every other path.
 pub fn with_streams(
     app: axum::Router,
@@ -89,8 +93,15 @@ pub fn with_streams(
     Ok(tidings::serve_service(
         app.fallback_service(streams.into_service()?)
             .layer(tidings::axum::ProblemDetailsLayer),
-    ))
+    )
+    // One address may hold a few browsers' worth of connections, not the whole server.
+    .max_connections_per_address(Some(MAX_CONNECTIONS_PER_ADDRESS)))
 }
+
+/// How often the Prometheus recorder drains its histogram samples (the exporter's own
+/// default).
+#[cfg(feature = "prometheus")]
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `GET /metrics` in Prometheus' text format: every `tidings_*` metric (see
 /// [`tidings::metrics`]). Installs the process's metrics recorder on first use; install it
@@ -101,9 +112,22 @@ pub fn prometheus() -> axum::Router {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
     let handle = HANDLE
         .get_or_init(|| {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
                 .install_recorder()
-                .expect("no other metrics recorder is installed")
+                .expect("no other metrics recorder is installed");
+            // A recorder installed this way keeps every histogram sample until its upkeep
+            // runs, which only a scrape does otherwise: unscraped, it would grow without end.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("prometheus-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("a thread for the metrics' upkeep");
+            handle
         })
         .clone();
     axum::Router::new().route(

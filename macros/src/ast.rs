@@ -140,6 +140,7 @@ pub struct Args {
     pub rename_all: Option<(RenameRule, Span)>,
     pub path: Option<LitStr>,
     pub method: Option<LitStr>,
+    pub max_event_bytes: Option<syn::LitInt>,
 }
 
 impl Args {
@@ -156,10 +157,20 @@ impl Args {
                 args.path = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("method") {
                 args.method = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("max_event_bytes") {
+                let value: syn::LitInt = meta.value()?.parse()?;
+                value.base10_parse::<usize>().map_err(|_| {
+                    syn::Error::new(
+                        value.span(),
+                        "`max_event_bytes` is a number of bytes, e.g. `max_event_bytes = 8_388_608`",
+                    )
+                })?;
+                args.max_event_bytes = Some(value);
             } else {
                 return Err(meta.error(
                     "unknown argument: `#[event_stream]` takes `rename_all = \"...\"` on an enum, \
-                     and `path = \"/...\"` and `method = \"...\"` on an async fn",
+                     and `path = \"/...\"`, `method = \"...\"` and `max_event_bytes = N` on an \
+                     async fn",
                 ));
             }
             Ok(())
@@ -474,6 +485,7 @@ pub struct EndpointFn {
     pub item: syn::ItemFn,
     pub path: Option<LitStr>,
     pub method: Option<LitStr>,
+    pub max_event_bytes: Option<syn::LitInt>,
     pub args: Vec<FnArg>,
 }
 
@@ -510,6 +522,7 @@ impl EndpointFn {
             item,
             path: args.path,
             method: args.method,
+            max_event_bytes: args.max_event_bytes,
             args: fn_args,
         }
     }

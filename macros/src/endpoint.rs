@@ -141,6 +141,11 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         }
     };
 
+    // Only when the attribute sets it: the trait's default (the router's) otherwise.
+    let max_event_bytes = input.max_event_bytes.as_ref().map(|max| {
+        quote!(const MAX_EVENT_BYTES: ::core::option::Option<usize> = ::core::option::Option::Some(#max);)
+    });
+
     quote! {
         #endpoint_type
 
@@ -148,6 +153,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         impl ::tidings::Endpoint for #ident {
             type Event = #event;
             #shared_items
+            #max_event_bytes
 
             #[allow(unused_mut)]
             fn start(

@@ -56,6 +56,12 @@ fn event_stream2(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
                     "`method` belongs on the endpoint's async fn, not on the event enum",
                 );
             }
+            if let Some(max) = &parsed_args.max_event_bytes {
+                errors.push(
+                    max.span(),
+                    "`max_event_bytes` belongs on the endpoint's async fn, not on the event enum",
+                );
+            }
             let rename_all = parsed_args.rename_all.map(|(rule, _)| rule);
             let model = ast::EventEnum::parse(item, rename_all, &mut errors);
             valid::event_enum(&model, &mut errors);
@@ -95,6 +101,12 @@ fn json_route2(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
     let parsed_args = ast::Args::parse(args, &mut errors);
     match syn::parse2::<syn::ItemFn>(input.clone()) {
         Ok(item) => {
+            if let Some(max) = &parsed_args.max_event_bytes {
+                errors.push(
+                    max.span(),
+                    "`max_event_bytes` is for streams: a `#[json_route]` sends no events",
+                );
+            }
             let model = ast::EndpointFn::parse(item, parsed_args, &mut errors);
             valid::endpoint(&model, valid::RouteMacro::Json, &mut errors);
             if errors.is_empty() {

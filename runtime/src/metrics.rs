@@ -44,6 +44,10 @@ pub enum EndReason {
     ///
     /// [`Emitter::complete`]: crate::Emitter::complete
     Complete,
+    /// `memory_budget`: the server's streams held as many bytes as
+    /// [`Serve::max_queued_bytes`](crate::Serve::max_queued_bytes) allows, and this one was
+    /// the slowest (its client had read nothing for the longest); its response was aborted.
+    MemoryBudget,
 }
 
 impl EndReason {
@@ -57,6 +61,7 @@ impl EndReason {
             EndReason::Lifetime => "lifetime",
             EndReason::SlowConsumer => "slow_consumer",
             EndReason::Complete => "complete",
+            EndReason::MemoryBudget => "memory_budget",
         }
     }
 
@@ -67,7 +72,7 @@ impl EndReason {
     }
 
     /// All of them, for encoding as a number.
-    const ALL: [EndReason; 7] = [
+    const ALL: [EndReason; 8] = [
         EndReason::ClientLeft,
         EndReason::HandlerDone,
         EndReason::Error,
@@ -75,6 +80,7 @@ impl EndReason {
         EndReason::Lifetime,
         EndReason::SlowConsumer,
         EndReason::Complete,
+        EndReason::MemoryBudget,
     ];
 
     /// 1 and up; 0 stands for "not known yet" where a reason is kept in an atomic.

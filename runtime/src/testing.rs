@@ -53,7 +53,6 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HyperClient;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -102,7 +101,7 @@ impl TestServer {
     /// whole app, e.g. an axum router with tidings mounted in it, its own routes included.
     pub async fn serve_service<S, B>(service: S) -> std::io::Result<TestServer>
     where
-        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        S: tower_service::Service<Request<crate::server::ServedBody>, Response = Response<B>>
             + Clone
             + Send
             + Sync

@@ -49,6 +49,29 @@ impl TestServer {
         }
     }
 
+    /// Serves an axum app with tidings' server (`serve_service`), configured by the test.
+    pub async fn serve_service_with(
+        app: axum::Router,
+        configure: impl FnOnce(
+            Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>,
+        ) -> Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>,
+    ) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let serve = configure(tidings::serve_service(app)).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        let task = tokio::spawn(serve.run(listener));
+        TestServer {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
     /// Starts a graceful shutdown and returns the server's result once it has stopped.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {

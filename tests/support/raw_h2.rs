@@ -102,19 +102,47 @@ impl RawH2 {
 
     /// Opens a `GET` stream with extra headers.
     pub async fn request(&mut self, headers: &[(&str, &str)], path: &str) -> u32 {
+        self.open("GET", headers, path, true).await
+    }
+
+    /// Opens a stream; without `end_stream`, its request body is still to come
+    /// ([`send_data`](Self::send_data)).
+    pub async fn open(
+        &mut self,
+        method: &str,
+        headers: &[(&str, &str)],
+        path: &str,
+        end_stream: bool,
+    ) -> u32 {
         let id = self.next_stream;
         self.next_stream += 2;
         let mut block = Vec::new();
-        literal(&mut block, ":method", "GET");
+        literal(&mut block, ":method", method);
         literal(&mut block, ":scheme", "http");
         literal(&mut block, ":path", path);
         literal(&mut block, ":authority", "localhost");
         for (name, value) in headers {
             literal(&mut block, name, value);
         }
-        let out = encode(HEADERS, END_HEADERS | END_STREAM, id, &block);
-        self.stream.write_all(&out).await.unwrap();
+        let flags = if end_stream {
+            END_HEADERS | END_STREAM
+        } else {
+            END_HEADERS
+        };
+        self.stream
+            .write_all(&encode(HEADERS, flags, id, &block))
+            .await
+            .unwrap();
         id
+    }
+
+    /// Sends request body bytes on stream `id`.
+    pub async fn send_data(&mut self, id: u32, data: &[u8], end_stream: bool) {
+        let flags = if end_stream { END_STREAM } else { 0 };
+        self.stream
+            .write_all(&encode(DATA, flags, id, data))
+            .await
+            .unwrap();
     }
 
     /// Reads one frame, answering SETTINGS and PING as a client must; `None` at EOF.

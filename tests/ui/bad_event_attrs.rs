@@ -15,4 +15,15 @@ enum WithPath {
     A,
 }
 
+#[event_stream(max_event_bytes = 1024)]
+enum WithLargest {
+    A,
+}
+
+#[event_stream(path = "/y", max_event_bytes = -1)]
+async fn negative(events: tidings::Emitter<WithLargest>) -> tidings::Result<()> {
+    let _ = events;
+    Ok(())
+}
+
 fn main() {}

@@ -1,5 +1,5 @@
 // What `#[json_route]` refuses: an `Emitter` (that is a stream), a body on GET, a missing
-// path, a function that is not async.
+// path, a function that is not async, a largest event (it sends none).
 use tidings::{event_stream, json_route, Emitter, Json};
 
 #[event_stream]
@@ -21,6 +21,11 @@ async fn read(Json(body): Json<String>) -> tidings::reply::NoContent {
 
 #[json_route(method = "POST")]
 async fn nowhere() -> tidings::reply::NoContent {
+    tidings::reply::NoContent
+}
+
+#[json_route(path = "/quiet", max_event_bytes = 10)]
+async fn quiet() -> tidings::reply::NoContent {
     tidings::reply::NoContent
 }
 

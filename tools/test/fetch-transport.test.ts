@@ -107,12 +107,12 @@ test("what the server writes parses back however it is split (the corpus of test
   assert.equal(checked, corpus.length * 8);
 });
 
-test("a 503 with Retry-After is waited out and retried; without it, it is final", async () => {
+for (const status of [503, 429]) test(`a ${status} with Retry-After is waited out and retried; without it, it is final`, async () => {
   const times: number[] = [];
   const server = createServer((request, response) => {
     times.push(Date.now());
     if (times.length === 1) {
-      response.writeHead(503, { "retry-after": "1", "content-length": 0 }).end();
+      response.writeHead(status, { "retry-after": "1", "content-length": 0 }).end();
       return;
     }
     const body = text(`event: tick\ndata: {"seq":1,"unix_ms":0}\n\n`);
@@ -128,10 +128,10 @@ test("a 503 with Retry-After is waited out and retried; without it, it is final"
   });
   server.close();
   assert.equal(seq, 1);
-  assert.deepEqual(errors, [{ fatal: false, status: 503 }]);
+  assert.deepEqual(errors, [{ fatal: false, status }]);
   assert.ok(times[1]! - times[0]! >= 1000, `waited ${times[1]! - times[0]!} ms`);
 
-  const final = createServer((request, response) => response.writeHead(503, { "content-length": 0 }).end());
+  const final = createServer((request, response) => response.writeHead(status, { "content-length": 0 }).end());
   await new Promise<void>((resolve) => final.listen(0, "127.0.0.1", resolve));
   const finalPort = (final.address() as AddressInfo).port;
   const error = await new Promise<{ fatal: boolean; status?: number }>((resolve) => {
@@ -140,7 +140,7 @@ test("a 503 with Retry-After is waited out and retried; without it, it is final"
   });
   final.close();
   assert.equal(error.fatal, true);
-  assert.equal(error.status, 503);
+  assert.equal(error.status, status);
 });
 
 test("a base64 payload that does not decode is reported, and the stream goes on", async () => {

@@ -72,7 +72,7 @@ export interface Problem {
 /**
  * What went wrong:
  * - `network`: the server could not be reached, or the connection broke (reconnects);
- * - `unavailable`: `503` with `Retry-After` (reconnects after it);
+ * - `unavailable`: `503` or `429` with `Retry-After` (reconnects after it);
  * - `refused`: any other answer but `200` (final);
  * - `protocol`: a `200` that is not an event stream (final);
  * - `failed`: the server's handler failed after the stream started, its `error` event
@@ -657,12 +657,14 @@ class SubscriptionCore {
     }
     const type = response.headers.get("content-type") ?? "";
     const retryAfter = response.headers.get("retry-after")?.trim() ?? "";
-    if (response.status === 503 && /^[0-9]+$/.test(retryAfter)) {
-      // Unavailable for now (a hub whose shared storage is down): wait as asked, retry.
+    if ((response.status === 503 || response.status === 429) && /^[0-9]+$/.test(retryAfter)) {
+      // Unavailable for now (a hub whose shared storage is down), or this client is over a
+      // rate limit: wait as asked, retry.
       const problem = await readProblem(response);
       const reason = problem?.detail ? `: ${problem.detail}` : "";
-      const message = `the server is unavailable${reason}; retrying after ${retryAfter} s`;
-      return failed({ kind: "unavailable", fatal: false, status: 503, message, problem }, Number(retryAfter) * 1000);
+      const what = response.status === 429 ? "the server asks this client to slow down" : "the server is unavailable";
+      const message = `${what}${reason}; retrying after ${retryAfter} s`;
+      return failed({ kind: "unavailable", fatal: false, status: response.status, message, problem }, Number(retryAfter) * 1000);
     }
     if (response.status === 204) {
       // Nothing for this client, on purpose: the stream is complete.

@@ -260,9 +260,6 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
     }
 }
 
-/// How long a `503 Service Unavailable` asks to wait (`Retry-After` in seconds, at most an
-/// hour); `None` for other answers, and for a `503` that does not say, which stays final as
-/// in browsers.
 /// The problem details of a refusal, when its body is JSON: read up to 64 KiB, for at most
 /// 5 s (a refusal that streams forever must not hold the subscription).
 async fn read_problem(response: http::Response<hyper::body::Incoming>) -> Option<Box<Problem>> {
@@ -287,8 +284,14 @@ async fn read_problem(response: http::Response<hyper::body::Incoming>) -> Option
     serde_json::from_slice(&bytes).ok().map(Box::new)
 }
 
+/// How long a `503 Service Unavailable` or a `429 Too Many Requests` asks to wait
+/// (`Retry-After` in seconds, at most an hour); `None` for other answers, and for one that
+/// does not say, which stays final as in browsers.
 fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
-    if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+    if !matches!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+    ) {
         return None;
     }
     let seconds: u64 = response

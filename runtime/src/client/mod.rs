@@ -43,8 +43,9 @@
 //! after a network error or a normal end of the stream, after the server's `retry:` (1 s until
 //! the server says otherwise), doubling the wait after each attempt that brought no event (up
 //! to 30 s) with up to 25 % jitter, and sends `Last-Event-ID`; a `503 Service Unavailable`
-//! with `Retry-After` (a hub whose shared storage is unreachable answers so) is waited out
-//! and retried the same way. A stream that the server ends itself says so with `tidings.end`
+//! with `Retry-After` (a hub whose shared storage is unreachable answers so), or a
+//! `429 Too Many Requests` with `Retry-After` (a rate limit), is waited out and retried the
+//! same way. A stream that the server ends itself says so with `tidings.end`
 //! ([`Update::Ended`]); when the handler marked it complete, the subscription ends there
 //! instead of reconnecting. It stops for good, reporting why, on `204 No Content`, on any
 //! other status but `200`, and on a content type other than `text/event-stream`. It speaks `http://`, and `https://` too with the `client-tls` feature

@@ -42,6 +42,10 @@ pub trait Endpoint: Send + Sync + 'static {
     const NAME: &'static str;
     /// The function's doc comment, if any.
     const DESCRIPTION: Option<&'static str>;
+    /// The largest event the stream sends, when the attribute sets it
+    /// (`#[event_stream(path = "...", max_event_bytes = 8388608)]`); the router's
+    /// [`max_event_bytes`](crate::Router::max_event_bytes) otherwise.
+    const MAX_EVENT_BYTES: Option<usize> = None;
 
     /// Documents the extractors' inputs (generated: each extractor's
     /// [`FromRequest::describe`](crate::FromRequest::describe), in argument order).

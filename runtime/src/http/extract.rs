@@ -162,6 +162,23 @@ impl RequestContext {
         &mut self.parts.extensions
     }
 
+    /// The token of an `Authorization: Bearer <token>` header, or `None` without one. The
+    /// scheme is matched without regard to case (RFC 9110, section 11.1), so `bearer x` and
+    /// `BEARER x` give `x` too; spaces around the token are dropped.
+    ///
+    /// ```
+    /// # use tidings::{Rejection, RequestContext};
+    /// # fn check(cx: &RequestContext) -> Result<(), Rejection> {
+    /// let token = cx.bearer_token().ok_or_else(|| {
+    ///     Rejection::new(tidings::http::StatusCode::UNAUTHORIZED).detail("sign in first")
+    /// })?;
+    /// # let _ = token; Ok(())
+    /// # }
+    /// ```
+    pub fn bearer_token(&self) -> Option<&str> {
+        bearer_token(self.headers())
+    }
+
     /// The `{name}` parameters of the matched route, percent-decoded, in path order.
     pub fn path_params(&self) -> &[(String, String)] {
         &self.params
@@ -242,6 +259,23 @@ impl Default for BodyLimits {
         }
     }
 }
+
+/// What a [`ServedBody`](crate::server::ServedBody) fails with when the client does not send the whole body within
+/// [`Serve::body_timeout`](crate::Serve::body_timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimedOut(pub Duration);
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body did not arrive within {} ms",
+            self.0.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
 
 /// A value built from the request before the stream starts.
 #[diagnostic::on_unimplemented(
@@ -425,4 +459,12 @@ impl<T: headers::Header + Send> FromRequest for Option<Header<T>> {
     async fn from_request(cx: &mut RequestContext) -> Result<Self, Rejection> {
         Ok(decode_header(cx)?.map(Header))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme in any case).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

@@ -35,7 +35,8 @@ use serde::de::DeserializeOwned;
 
 use schemars::{JsonSchema, SchemaGenerator};
 
-use crate::http::extract::{BodyLimits, FromRequest, RequestBody, RequestContext};
+use crate::boxed::BoxError;
+use crate::http::extract::{BodyLimits, BodyTimedOut, FromRequest, RequestBody, RequestContext};
 use crate::http::inputs::InputDoc;
 use crate::http::inputs::describe_json;
 use crate::http::rejection::Rejection;
@@ -140,6 +141,16 @@ async fn read_limited(mut body: RequestBody, limit: usize) -> Result<Bytes, Reje
     let mut bytes = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| {
+            // The server's own bounds (`Serve::body_timeout`, `Serve::max_body_bytes`) end a
+            // body with these; they keep their status here.
+            let error: BoxError = error;
+            if let Some(timed_out) = error.downcast_ref::<BodyTimedOut>() {
+                return Rejection::new(StatusCode::REQUEST_TIMEOUT).detail(timed_out.to_string());
+            }
+            if error.is::<http_body_util::LengthLimitError>() {
+                return Rejection::new(StatusCode::PAYLOAD_TOO_LARGE)
+                    .detail("the request body is larger than the server takes");
+            }
             Rejection::bad_request("the request body could not be read").error(
                 "body",
                 "",

@@ -194,6 +194,18 @@ impl Router {
         self
     }
 
+    /// The largest event a stream of this router sends, in bytes of its frame (default
+    /// 1 MiB); a route can set its own with `#[event_stream(path = "...", max_event_bytes =
+    /// N)]`. A larger event is not sent: `emit` fails with
+    /// [`EmitError::TooLarge`](crate::EmitError::TooLarge), which the handler sees. Each
+    /// stream may hold this much beyond its [`buffer_bytes`](Self::buffer_bytes), and all
+    /// streams together no more than the server's
+    /// [`max_queued_bytes`](crate::Serve::max_queued_bytes).
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.options.max_event_bytes = bytes;
+        self
+    }
+
     /// Builds the router into a `tower::Service` (and `hyper::service::Service`), e.g. to
     /// mount it into an axum application with `nest_service`. Fails on conflicting routes,
     /// and on a route whose extractors need what the router does not give: a

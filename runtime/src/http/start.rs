@@ -76,6 +76,7 @@ impl<T: Endpoint> ErasedEndpoint for T {
         let (peer, protocol) = (cx.peer_addr(), cx.parts().version);
         let last_event_id = cx.last_event_id();
         let lifecycle = cx.served_by().map(|served| served.0.lifecycle.clone());
+        let connection = cx.served_by().map(|served| served.0.clone());
         let kept = cx.take_kept().map(Box::new);
         let start = self.start(cx);
         Box::pin(async move {
@@ -83,17 +84,21 @@ impl<T: Endpoint> ErasedEndpoint for T {
             let lifecycle = lifecycle.unwrap_or_else(|| runtime.lifecycle.clone());
             let options = &runtime.options;
             #[allow(unused_mut)]
+            let max_event_bytes = T::MAX_EVENT_BYTES.unwrap_or(options.max_event_bytes);
             let mut shared = Shared::new(
                 lifecycle.shutdown.child_token(),
                 options.buffer_bytes,
                 last_event_id,
-            );
+            )
+            .limited(max_event_bytes, lifecycle.budget.clone());
+            shared.connection = connection;
             #[cfg(feature = "metrics")]
             {
                 metrics.stream_opened();
                 shared.metrics = Some(metrics.clone());
             }
             let shared = Arc::new(shared);
+            lifecycle.budget.register(&shared);
             #[cfg(feature = "metrics")]
             let observed = Box::new(Observed {
                 span: tracing::info_span!(

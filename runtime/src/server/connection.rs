@@ -128,18 +128,20 @@ where
         settings,
     } = accepted;
     let (shutdown, hard_stop) = (lifecycle.shutdown.clone(), lifecycle.hard_stop.clone());
-    let served_by = ServedBy(Arc::new(Connection { peer, lifecycle }));
+    let served_by = ServedBy(Arc::new(Connection::new(peer, lifecycle)));
+    let connection_state = served_by.0.clone();
     // Without the `http2` feature, every connection that gets here speaks HTTP/1.1.
     #[cfg(not(feature = "http2"))]
     let _ = http2;
+    let open = Arc::new(OpenStreams::default());
+    let service = HyperService::new(service, served_by, open.clone(), settings.body_bounds());
     #[cfg(feature = "http2")]
     if http2 {
-        let open = Arc::new(OpenStreams::default());
-        let service = HyperService::new(service, served_by, Some(open.clone()));
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .max_concurrent_streams(settings.max_streams_per_connection)
+            .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
             .max_send_buf_size(HTTP2_SEND_BUFFER)
             .keep_alive_interval(settings.keep_alive)
             .keep_alive_timeout(settings.keep_alive.unwrap_or(Duration::from_secs(20)));
@@ -147,23 +149,30 @@ where
         let idle = IdleClose {
             open,
             timeout: settings.idle_timeout,
-            timer: Box::pin(tokio::time::sleep(settings.idle_timeout)),
+            first_request_timeout: settings.header_read_timeout,
+            had_stream: false,
+            timer: Box::pin(tokio::time::sleep(settings.header_read_timeout)),
             armed: false,
             going_away: false,
         };
-        let served = Served::new(connection, shutdown, hard_stop, Some(Box::new(idle)), slot);
+        let served = Served::new(connection, shutdown, hard_stop, Some(Box::new(idle)), slot)
+            .state(connection_state);
         tokio::spawn(log_end(served, peer));
         return;
     }
-    let service = HyperService::new(service, served_by, None);
     // The timer arms hyper's limit for reading a request head (the first and every later
     // one), so that a client trickling its headers or idling between requests cannot hold a
     // task forever.
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
+        // hyper's read buffer bounds the head (it must hold it whole); its default is 400 KB,
+        // and it refuses less than 8 KiB.
+        .max_buf_size(settings.max_header_bytes.max(8192))
         .serve_connection(io, service);
-    let served = Served::new(connection, shutdown, hard_stop, None, slot);
+    let served = Served::new(connection, shutdown, hard_stop, None, slot)
+        .http1(open)
+        .state(connection_state);
     tokio::spawn(log_end(served, peer));
 }
 
@@ -264,6 +273,12 @@ pin_project! {
         shutdown: CancellationToken,
         hard_stop: CancellationToken,
         idle: Option<Box<IdleClose>>,
+        // HTTP/1.1: the request in progress, if any, to close at once on shutdown when it is
+        // not worth waiting for.
+        requests: Option<Arc<OpenStreams>>,
+        // What the connection's streams may tell it: to abort.
+        state: Option<Arc<Connection>>,
+        abort_registered: bool,
         _slot: ConnectionSlot,
     }
 }
@@ -284,8 +299,21 @@ impl<C: GracefulConnection> Served<C> {
             shutdown,
             hard_stop,
             idle,
+            requests: None,
+            state: None,
+            abort_registered: false,
             _slot: slot,
         }
+    }
+
+    fn state(mut self, state: Arc<Connection>) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    fn http1(mut self, requests: Arc<OpenStreams>) -> Self {
+        self.requests = Some(requests);
+        self
     }
 }
 
@@ -323,6 +351,25 @@ impl<C: GracefulConnection> Future for Served<C> {
                 Phase::Draining => return Poll::Ready(Ok(())),
             }
         }
+        if let Some(state) = this.state {
+            if !*this.abort_registered {
+                // The task's waker never changes: registered once.
+                state.task.register(cx.waker());
+                *this.abort_registered = true;
+            }
+            if state.aborted.load(Ordering::Acquire) {
+                // A stream of it was ended to keep the server's memory budget.
+                return Poll::Ready(Ok(()));
+            }
+        }
+        if *this.phase == Phase::Draining
+            && let Some(requests) = this.requests
+            && requests.committed() == 0
+        {
+            // Shutting down, with no request worth waiting for: between requests, in the
+            // middle of a request head, or with a body still arriving.
+            return Poll::Ready(Ok(()));
+        }
         if let Poll::Ready(ended) = this.connection.as_mut().poll(cx) {
             return Poll::Ready(ended);
         }
@@ -341,14 +388,39 @@ impl<C: GracefulConnection> Future for Served<C> {
     }
 }
 
-/// The streams of one HTTP/2 connection that are open (from the request to the end of its
-/// response body), and the connection's waker, to arm its idle timer when they are all gone.
-// Built by HTTP/2 connections only.
-#[cfg_attr(not(feature = "http2"), allow(dead_code))]
+/// The requests of one connection that are open (from the request head to the end of its
+/// response body), those of them whose body is still arriving, and the connection's waker,
+/// for an HTTP/2 connection to arm its idle timer when they are all gone.
 #[derive(Default)]
 pub(crate) struct OpenStreams {
     count: AtomicUsize,
+    unfinished_bodies: AtomicUsize,
     connection: futures_util::task::AtomicWaker,
+}
+
+impl OpenStreams {
+    /// Open requests worth waiting for in a shutdown: those whose body has arrived (or that
+    /// had none), whose handler runs or whose response (a stream) is under way.
+    fn committed(&self) -> usize {
+        let unfinished = self.unfinished_bodies.load(Ordering::Acquire);
+        self.count.load(Ordering::Acquire).saturating_sub(unfinished)
+    }
+}
+
+/// A request body still arriving, counted as such on its connection until dropped.
+pub(crate) struct UnfinishedBody(Arc<OpenStreams>);
+
+impl UnfinishedBody {
+    pub(crate) fn new(open: &Arc<OpenStreams>) -> Self {
+        open.unfinished_bodies.fetch_add(1, Ordering::AcqRel);
+        UnfinishedBody(open.clone())
+    }
+}
+
+impl Drop for UnfinishedBody {
+    fn drop(&mut self) {
+        self.0.unfinished_bodies.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// One open stream of an HTTP/2 connection.
@@ -363,19 +435,25 @@ impl OpenStream {
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let open = self.0.count.fetch_sub(1, Ordering::AcqRel) - 1;
+        if open <= self.0.unfinished_bodies.load(Ordering::Acquire) {
             self.0.connection.wake();
         }
     }
 }
 
-/// Closes an HTTP/2 connection that has had no open stream for `timeout`: HTTP/1.1 has
-/// hyper's request-head timeout for that, HTTP/2 has nothing of the kind.
+/// Closes an HTTP/2 connection that has had no open stream for `timeout`, or that opened none
+/// within `first_request_timeout` of its preface: HTTP/1.1 has hyper's request-head timeout
+/// for that, HTTP/2 has nothing of the kind.
 // Built by HTTP/2 connections only.
 #[cfg_attr(not(feature = "http2"), allow(dead_code))]
 pub(crate) struct IdleClose {
     open: Arc<OpenStreams>,
     timeout: Duration,
+    /// The request-head timeout: a connection's first stream must come as soon as an HTTP/1.1
+    /// client's first request head.
+    first_request_timeout: Duration,
+    had_stream: bool,
     timer: Pin<Box<Sleep>>,
     armed: bool,
     going_away: bool,
@@ -402,16 +480,26 @@ impl IdleClose {
 
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Idle {
         self.open.connection.register(cx.waker());
-        if self.open.count.load(Ordering::Acquire) > 0 {
+        // Told to go away (shutdown), streams whose request body is still arriving are not
+        // waited for.
+        let open = if self.going_away {
+            self.open.committed()
+        } else {
+            self.open.count.load(Ordering::Acquire)
+        };
+        if open > 0 {
             self.armed = false;
+            self.had_stream = true;
             return Idle::No;
         }
         if !self.armed {
             self.armed = true;
             let limit = if self.going_away {
                 GOAWAY_GRACE
-            } else {
+            } else if self.had_stream {
                 self.timeout
+            } else {
+                self.first_request_timeout
             };
             self.timer.as_mut().reset(Instant::now() + limit);
         }

@@ -1,50 +1,98 @@
-//! What keeps one client, or many, from taking the whole server: the connection limit and its
-//! refusals, backing off when the process runs out of descriptors, and socket options that
-//! notice peers that vanished.
+//! What keeps one client, or many, from taking the whole server: the connection limits (in
+//! all, and per client address) and their refusals, backing off when the process runs out of
+//! descriptors, and socket options that notice peers that vanished.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::connection::is_http2;
+use super::connection::{Tls, is_http2};
 
-/// The open connections of a server, against its limit.
+/// The open connections of a server, against its limits.
 pub(crate) struct Connections {
     open: AtomicUsize,
     max: usize,
+    /// Connections per client address, when they are capped.
+    per_address: Option<PerAddress>,
     /// Notified when the last connection closes.
     all_closed: Notify,
     /// Refusals in progress: each holds a descriptor for up to [`REFUSAL_TIME`].
     refusing: AtomicUsize,
 }
 
+struct PerAddress {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Only counting happens under the lock: a poisoned one is still consistent.
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// A place among the open connections, given back on drop.
-pub(crate) struct ConnectionSlot(Arc<Connections>);
+pub(crate) struct ConnectionSlot {
+    connections: Arc<Connections>,
+    /// Set when connections per address are counted.
+    address: Option<IpAddr>,
+}
+
+/// Why a connection is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The server has as many connections as it takes.
+    Server,
+    /// The client's address has as many as it may.
+    Address,
+}
 
 impl Connections {
-    pub(crate) fn new(max: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize, max_per_address: Option<usize>) -> Arc<Self> {
         Arc::new(Connections {
             open: AtomicUsize::new(0),
             max,
+            per_address: max_per_address.map(|max| PerAddress {
+                max,
+                open: Mutex::default(),
+            }),
             all_closed: Notify::new(),
             refusing: AtomicUsize::new(0),
         })
     }
 
-    /// A slot for one more connection, unless the limit is reached.
-    pub(crate) fn try_open(self: &Arc<Self>) -> Option<ConnectionSlot> {
+    /// A slot for one more connection from `address`, unless a limit is reached.
+    pub(crate) fn try_open(self: &Arc<Self>, address: IpAddr) -> Result<ConnectionSlot, Full> {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < self.max).then_some(open + 1)
             })
-            .ok()
-            .map(|_| ConnectionSlot(self.clone()))
+            .map_err(|_| Full::Server)?;
+        let mut slot = ConnectionSlot {
+            connections: self.clone(),
+            address: None,
+        };
+        if let Some(per_address) = &self.per_address {
+            let mut open = per_address.lock();
+            let count = open.entry(address).or_insert(0);
+            if *count >= per_address.max {
+                return Err(Full::Address);
+            }
+            *count += 1;
+            slot.address = Some(address);
+        }
+        Ok(slot)
     }
 
     pub(crate) fn open(&self) -> usize {
@@ -64,17 +112,19 @@ impl Connections {
         }
     }
 
-    /// Answers a connection past the limit, then closes it: `503` with `Retry-After` to
-    /// HTTP/1.1, `GOAWAY` (`ENHANCE_YOUR_CALM`, no stream processed) to HTTP/2. Connections
-    /// being refused are limited too; past that, they are closed at once.
-    pub(crate) fn refuse(self: &Arc<Self>, stream: TcpStream) {
+    /// Answers a connection past a limit, then closes it: `503` (server full) or `429` (its
+    /// address has its share) with `Retry-After` to HTTP/1.1, `GOAWAY` (`ENHANCE_YOUR_CALM`,
+    /// no stream processed) to HTTP/2; over TLS, after the handshake, so that the client
+    /// reads the answer rather than a broken handshake. Connections being refused are limited
+    /// too; past that, they are closed at once.
+    pub(crate) fn refuse(self: &Arc<Self>, stream: TcpStream, full: Full, tls: Option<Tls>) {
         if self.refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
             self.refusing.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         let connections = self.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(REFUSAL_TIME, answer_refused(stream)).await;
+            let _ = tokio::time::timeout(REFUSAL_TIME, answer_refused(stream, full, tls)).await;
             connections.refusing.fetch_sub(1, Ordering::AcqRel);
         });
     }
@@ -82,35 +132,77 @@ impl Connections {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.all_closed.notify_waiters();
+        let connections = &self.connections;
+        if let (Some(address), Some(per_address)) = (self.address, &connections.per_address) {
+            let mut open = per_address.lock();
+            if let Some(count) = open.get_mut(&address) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&address);
+                }
+            }
+        }
+        if connections.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            connections.all_closed.notify_waiters();
         }
     }
 }
 
 /// The most connections being refused at once.
 const MAX_REFUSING: usize = 256;
-/// How long a refused connection may take to read its answer.
+/// How long a refused connection may take to read its answer (a TLS handshake included).
 const REFUSAL_TIME: Duration = Duration::from_secs(2);
 
-const REFUSED_BODY: &str = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the server has as many connections as it takes; retry later"}"#;
+const SERVER_FULL: &str = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the server has as many connections as it takes; retry later"}"#;
+const ADDRESS_FULL: &str = r#"{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"this address has as many connections open as it may; close one, or retry later"}"#;
 
-async fn answer_refused(stream: TcpStream) -> io::Result<()> {
-    let answer = match is_http2(&stream).await {
-        None => return Ok(()),
-        Some(true) => http2_goaway(ENHANCE_YOUR_CALM, b"too many connections"),
-        Some(false) => format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\n\
-             retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{REFUSED_BODY}",
-            REFUSED_BODY.len()
-        )
-        .into_bytes(),
+/// The answer to a refused connection, by protocol.
+fn refusal(full: Full, http2: bool) -> Vec<u8> {
+    let (status, body, debug) = match full {
+        Full::Server => (
+            "503 Service Unavailable",
+            SERVER_FULL,
+            &b"too many connections"[..],
+        ),
+        Full::Address => (
+            "429 Too Many Requests",
+            ADDRESS_FULL,
+            &b"too many connections from this address"[..],
+        ),
     };
-    answer_and_close(stream, &answer).await
+    if http2 {
+        return http2_goaway(ENHANCE_YOUR_CALM, debug);
+    }
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/problem+json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn answer_refused(stream: TcpStream, full: Full, tls: Option<Tls>) -> io::Result<()> {
+    match tls {
+        #[cfg(feature = "tls")]
+        Some(acceptor) => {
+            let stream = acceptor.accept(stream).await?;
+            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            answer_and_close(stream, &refusal(full, http2)).await
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match never {},
+        None => match is_http2(&stream).await {
+            None => Ok(()),
+            Some(http2) => answer_and_close(stream, &refusal(full, http2)).await,
+        },
+    }
 }
 
 /// Writes `answer`, then closes once the client has read it.
-pub(crate) async fn answer_and_close(mut stream: TcpStream, answer: &[u8]) -> io::Result<()> {
+pub(crate) async fn answer_and_close<S>(mut stream: S, answer: &[u8]) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     stream.write_all(answer).await?;
     stream.shutdown().await?;
     // Closing with unread bytes would reset the connection, and the client could lose the

@@ -28,12 +28,17 @@
 //!
 //! | what | default | past it |
 //! |---|---|---|
-//! | [open connections](Serve::max_connections) | 10,000 | `503` with `Retry-After` (HTTP/2: `GOAWAY`) |
+//! | [open connections](Serve::max_connections) | 10,000 | `503` with `Retry-After` (HTTP/2: `GOAWAY`; over TLS, after the handshake) |
+//! | [open connections per client address](Serve::max_connections_per_address) | no cap of its own | `429` with `Retry-After` (HTTP/2: `GOAWAY`) |
+//! | [request head](Serve::max_header_bytes) | 32 KiB | `431` |
+//! | [request body](Serve::max_body_bytes), whoever reads it | 2 MiB | the body fails (`413`) |
+//! | [time for a whole request body](Serve::body_timeout), from its head | 30 s | the body fails (`408` from tidings, `400` from axum) |
 //! | [streams per HTTP/2 connection](Serve::max_streams_per_connection) | 100 | the stream is refused (`REFUSED_STREAM`) |
 //! | [time to send the first byte, and each request head](Serve::header_read_timeout) | 30 s | the connection is closed |
-//! | [an HTTP/2 connection with no stream open](Serve::idle_timeout) | 60 s | `GOAWAY`, then closed |
+//! | [an HTTP/2 connection with no stream open](Serve::idle_timeout) | 60 s (before its first stream: the request-head time, 30 s) | `GOAWAY`, then closed |
 //! | [a peer that vanished without closing](Serve::dead_peer_timeout) | 30 s without an acknowledgement | the connection is closed |
 //! | HTTP/2 data buffered per stream past the socket | 16 KiB | the stream's own budget fills, then `emit` waits |
+//! | [bytes all streams hold](Serve::max_queued_bytes) (queued, or being written) | 512 MiB | the slowest streams (nothing read for the longest) are ended and their responses aborted |
 //! | out of file descriptors | | accepting pauses, backing off up to 1 s; open streams are kept |
 //!
 //! The router adds its own: the [body size](Router::body_limit) and
@@ -41,29 +46,33 @@
 //! the [stream lifetime](Router::max_stream_duration); [`StreamsPerClient`](crate::limits::StreamsPerClient)
 //! caps the streams of one client address.
 
+mod body;
 mod connection;
 mod limits;
 mod service;
 #[cfg(feature = "tls")]
 mod tls;
 
+pub use body::ServedBody;
+pub use crate::http::extract::BodyTimedOut;
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsError};
 
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tower_layer::{Identity, Layer, Stack};
 
 use crate::boxed::BoxError;
 use crate::boxed::BoxFuture;
 use crate::http::router::{Router, RouterService};
+use crate::stream::budget::MemoryBudget;
 use crate::stream::lifecycle::Lifecycle;
 use connection::{Accepted, Tls, serve_connection};
 use limits::{AcceptErrors, Connections, configure_socket};
@@ -156,9 +165,23 @@ pub(crate) struct Settings {
     header_read_timeout: Duration,
     idle_timeout: Duration,
     max_connections: usize,
+    max_connections_per_address: Option<usize>,
+    max_header_bytes: usize,
     max_streams_per_connection: u32,
     dead_peer_timeout: Option<Duration>,
     keep_alive: Option<Duration>,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+    max_queued_bytes: usize,
+}
+
+impl Settings {
+    pub(crate) fn body_bounds(&self) -> body::BodyBounds {
+        body::BodyBounds {
+            max_bytes: self.max_body_bytes,
+            timeout: self.body_timeout,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -168,9 +191,14 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            max_connections_per_address: None,
+            max_header_bytes: 32 * 1024,
             max_streams_per_connection: 100,
             dead_peer_timeout: Some(Duration::from_secs(30)),
             keep_alive: Some(Duration::from_secs(30)),
+            max_body_bytes: 2 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            max_queued_bytes: crate::stream::budget::DEFAULT_MAX_QUEUED_BYTES,
         }
     }
 }
@@ -228,8 +256,9 @@ impl<L, A> Serve<L, A> {
     }
 
     /// How long an HTTP/2 connection may stay open with no stream (default 60 s); then the
-    /// server sends `GOAWAY` and closes it. (HTTP/1.1 connections between requests are
-    /// bounded by [`header_read_timeout`](Self::header_read_timeout).)
+    /// server sends `GOAWAY` and closes it. Until its first stream, an HTTP/2 connection is
+    /// bounded by [`header_read_timeout`](Self::header_read_timeout) instead, as an HTTP/1.1
+    /// connection is until its first request head (and between requests).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.settings.idle_timeout = timeout;
         self
@@ -241,6 +270,58 @@ impl<L, A> Serve<L, A> {
     /// Keep it below the process's file descriptor limit (`ulimit -n`).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.settings.max_connections = max;
+        self
+    }
+
+    /// The most connections one client IP address may have open at once (default: no cap
+    /// of its own, only [`max_connections`](Self::max_connections)). Past it, a new
+    /// connection from that address gets `429 Too Many Requests` with `Retry-After: 1`
+    /// (HTTP/2: `GOAWAY` with `ENHANCE_YOUR_CALM`) and is closed. Behind a proxy every client
+    /// has the proxy's address: leave it off there, or set it for the proxy.
+    pub fn max_connections_per_address(mut self, max: Option<usize>) -> Self {
+        self.settings.max_connections_per_address = max;
+        self
+    }
+
+    /// The largest request head: the request line and headers of HTTP/1.1, the header list
+    /// of HTTP/2 (default 32 KiB, as much as nginx reads by default; HTTP/1.1 takes at least
+    /// 8 KiB). A larger one gets `431 Request Header Fields Too Large`.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_header_bytes = bytes;
+        self
+    }
+
+    /// The largest request body any route of the app may receive (default 2 MiB), whoever
+    /// reads it: a tidings route, an axum handler. Past it the body fails with
+    /// [`LengthLimitError`](http_body_util::LengthLimitError), which axum answers with `413`
+    /// (tidings' [`Json`](crate::Json) too, with its own, lower
+    /// [`Router::body_limit`](crate::Router::body_limit)). Raise it with the router's limit
+    /// for larger uploads.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_body_bytes = bytes;
+        self
+    }
+
+    /// How long a request body may take to arrive in full, counted from its request head
+    /// (default 30 s), whoever reads it; past it, the body fails with [`BodyTimedOut`] and
+    /// the app answers (axum: `400`; tidings' [`Json`](crate::Json): `408`). A client that
+    /// stalls or trickles a body holds its connection and its partial body no longer.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.body_timeout = timeout;
+        self
+    }
+
+    /// The most bytes all streams together may hold (default 512 MiB): frames queued for
+    /// their clients, and large frames the connection has not written yet. A frame that
+    /// would take the total past it first ends the slowest streams (whose connections have
+    /// taken nothing for the longest; among equals, those holding the most) until it fits: each is logged (warn), counted in
+    /// `tidings_streams_ended_total{reason="memory_budget"}`, and its response is aborted
+    /// (its client reconnects as after a network failure, and a hub stream resumes).
+    ///
+    /// Each stream also has its own budget ([`Router::buffer_bytes`], 64 KiB), which makes
+    /// its handler wait, and a largest event ([`Router::max_event_bytes`], 1 MiB).
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_queued_bytes = bytes;
         self
     }
 
@@ -300,7 +381,7 @@ impl<L, A, S, B> Serve<L, A>
 where
     A: App,
     L: Layer<A::Service, Service = S>,
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+    S: tower_service::Service<Request<ServedBody>, Response = Response<B>>
         + Clone
         + Send
         + Sync
@@ -352,8 +433,14 @@ async fn accept_and_drain(
     mut shutdown: BoxFuture<'static, ()>,
     tls: Option<Tls>,
 ) {
-    let lifecycle = Lifecycle::default();
-    let connections = Connections::new(settings.max_connections);
+    let lifecycle = Lifecycle {
+        budget: Arc::new(MemoryBudget::new(settings.max_queued_bytes)),
+        ..Lifecycle::default()
+    };
+    let connections = Connections::new(
+        settings.max_connections,
+        settings.max_connections_per_address,
+    );
     let mut accept_errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
@@ -373,9 +460,12 @@ async fn accept_and_drain(
                 }
             }
         };
-        let Some(slot) = connections.try_open() else {
-            connections.refuse(stream);
-            continue;
+        let slot = match connections.try_open(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                connections.refuse(stream, full, tls.clone());
+                continue;
+            }
         };
         configure_socket(&stream, settings.dead_peer_timeout);
         let accepted = Accepted {

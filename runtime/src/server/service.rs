@@ -17,6 +17,7 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
+use super::body::{BodyBounds, ServedBody};
 use super::connection::{OpenStream, OpenStreams};
 use crate::boxed::BoxError;
 use crate::boxed::BoxFuture;
@@ -49,15 +50,15 @@ impl AnyService {
 pub(crate) trait CallApp: Send + Sync {
     fn call_app(
         &self,
-        request: Request<Incoming>,
+        request: Request<ServedBody>,
         served_by: ServedBy,
-        open: Option<OpenStream>,
+        open: OpenStream,
     ) -> BoxFuture<'static, Result<Response<OpenBody>, BoxError>>;
 }
 
 impl<S, B> CallApp for S
 where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+    S: tower_service::Service<Request<ServedBody>, Response = Response<B>>
         + Clone
         + Send
         + Sync
@@ -69,9 +70,9 @@ where
 {
     fn call_app(
         &self,
-        request: Request<Incoming>,
+        request: Request<ServedBody>,
         served_by: ServedBy,
-        open: Option<OpenStream>,
+        open: OpenStream,
     ) -> BoxFuture<'static, Result<Response<OpenBody>, BoxError>> {
         let mut service = self.clone();
         Box::pin(SERVED_BY.scope(served_by, async move {
@@ -101,21 +102,24 @@ where
 pub(crate) struct HyperService {
     service: AnyService,
     served_by: ServedBy,
-    /// HTTP/2 only: counts the open streams for the idle timeout.
-    open: Option<Arc<OpenStreams>>,
+    /// Counts the open requests: for HTTP/2's idle timeout, and for shutdown.
+    open: Arc<OpenStreams>,
+    body_bounds: BodyBounds,
 }
 
 impl HyperService {
-    /// `service` for the requests of one connection; `open` counts its HTTP/2 streams.
+    /// `service` for the requests of one connection; `open` counts them.
     pub(crate) fn new(
         service: AnyService,
         served_by: ServedBy,
-        open: Option<Arc<OpenStreams>>,
+        open: Arc<OpenStreams>,
+        body_bounds: BodyBounds,
     ) -> Self {
         HyperService {
             service,
             served_by,
             open,
+            body_bounds,
         }
     }
 }
@@ -126,7 +130,8 @@ impl hyper::service::Service<Request<Incoming>> for HyperService {
     type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let open = self.open.as_ref().map(OpenStream::new);
+        let open = OpenStream::new(&self.open);
+        let request = request.map(|body| ServedBody::new(body, self.body_bounds, &self.open));
         self.service
             .0
             .call_app(request, self.served_by.clone(), open)
@@ -157,11 +162,11 @@ impl AnyBody {
     }
 }
 
-/// A response body that keeps its HTTP/2 stream counted as open until it is dropped. Every
+/// A response body that keeps its request counted as open until it is dropped. Every
 /// field is `Unpin`, so it needs no pin projection.
 pub(crate) struct OpenBody {
     body: AnyBody,
-    _open: Option<OpenStream>,
+    _open: OpenStream,
 }
 
 impl http_body::Body for OpenBody {
@@ -173,9 +178,7 @@ impl http_body::Body for OpenBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().body {
-            AnyBody::Tidings(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map_err(|never| match never {}),
+            AnyBody::Tidings(body) => Pin::new(body).poll_frame(cx),
             AnyBody::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }

@@ -1,6 +1,5 @@
 //! The response body of a stream, and of the plain responses around it.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -11,7 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::boxed::BoxFuture;
+use crate::boxed::{BoxError, BoxFuture};
 use crate::frame;
 use crate::metrics::EndReason;
 use crate::stream::StreamTiming;
@@ -80,17 +79,41 @@ impl std::fmt::Debug for ResponseBody {
     }
 }
 
+/// What a stream's body fails with when the server ended the stream to keep its queued bytes
+/// within their budget (`Serve::max_queued_bytes`): the connection then aborts the response.
+#[derive(Debug)]
+pub(crate) struct StreamAborted;
+
+impl std::fmt::Display for StreamAborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the stream was ended: the server's queued bytes reached their budget, and its \
+             client read the slowest",
+        )
+    }
+}
+
+impl std::error::Error for StreamAborted {}
+
+/// A stream's body fails only when the server ended the stream to stay within its memory
+/// budget (`Serve::max_queued_bytes`): the connection then aborts the response instead of
+/// finishing it, and drops what it buffered for a client that reads too slowly.
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Stream(body) => body.poll_next(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(body) => match body.poll_next(cx) {
+                Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+                Poll::Ready(None) if body.aborted => Poll::Ready(Some(Err(StreamAborted.into()))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -122,6 +145,8 @@ pub(crate) struct EventBody {
     handler: Option<Handler>,
     /// Whether the stream still owes its client the `tidings.end` event.
     end_event: bool,
+    /// Ended to make room in the server's budget: the body fails.
+    aborted: bool,
 }
 
 /// Chunks the body may take from a queue that never runs dry before it polls the handler.
@@ -157,6 +182,7 @@ impl EventBody {
                 .map(|lifetime| Box::pin(tokio::time::sleep_until(now + lifetime))),
             handler: None,
             end_event: timing.end_event,
+            aborted: false,
         }
     }
 
@@ -267,6 +293,11 @@ impl EventBody {
     /// The last frame, once: `tidings.end` with why the stream ends, so that a client can tell
     /// an end the server chose from a broken connection.
     fn end_frame(&mut self) -> Option<Bytes> {
+        if self.shared.queue.is_aborted() {
+            // No last event: the response is aborted, not finished.
+            self.aborted = true;
+            return None;
+        }
         if !std::mem::take(&mut self.end_event) {
             return None;
         }

@@ -43,6 +43,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use crate::event::EventSet;
 use crate::frame::{self, FrameError};
 use crate::metrics::EndReason;
+use crate::stream::budget::{Charge, MemoryBudget};
 use crate::stream::queue::{FrameQueue, Push};
 use crate::validate::Violations;
 
@@ -53,6 +54,9 @@ pub(crate) struct Shared {
     pub(crate) last_event_id: Option<String>,
     /// Frames waiting for the connection, within the stream's byte budget.
     pub(crate) queue: FrameQueue,
+    /// The connection that serves the stream, when a tidings server does: dropped when the
+    /// stream is ended to keep the server's memory budget.
+    pub(crate) connection: Option<Arc<crate::stream::lifecycle::Connection>>,
     /// Set by [`Emitter::complete`]: clients are told not to come back.
     complete: AtomicBool,
     /// Why the stream ends ([`EndReason::to_code`]), once the handler returned; 0 before.
@@ -78,6 +82,7 @@ impl Shared {
             closed,
             last_event_id,
             queue: FrameQueue::new(buffer_bytes),
+            connection: None,
             complete: AtomicBool::new(false),
             end: AtomicU8::new(0),
             #[cfg(feature = "metrics")]
@@ -87,6 +92,13 @@ impl Shared {
             #[cfg(feature = "metrics")]
             bytes_sent: Default::default(),
         }
+    }
+
+    /// Refuses events larger than `max_event_bytes`, and counts what the stream holds against
+    /// its server's `budget`; register the stream with the budget once it is shared.
+    pub(crate) fn limited(mut self, max_event_bytes: usize, budget: Arc<MemoryBudget>) -> Self {
+        self.queue.limit(max_event_bytes, Charge::new(budget));
+        self
     }
 
     /// Whether the handler marked the stream complete.
@@ -132,6 +144,14 @@ impl Shared {
             self.events_sent.load(Ordering::Relaxed),
             self.bytes_sent.load(Ordering::Relaxed),
         )
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(charge) = self.queue.charge() {
+            charge.budget().forget(self as *const Shared as usize);
+        }
     }
 }
 
@@ -209,14 +229,21 @@ impl<E: EventSet> Emitter<E> {
     /// `#[validate]` rules, and with [`EmitError::Closed`] once the client is gone. A wait for
     /// room ends as soon as the client is gone.
     pub async fn emit(&self, event: E) -> Result<(), EmitError> {
-        let pushed = self.write(&event, None)?;
+        // The event is dropped once serialized: a wait for room holds only its frame.
+        let pushed = {
+            let event = event;
+            self.write(&event, None)?
+        };
         self.settle(pushed).await
     }
 
     /// Like [`emit`](Self::emit), with an `id:` line. Browsers send the last id they saw back
     /// in `Last-Event-ID` when they reconnect. The id must not contain CR, LF or NUL.
     pub async fn emit_with_id(&self, id: impl fmt::Display, event: E) -> Result<(), EmitError> {
-        let pushed = self.write(&event, Some(&id))?;
+        let pushed = {
+            let (id, event) = (id, event);
+            self.write(&event, Some(&id))?
+        };
         self.settle(pushed).await
     }
 
@@ -226,6 +253,11 @@ impl<E: EventSet> Emitter<E> {
             Push::Queued => Ok(()),
             Push::Full(_) => Err(EmitError::Full),
             Push::Closed => Err(EmitError::Closed),
+            Push::TooLarge { len, max } => Err(EmitError::TooLarge {
+                event: Some(event.name()),
+                len,
+                max,
+            }),
         }
     }
 
@@ -235,7 +267,8 @@ impl<E: EventSet> Emitter<E> {
         self.send(frame::comment(text)).await
     }
 
-    /// Validates `event`, then serializes its frame straight into the stream's queue.
+    /// Validates `event`, then serializes its frame straight into the stream's queue; a frame
+    /// past the stream's largest event is an error.
     fn write(&self, event: &E, id: Option<&dyn fmt::Display>) -> Result<Push, EmitError> {
         event.validate().map_err(|violations| EmitError::Invalid {
             event: event.name(),
@@ -252,6 +285,13 @@ impl<E: EventSet> Emitter<E> {
                 },
                 FrameError::InvalidId => EmitError::InvalidId,
             })?;
+        if let Push::TooLarge { len, max } = pushed {
+            return Err(EmitError::TooLarge {
+                event: Some(event.name()),
+                len,
+                max,
+            });
+        }
         #[cfg(feature = "metrics")]
         if !matches!(pushed, Push::Closed) {
             self.shared.event_sent(event.name());
@@ -347,6 +387,11 @@ impl<E> Emitter<E> {
                 queued.map_err(|()| EmitError::Closed)
             }
             Push::Closed => Err(EmitError::Closed),
+            Push::TooLarge { len, max } => Err(EmitError::TooLarge {
+                event: None,
+                len,
+                max,
+            }),
         }
     }
 
@@ -388,6 +433,17 @@ pub enum EmitError {
     /// The subscriber fell too far behind its hub and was disconnected; the client resumes
     /// from the hub's window when it reconnects. Returned by [`Emitter::forward`].
     Lagged,
+    /// The event's frame is larger than the route's largest event
+    /// ([`Router::max_event_bytes`](crate::Router::max_event_bytes), or the route's
+    /// `max_event_bytes`); nothing was sent, and the stream goes on.
+    TooLarge {
+        /// The event name (`None` for a frame made beforehand: a hub's, a comment).
+        event: Option<&'static str>,
+        /// The frame's size in bytes.
+        len: usize,
+        /// The largest the route sends.
+        max: usize,
+    },
 }
 
 impl fmt::Display for EmitError {
@@ -403,6 +459,16 @@ impl fmt::Display for EmitError {
             }
             EmitError::InvalidId => f.write_str("an event id must not contain CR, LF or NUL"),
             EmitError::Lagged => f.write_str("the subscriber fell too far behind its hub"),
+            EmitError::TooLarge { event, len, max } => {
+                match event {
+                    Some(event) => write!(f, "the `{event}` event")?,
+                    None => f.write_str("the frame")?,
+                }
+                write!(
+                    f,
+                    " is {len} bytes long, more than the route's largest event ({max} bytes)"
+                )
+            }
         }
     }
 }

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
+use super::budget::MemoryBudget;
+
 /// What a server tells the streams it serves: shutdown has begun, the grace period is over;
 /// and which handlers still run.
 ///
@@ -20,6 +22,8 @@ pub(crate) struct Lifecycle {
     pub(crate) hard_stop: CancellationToken,
     /// Every running handler holds a token of it, in its body or in its own task.
     pub(crate) handlers: Handlers,
+    /// The bytes all streams hold, against the server's budget.
+    pub(crate) budget: Arc<MemoryBudget>,
 }
 
 /// The handlers that still run, for a graceful shutdown to wait for.
@@ -97,4 +101,27 @@ tokio::task_local! {
 pub(crate) struct Connection {
     pub(crate) peer: std::net::SocketAddr,
     pub(crate) lifecycle: Lifecycle,
+    /// Set when a stream of the connection is ended to keep the server's memory budget: the
+    /// connection is dropped, with what it buffered (a client that reads nothing would
+    /// otherwise keep it, as the connection never polls a body it cannot write).
+    pub(crate) aborted: AtomicBool,
+    /// The connection's task, to wake when it is aborted.
+    pub(crate) task: futures_util::task::AtomicWaker,
+}
+
+impl Connection {
+    pub(crate) fn new(peer: std::net::SocketAddr, lifecycle: Lifecycle) -> Self {
+        Connection {
+            peer,
+            lifecycle,
+            aborted: AtomicBool::new(false),
+            task: futures_util::task::AtomicWaker::new(),
+        }
+    }
+
+    /// Drops the connection (see [`aborted`](Self::aborted)).
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }

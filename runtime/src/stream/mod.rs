@@ -6,6 +6,7 @@
 //! layer (`crate::http`) starts streams, and servers drive their lifecycle.
 
 pub(crate) mod body;
+pub(crate) mod budget;
 pub mod emitter;
 pub(crate) mod hard_stop;
 pub(crate) mod lifecycle;
@@ -21,6 +22,8 @@ pub(crate) struct StreamOptions {
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) retry: Option<Duration>,
     pub(crate) buffer_bytes: usize,
+    /// The largest event a stream sends.
+    pub(crate) max_event_bytes: usize,
     /// How long a stream may live before it ends so that its client reconnects.
     pub(crate) max_duration: Option<Duration>,
 }
@@ -31,10 +34,14 @@ impl Default for StreamOptions {
             heartbeat: Some(Duration::from_secs(15)),
             retry: None,
             buffer_bytes: 64 * 1024,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             max_duration: None,
         }
     }
 }
+
+/// The default largest event of a route (`Router::max_event_bytes`).
+pub(crate) const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// When a stream sends what it sends by itself.
 #[derive(Debug, Clone, Copy, Default)]

@@ -8,11 +8,13 @@
 //! (`Serve::buffer_bytes`).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
+
+use super::budget::{Charge, Waiting};
 
 /// The body takes queued frames as chunks of up to this size (a larger frame goes alone).
 /// Small enough that a connection whose client stopped reading holds little: hyper keeps up
@@ -26,12 +28,23 @@ pub(crate) enum Push {
     Full(Bytes),
     /// The body is gone.
     Closed,
+    /// The frame is larger than the stream's largest event; nothing was queued.
+    TooLarge {
+        /// The frame's size.
+        len: usize,
+        /// The largest the stream takes.
+        max: usize,
+    },
 }
 
 pub(crate) struct FrameQueue {
     state: Mutex<State>,
     /// Emitters waiting for room.
     room: Notify,
+    /// The largest frame the stream takes.
+    max_frame: usize,
+    /// What the stream holds of its server's budget, when it is counted.
+    charge: Option<Arc<Charge>>,
 }
 
 struct State {
@@ -48,6 +61,8 @@ struct State {
     body_gone: bool,
     /// The stream is ending: no more frames; the body takes what is queued, then ends.
     ending: bool,
+    /// The stream was ended to make room in the server's budget: its body fails.
+    aborted: bool,
     /// The body's waker, kept across polls.
     body_waker: Option<Waker>,
     /// Whether the body waits for a frame: a push from its own poll (the handler runs
@@ -68,13 +83,28 @@ impl FrameQueue {
                 senders: 1,
                 body_gone: false,
                 ending: false,
+                aborted: false,
                 body_waker: None,
                 body_waiting: false,
                 emitters_waiting: false,
             }),
             room: Notify::new(),
+            max_frame: usize::MAX,
+            charge: None,
         }
     }
+
+    /// Refuses frames larger than `max_frame` ([`Push::TooLarge`]), and counts what the
+    /// stream holds with `charge`, against its server's budget.
+    pub(crate) fn limit(&mut self, max_frame: usize, charge: Charge) {
+        self.max_frame = max_frame;
+        self.charge = Some(Arc::new(charge));
+    }
+
+    pub(crate) fn charge(&self) -> Option<&Arc<Charge>> {
+        self.charge.as_ref()
+    }
+
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic under the lock leaves the state consistent (see `write`), so a poisoned
@@ -117,12 +147,31 @@ impl FrameQueue {
         write(truncate.tail)?;
         std::mem::forget(truncate);
         let len = state.tail.len() - start;
+        if len > self.max_frame {
+            state.tail.truncate(start);
+            return Ok(Push::TooLarge {
+                len,
+                max: self.max_frame,
+            });
+        }
         if !state.has_room(len) {
             let frame = state.tail.split_off(start).freeze();
             state.emitters_waiting = true;
             return Ok(Push::Full(frame));
         }
+        if let Some(charge) = &self.charge
+            && !charge.budget().fits(len)
+        {
+            // Room is made without this queue's lock (other streams' are taken), then the
+            // frame is offered again.
+            let frame = state.tail.split_off(start).freeze();
+            drop(guard);
+            return Ok(self.push(frame, true));
+        }
         state.queued += len;
+        if let Some(charge) = &self.charge {
+            charge.add(len);
+        }
         if len > CHUNK_BYTES {
             // Written in place, sent whole.
             let frame = state.tail.split_off(start).freeze();
@@ -135,26 +184,51 @@ impl FrameQueue {
     /// Queues a frame if the budget has room for it (or ignoring the budget when `budgeted`
     /// is false).
     pub(crate) fn push(&self, frame: Bytes, budgeted: bool) -> Push {
-        let mut state = self.lock();
-        if state.refuses_frames() {
-            return Push::Closed;
+        if frame.len() > self.max_frame {
+            return Push::TooLarge {
+                len: frame.len(),
+                max: self.max_frame,
+            };
         }
-        if budgeted && !state.has_room(frame.len()) {
-            state.emitters_waiting = true;
-            return Push::Full(frame);
+        let mut made_room = false;
+        loop {
+            let mut state = self.lock();
+            if state.refuses_frames() {
+                return Push::Closed;
+            }
+            // The stream's own budget first: a frame that waits for it asks nothing of the
+            // server's.
+            if budgeted && !state.has_room(frame.len()) {
+                state.emitters_waiting = true;
+                return Push::Full(frame);
+            }
+            if let Some(charge) = &self.charge
+                && !made_room
+                && !charge.budget().fits(frame.len())
+            {
+                drop(state);
+                charge.budget().make_room(frame.len());
+                made_room = true;
+                continue;
+            }
+            state.queued += frame.len();
+            if let Some(charge) = &self.charge {
+                charge.add(frame.len());
+            }
+            if frame.len() > CHUNK_BYTES {
+                state.keep_whole(frame);
+            } else {
+                state.tail.extend_from_slice(&frame);
+            }
+            state.wake_body();
+            return Push::Queued;
         }
-        state.queued += frame.len();
-        if frame.len() > CHUNK_BYTES {
-            state.keep_whole(frame);
-        } else {
-            state.tail.extend_from_slice(&frame);
-        }
-        state.wake_body();
-        Push::Queued
     }
 
-    /// Queues a frame once the budget has room for it; `Err` once the body is gone.
+    /// Queues a frame once the budget has room for it; `Err` once the body is gone. While it
+    /// waits, the frame counts against the server's budget.
     pub(crate) async fn push_waiting(&self, mut frame: Bytes) -> Result<(), ()> {
+        let _waiting = self.charge.as_ref().map(|charge| Waiting::new(charge, frame.len()));
         loop {
             let room = self.room.notified();
             let mut room = std::pin::pin!(room);
@@ -162,7 +236,8 @@ impl FrameQueue {
             room.as_mut().enable();
             match self.push(frame, true) {
                 Push::Queued => return Ok(()),
-                Push::Closed => return Err(()),
+                // Checked by the first push already.
+                Push::Closed | Push::TooLarge { .. } => return Err(()),
                 Push::Full(back) => frame = back,
             }
             room.await;
@@ -184,7 +259,7 @@ impl FrameQueue {
         if let Some(chunk) = self.pop(&mut state) {
             return Poll::Ready(Some(chunk));
         }
-        if state.senders == 0 || state.ending {
+        if state.senders == 0 || state.ending || state.aborted {
             return Poll::Ready(None);
         }
         match &mut state.body_waker {
@@ -206,6 +281,19 @@ impl FrameQueue {
             }
         };
         state.queued -= chunk.len();
+        let chunk = match &self.charge {
+            Some(charge) => {
+                charge.taken();
+                if chunk.len() > CHUNK_BYTES {
+                    // A large frame stays counted until the connection lets go of it.
+                    charge.in_flight(chunk)
+                } else {
+                    charge.release(chunk.len());
+                    chunk
+                }
+            }
+            None => chunk,
+        };
         if state.queued == 0 && state.tail.capacity() > 4 * CHUNK_BYTES {
             // A burst is over: do not keep its buffer for the rest of the stream.
             state.tail = BytesMut::new();
@@ -234,22 +322,51 @@ impl FrameQueue {
 
     /// The body is gone: drop what is queued and refuse the rest.
     pub(crate) fn close(&self) {
-        {
+        self.lock().drop_frames(self.charge.as_deref());
+        self.room.notify_waiters();
+    }
+
+    /// The stream is ended to make room in its server's budget: drop what is queued, refuse
+    /// the rest, and wake the body, which fails so that the connection aborts the response
+    /// (and drops what it buffered of it).
+    pub(crate) fn abort(&self) {
+        let waker = {
             let mut state = self.lock();
-            state.body_gone = true;
-            state.whole = VecDeque::new();
-            state.tail = BytesMut::new();
-            state.queued = 0;
-            state.body_waker = None;
-            state.body_waiting = false;
+            state.aborted = true;
+            let waker = state.body_waker.take();
+            state.drop_frames(self.charge.as_deref());
+            waker
+        };
+        if let Some(charge) = &self.charge {
+            charge.abandon_in_flight();
         }
         self.room.notify_waiters();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether the stream was ended to make room in its server's budget.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.lock().aborted
     }
 }
 
 impl State {
     fn refuses_frames(&self) -> bool {
-        self.body_gone || self.ending
+        self.body_gone || self.ending || self.aborted
+    }
+
+    fn drop_frames(&mut self, charge: Option<&Charge>) {
+        if let Some(charge) = charge {
+            charge.release(self.queued);
+        }
+        self.body_gone = true;
+        self.whole = VecDeque::new();
+        self.tail = BytesMut::new();
+        self.queued = 0;
+        self.body_waker = None;
+        self.body_waiting = false;
     }
 
     fn wake_body(&mut self) {

@@ -75,6 +75,7 @@ fn ended_because(shared: &Shared, outcome: Option<&EmitError>) -> EndReason {
     let queue = &shared.queue;
     let body_gone = queue.is_body_gone();
     match outcome {
+        _ if queue.is_aborted() => EndReason::MemoryBudget,
         Some(EmitError::Lagged) => EndReason::SlowConsumer,
         _ if shared.is_complete() && !body_gone => EndReason::Complete,
         _ if queue.is_ending() => EndReason::Lifetime,
