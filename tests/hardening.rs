@@ -130,8 +130,11 @@ async fn an_http2_connection_without_streams_is_closed_after_the_idle_timeout() 
         serve.idle_timeout(Duration::from_millis(300))
     })
     .await;
-    // Only the preface and SETTINGS, then nothing.
+    // One stream that ends, then nothing. (Before its first stream a connection is bounded by
+    // the request-head timeout instead: `tests/server_limits.rs`.)
     let mut idle = RawH2::connect(server.addr).await;
+    let first = idle.get("/resumed").await;
+    idle.rest_of(first).await;
     let start = Instant::now();
     assert!(idle.read_until(|h2| h2.goaway.is_some()).await);
     assert_eq!(idle.goaway, Some(0), "GOAWAY with NO_ERROR");

@@ -95,10 +95,8 @@ const READERS: usize = 40;
 async fn the_streams_holding_the_most_end_when_the_servers_budget_is_reached() {
     let log = CapturedLog::install();
     let router = Router::new().route(big).route(oversized);
-    let server = TestServer::start_with(router, |serve| {
-        serve.max_queued_bytes(BUDGET as usize)
-    })
-    .await;
+    let server =
+        TestServer::start_with(router, |serve| serve.max_queued_bytes(BUDGET as usize)).await;
 
     // A route's largest event: the handler sees the refusal, the stream goes on.
     let mut response = server.get("/oversized").await;

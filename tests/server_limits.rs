@@ -134,7 +134,12 @@ async fn a_stalled_body_on_an_axum_route_is_cut_at_the_server_deadline() {
             .expect("an answer before the test's patience")
             .unwrap();
         // axum answers a body that failed to arrive with 400.
-        assert_eq!(&head, b"HTTP/1.1 400", "{:?}", String::from_utf8_lossy(&head));
+        assert_eq!(
+            &head,
+            b"HTTP/1.1 400",
+            "{:?}",
+            String::from_utf8_lossy(&head)
+        );
         assert!(
             closed_within(&mut stream, PATIENCE).await.is_some(),
             "the connection closes after the answer"
@@ -175,10 +180,8 @@ async fn a_stalled_body_on_an_axum_route_is_cut_at_the_server_deadline() {
 
 #[tokio::test]
 async fn a_body_larger_than_the_server_takes_is_refused_whoever_reads_it() {
-    let server = TestServer::serve_service_with(axum_app(), |serve| {
-        serve.max_body_bytes(64 * 1024)
-    })
-    .await;
+    let server =
+        TestServer::serve_service_with(axum_app(), |serve| serve.max_body_bytes(64 * 1024)).await;
     let too_long = vec![b'y'; 100 * 1024];
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream
@@ -217,7 +220,8 @@ async fn request_heads_are_bounded() {
     let server = TestServer::start_with(streams(), |serve| serve.max_header_bytes(16 * 1024)).await;
     // A head of 12 KiB (a few big cookies) is served.
     let cookie = "c".repeat(12 * 1024);
-    let mut response = RawResponse::send(server.addr, "GET", "/ticks", &[("cookie", &cookie)]).await;
+    let mut response =
+        RawResponse::send(server.addr, "GET", "/ticks", &[("cookie", &cookie)]).await;
     assert_eq!(response.status, 200);
     response.event().await;
 
@@ -333,7 +337,11 @@ async fn an_http2_connection_opens_its_first_stream_within_the_head_timeout() {
         (Duration::from_millis(250)..Duration::from_secs(5)).contains(&elapsed),
         "{elapsed:?}"
     );
-    assert!(closed_within(&mut preface_only.stream, PATIENCE).await.is_some());
+    assert!(
+        closed_within(&mut preface_only.stream, PATIENCE)
+            .await
+            .is_some()
+    );
 
     // After a first stream, the idle timeout applies: a connection whose stream ended stays.
     let mut used = RawH2::connect(server.addr).await;
@@ -347,9 +355,10 @@ async fn an_http2_connection_opens_its_first_stream_within_the_head_timeout() {
 
 #[tokio::test]
 async fn shutdown_does_not_wait_for_requests_that_never_became_streams() {
-    let mut server =
-        TestServer::start_with(streams(), |serve| serve.grace_period(Duration::from_secs(30)))
-            .await;
+    let mut server = TestServer::start_with(streams(), |serve| {
+        serve.grace_period(Duration::from_secs(30))
+    })
+    .await;
     // An unfinished request head.
     let mut head = TcpStream::connect(server.addr).await.unwrap();
     head.write_all(b"GET /ticks HTTP/1.1\r\nhost: x\r\n")
@@ -367,7 +376,10 @@ async fn shutdown_does_not_wait_for_requests_that_never_became_streams() {
     let stalled = h2
         .open(
             "POST",
-            &[("content-type", "application/json"), ("content-length", "100")],
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "100"),
+            ],
             "/orders",
             false,
         )
@@ -385,10 +397,18 @@ async fn shutdown_does_not_wait_for_requests_that_never_became_streams() {
         .expect("the shutdown waited for requests that never became streams")
         .unwrap()
         .unwrap();
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(live.ends().await, "the live stream ended cleanly");
     for stream in [&mut head, &mut body] {
-        assert!(closed_within(stream, Duration::from_secs(2)).await.is_some());
+        assert!(
+            closed_within(stream, Duration::from_secs(2))
+                .await
+                .is_some()
+        );
     }
 }
 
@@ -410,7 +430,9 @@ async fn stalled_reader(addr: SocketAddr) -> TcpStream {
 
 /// Whether the server closed `stream`: reads what is buffered, until the end or an error.
 async fn server_closed(stream: &mut TcpStream) -> bool {
-    closed_within(stream, Duration::from_secs(5)).await.is_some()
+    closed_within(stream, Duration::from_secs(5))
+        .await
+        .is_some()
 }
 
 #[tokio::test]
@@ -421,8 +443,7 @@ async fn a_peer_that_stops_reading_counts_as_dead_after_the_dead_peer_timeout() 
         serve.dead_peer_timeout(Some(Duration::from_secs(2)))
     })
     .await;
-    let off =
-        TestServer::start_with(streams(), |serve| serve.dead_peer_timeout(None)).await;
+    let off = TestServer::start_with(streams(), |serve| serve.dead_peer_timeout(None)).await;
     let mut cut = stalled_reader(strict.addr).await;
     let mut kept = stalled_reader(off.addr).await;
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -488,5 +509,9 @@ async fn stream_opens_are_rate_limited_per_client_and_clients_wait_it_out() {
         }
     };
     assert_eq!(first.name(), "tick");
-    assert!(start.elapsed() >= Duration::from_millis(900), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
 }

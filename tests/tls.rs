@@ -290,7 +290,10 @@ async fn a_full_server_answers_tls_clients_over_tls() {
         .await
         .expect("the refusal in time")
         .unwrap();
-    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
     assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
 
     // An HTTP/2 client (by ALPN) gets SETTINGS, then GOAWAY with ENHANCE_YOUR_CALM.

@@ -54,7 +54,10 @@ impl TestServer {
         app: axum::Router,
         configure: impl FnOnce(
             Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>,
-        ) -> Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>,
+        ) -> Serve<
+            tower_layer::Identity,
+            tidings::server::ServiceApp<axum::Router>,
+        >,
     ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

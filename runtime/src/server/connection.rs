@@ -29,7 +29,8 @@ use super::service::{AnyService, HyperService};
 use crate::boxed::BoxError;
 use crate::stream::lifecycle::{Connection, Lifecycle, ServedBy};
 
-/// How long an HTTP/2 connection told to go away (idle) may take to close by itself.
+/// How long a connection told to go away (an idle HTTP/2 connection, or one with nothing worth
+/// waiting for in a shutdown) may take to close by itself.
 const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// The most bytes HTTP/2 buffers for one stream beyond what the socket took. hyper's default
@@ -276,6 +277,9 @@ pin_project! {
         // HTTP/1.1: the request in progress, if any, to close at once on shutdown when it is
         // not worth waiting for.
         requests: Option<Arc<OpenStreams>>,
+        // Armed when such a connection has nothing worth waiting for: what it was writing
+        // still has this long to go out.
+        unneeded: Option<Pin<Box<Sleep>>>,
         // What the connection's streams may tell it: to abort.
         state: Option<Arc<Connection>>,
         abort_registered: bool,
@@ -300,6 +304,7 @@ impl<C: GracefulConnection> Served<C> {
             hard_stop,
             idle,
             requests: None,
+            unneeded: None,
             state: None,
             abort_registered: false,
             _slot: slot,
@@ -367,8 +372,14 @@ impl<C: GracefulConnection> Future for Served<C> {
             && requests.committed() == 0
         {
             // Shutting down, with no request worth waiting for: between requests, in the
-            // middle of a request head, or with a body still arriving.
-            return Poll::Ready(Ok(()));
+            // middle of a request head, or with a body still arriving. The end of a response
+            // may still be on its way out: it gets a short while.
+            let unneeded = this
+                .unneeded
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(GOAWAY_GRACE)));
+            if unneeded.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
         }
         if let Poll::Ready(ended) = this.connection.as_mut().poll(cx) {
             return Poll::Ready(ended);
@@ -403,7 +414,9 @@ impl OpenStreams {
     /// had none), whose handler runs or whose response (a stream) is under way.
     fn committed(&self) -> usize {
         let unfinished = self.unfinished_bodies.load(Ordering::Acquire);
-        self.count.load(Ordering::Acquire).saturating_sub(unfinished)
+        self.count
+            .load(Ordering::Acquire)
+            .saturating_sub(unfinished)
     }
 }
 

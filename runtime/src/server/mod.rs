@@ -53,8 +53,8 @@ mod service;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use body::ServedBody;
 pub use crate::http::extract::BodyTimedOut;
+pub use body::ServedBody;
 #[cfg(feature = "tls")]
 pub use tls::{TlsConfig, TlsError};
 
@@ -315,8 +315,10 @@ impl<L, A> Serve<L, A> {
     /// their clients, and large frames the connection has not written yet. A frame that
     /// would take the total past it first ends the slowest streams (whose connections have
     /// taken nothing for the longest; among equals, those holding the most) until it fits: each is logged (warn), counted in
-    /// `tidings_streams_ended_total{reason="memory_budget"}`, and its response is aborted
-    /// (its client reconnects as after a network failure, and a hub stream resumes).
+    /// `tidings_streams_ended_total{reason="memory_budget"}`, and its connection is dropped
+    /// with what it buffered (over HTTP/2 with its other streams, whose client was reading
+    /// none of them): its client reconnects as after a network failure, and a hub stream
+    /// resumes.
     ///
     /// Each stream also has its own budget ([`Router::buffer_bytes`], 64 KiB), which makes
     /// its handler wait, and a largest event ([`Router::max_event_bytes`], 1 MiB).

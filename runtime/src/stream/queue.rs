@@ -105,7 +105,6 @@ impl FrameQueue {
         self.charge.as_ref()
     }
 
-
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic under the lock leaves the state consistent (see `write`), so a poisoned
         // lock is still usable.
@@ -228,7 +227,10 @@ impl FrameQueue {
     /// Queues a frame once the budget has room for it; `Err` once the body is gone. While it
     /// waits, the frame counts against the server's budget.
     pub(crate) async fn push_waiting(&self, mut frame: Bytes) -> Result<(), ()> {
-        let _waiting = self.charge.as_ref().map(|charge| Waiting::new(charge, frame.len()));
+        let _waiting = self
+            .charge
+            .as_ref()
+            .map(|charge| Waiting::new(charge, frame.len()));
         loop {
             let room = self.room.notified();
             let mut room = std::pin::pin!(room);
