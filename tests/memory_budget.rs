@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use tidings::{EmitError, Emitter, Router, event_stream};
+use tidings_tests::raw_h2::RawH2;
 use tidings_tests::{CapturedLog, PATIENCE, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -164,4 +165,40 @@ async fn the_streams_holding_the_most_end_when_the_servers_budget_is_reached() {
         assert!(frame.contains(&format!("\"n\":{n},")));
     }
     assert!(start.elapsed() < PATIENCE);
+    drop(reading);
+    drop(readers);
+
+    // HTTP/2: one connection, 30 streams, the largest windows, and nothing read. Its streams
+    // become the slowest; ending them drops the connection, with what it buffered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = resident_bytes();
+    let mut h2 = RawH2::connect(server.addr).await;
+    for _ in 0..30 {
+        h2.get("/big").await;
+    }
+    let start = Instant::now();
+    let closed = tokio::time::timeout(PATIENCE, async {
+        let mut sink = vec![0u8; 4096];
+        // Read a trickle (a window's worth at most), then stop: the server sees a stalled peer.
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match h2.stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    let grown = resident_bytes().saturating_sub(before);
+    eprintln!(
+        "30 never-read HTTP/2 streams of 512 KiB events: resident memory grew {:.1} MiB; the \
+         connection was dropped after {:?}",
+        grown as f64 / 1048576.0,
+        start.elapsed()
+    );
+    assert!(closed.is_ok(), "the server dropped the HTTP/2 connection");
+    assert!(
+        grown < BUDGET + 8 * 1024 * 1024,
+        "resident memory grew {grown} bytes with a budget of {BUDGET}"
+    );
 }

@@ -119,7 +119,7 @@ pub fn prometheus() -> axum::Router {
             // runs, which only a scrape does otherwise: unscraped, it would grow without end.
             let upkeep = handle.clone();
             std::thread::Builder::new()
-                .name("prometheus-upkeep".into())
+                .name("metrics-upkeep".into())
                 .spawn(move || {
                     loop {
                         std::thread::sleep(UPKEEP_EVERY);

@@ -10,9 +10,11 @@
 //! equals. Their queues are dropped at once and their connections abort the response, which
 //! frees what the HTTP layer buffered for them.
 //!
-//! The count costs a stream one atomic add per frame queued and one subtraction per chunk
-//! taken; the list of streams is locked when a stream starts, when it ends, and when the
-//! budget is full.
+//! The count costs a stream one atomic add of its own per frame queued and one subtraction per
+//! chunk taken; the server's total moves only when a stream's bytes cross a multiple of
+//! [`GRANULE`] (a stream is counted by the granules it touches), so that streams on different
+//! threads do not fight over one counter on every event. The list of streams is locked when a
+//! stream starts, when it ends, and when the budget is full.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,6 +33,10 @@ pub(crate) struct MemoryBudget {
     /// Every stream counted here, by the address of its shared state.
     streams: Mutex<HashMap<usize, Weak<Shared>>>,
 }
+
+/// The server's total counts each stream's bytes in granules of this many (rounded up): a
+/// busy stream whose queue stays about as full moves the total rarely.
+const GRANULE: usize = 4096;
 
 /// The default of `Serve::max_queued_bytes`.
 pub(crate) const DEFAULT_MAX_QUEUED_BYTES: usize = 512 * 1024 * 1024;
@@ -168,14 +174,29 @@ impl Charge {
 
     /// `len` bytes were queued.
     pub(crate) fn add(&self, len: usize) {
-        self.held.fetch_add(len, Ordering::Relaxed);
-        self.budget.used.fetch_add(len, Ordering::Relaxed);
+        let before = self.held.fetch_add(len, Ordering::Relaxed);
+        self.moved(before, before + len);
     }
 
     /// `len` queued bytes were let go of.
     pub(crate) fn release(&self, len: usize) {
-        self.held.fetch_sub(len, Ordering::Relaxed);
-        self.budget.used.fetch_sub(len, Ordering::Relaxed);
+        let before = self.held.fetch_sub(len, Ordering::Relaxed);
+        self.moved(before, before - len);
+    }
+
+    /// Tells the server's total when the stream's bytes moved to another granule. Each change
+    /// of `held` is one atomic step, so the granules counted add up to the stream's own.
+    fn moved(&self, before: usize, after: usize) {
+        let (was, is) = (before.div_ceil(GRANULE), after.div_ceil(GRANULE));
+        if is > was {
+            self.budget
+                .used
+                .fetch_add((is - was) * GRANULE, Ordering::Relaxed);
+        } else if was > is {
+            self.budget
+                .used
+                .fetch_sub((was - is) * GRANULE, Ordering::Relaxed);
+        }
     }
 
     /// A large frame leaves the queue for the connection: it stays counted until the
@@ -244,5 +265,39 @@ impl Drop for InFlight {
         if counted {
             self.charge.release(len);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_total_counts_each_streams_bytes_in_whole_granules_and_returns_to_zero() {
+        let budget = Arc::new(MemoryBudget::new(1 << 30));
+        let (a, b) = (Charge::new(budget.clone()), Charge::new(budget.clone()));
+        let mut held = [0usize; 2];
+        let mut seed = 7u64;
+        for step in 0..10_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let which = (seed % 2) as usize;
+            let charge = [&a, &b][which];
+            let len = (seed >> 8) as usize % 9000;
+            if step % 3 == 2 && held[which] > 0 {
+                let len = len.min(held[which]);
+                charge.release(len);
+                held[which] -= len;
+            } else {
+                charge.add(len);
+                held[which] += len;
+            }
+            let granules: usize = held.iter().map(|h| h.div_ceil(GRANULE) * GRANULE).sum();
+            assert_eq!(budget.used(), granules, "step {step}");
+        }
+        a.release(held[0]);
+        b.release(held[1]);
+        assert_eq!(budget.used(), 0);
     }
 }
