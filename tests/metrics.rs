@@ -80,15 +80,23 @@ async fn the_numbers_move_as_streams_open_send_and_close() {
     let pages = tidings_examples::prometheus();
     // Installed this way, the recorder keeps every histogram sample until its upkeep runs:
     // the examples run it on a thread of its own, scraped or not.
-    let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect();
-    assert!(
-        threads.iter().any(|name| name == "metrics-upkeep"),
-        "no upkeep thread among {threads:?}"
-    );
+    let threads = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    };
+    // A new thread names itself as it starts: give it a moment.
+    let mut named = false;
+    for _ in 0..100 {
+        named = threads().iter().any(|name| name == "metrics-upkeep");
+        if named {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(named, "no upkeep thread among {:?}", threads());
     let hub = Hub::new();
     let streams = Router::new()
         .route(beats)
