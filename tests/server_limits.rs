@@ -481,6 +481,10 @@ async fn stream_opens_are_rate_limited_per_client_and_clients_wait_it_out() {
     assert!((1..=2).contains(&wait), "{wait}");
     let problem: serde_json::Value = serde_json::from_str(&refused.rest().await).unwrap();
     assert_eq!(problem["status"], 429);
+    assert_eq!(
+        problem["detail"],
+        "a client may send at most 2 requests at once, then one every 1.5 s"
+    );
     // Another client address has its own bucket.
     let mut other = connect_from("127.0.0.3", server.addr).await;
     other

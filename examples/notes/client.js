@@ -484,8 +484,10 @@ class SubscriptionCore {
             // rate limit: wait as asked, retry.
             const problem = await readProblem(response);
             const reason = problem?.detail ? `: ${problem.detail}` : "";
-            const what = response.status === 429 ? "the server asks this client to slow down" : "the server is unavailable";
-            const message = `${what}${reason}; retrying after ${retryAfter} s`;
+            const what = response.status === 429 ? "too many requests" : "the server is unavailable";
+            // When it retries is the status's `retry` (the page says "reconnecting in ..."), not
+            // part of the reason.
+            const message = `${what}${reason}`;
             return failed({ kind: "unavailable", fatal: false, status: response.status, message, problem }, Number(retryAfter) * 1000);
         }
         if (response.status === 204) {

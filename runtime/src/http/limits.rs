@@ -211,6 +211,20 @@ impl RateLimit {
         }
     }
 
+    /// What a client may do, in words: "at most 40 requests at once, then one every 500 ms".
+    fn allowance(&self) -> String {
+        let period = self.quota.replenish_interval();
+        let every = if period.as_millis() < 1000 {
+            format!("{} ms", period.as_millis())
+        } else {
+            format!("{:.1} s", period.as_secs_f64())
+        };
+        format!(
+            "a client may send at most {} requests at once, then one every {every}",
+            self.quota.burst_size()
+        )
+    }
+
     /// Forgets, now and then, the clients whose buckets are full again: their state would
     /// otherwise stay for every address ever seen.
     fn sweep_now_and_then(&self) {
@@ -249,9 +263,7 @@ impl Middleware for RateLimit {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let seconds = seconds.max(1);
         Err(Rejection::new(StatusCode::TOO_MANY_REQUESTS)
-            .detail(format!(
-                "this client opens streams too often; retry in {seconds} s"
-            ))
+            .detail(self.allowance())
             .header(RETRY_AFTER, HeaderValue::from(seconds)))
     }
 
