@@ -47,17 +47,21 @@ async function readProblem(response) {
 }
 /**
  * A JSON route that did not answer with success: `status` is the HTTP status (none when the
- * server could not be reached), `problem` the server's problem details, if it sent them.
+ * server could not be reached), `problem` the server's problem details, if it sent them, and
+ * `retryAfterMs` how long a `429` or `503` asked to wait before trying again (its
+ * `Retry-After`).
  */
 export class RequestError extends Error {
     status;
     problem;
     cause;
-    constructor(message, status, problem, cause) {
+    retryAfterMs;
+    constructor(message, status, problem, cause, retryAfterMs) {
         super(message);
         this.status = status;
         this.problem = problem;
         this.cause = cause;
+        this.retryAfterMs = retryAfterMs;
         this.name = "RequestError";
     }
 }
@@ -88,7 +92,11 @@ async function sendRequest(route, meta, input, options) {
     if (!response.ok) {
         const problem = await readProblem(response);
         const what = problem?.detail ?? problem?.title ?? response.statusText;
-        throw new RequestError(`${route} answered ${response.status}: ${what}`, response.status, problem);
+        const retryAfter = response.headers.get("retry-after")?.trim() ?? "";
+        const retryAfterMs = (response.status === 429 || response.status === 503) && /^[0-9]+$/.test(retryAfter)
+            ? Number(retryAfter) * 1000
+            : undefined;
+        throw new RequestError(`${route} answered ${response.status}: ${what}`, response.status, problem, undefined, retryAfterMs);
     }
     if (response.status === 204)
         return undefined;

@@ -8,6 +8,7 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 import { EventStreamParser, readEventStream, Subscription, type RawEvent } from "../../examples/clock/client.js";
+import { request, RequestError } from "../../examples/notes/client.js";
 
 /** Serves `answers`, one per connection (the last one again after that); records the heads. */
 async function scripted(answers: Uint8Array[]): Promise<{ url: string; heads: IncomingHttpHeaders[]; close: () => void }> {
@@ -198,4 +199,36 @@ test("the backoff doubles on failures in a row and starts over after a connectio
   retries.forEach((retry, i) => {
     assert.ok(retry.delayMs >= bases[i]! && retry.delayMs <= bases[i]! * 1.25, `${i}: ${retry.delayMs} for ${bases[i]}`);
   });
+});
+
+test("a JSON request refused with 429 or 503 and Retry-After says how long to wait", async () => {
+  const answers = [
+    { status: 429, retryAfter: "2", expected: 2000 },
+    { status: 503, retryAfter: "1", expected: 1000 },
+    { status: 429, retryAfter: undefined, expected: undefined },
+    { status: 404, retryAfter: "5", expected: undefined },
+  ];
+  let next = 0;
+  const server = createServer((request, response) => {
+    const { status, retryAfter } = answers[next++]!;
+    const body = JSON.stringify({ title: "Refused", status, detail: "wait a little" });
+    const headers: Record<string, string | number> = { "content-type": "application/problem+json", "content-length": body.length };
+    if (retryAfter) headers["retry-after"] = retryAfter;
+    response.writeHead(status, headers).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  for (const { status, expected } of answers) {
+    await assert.rejects(
+      request("GET /teams/{team}/notes", { team: "red" }, { baseUrl: `http://127.0.0.1:${port}` }),
+      (error: unknown) => {
+        assert.ok(error instanceof RequestError);
+        assert.equal(error.status, status);
+        assert.equal(error.retryAfterMs, expected, `status ${status}`);
+        assert.equal(error.problem?.detail, "wait a little");
+        return true;
+      },
+    );
+  }
+  server.close();
 });

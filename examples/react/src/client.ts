@@ -221,7 +221,9 @@ export interface RequestOptions {
 
 /**
  * A JSON route that did not answer with success: `status` is the HTTP status (none when the
- * server could not be reached), `problem` the server's problem details, if it sent them.
+ * server could not be reached), `problem` the server's problem details, if it sent them, and
+ * `retryAfterMs` how long a `429` or `503` asked to wait before trying again (its
+ * `Retry-After`).
  */
 export class RequestError extends Error {
   constructor(
@@ -229,6 +231,7 @@ export class RequestError extends Error {
     readonly status: number | undefined,
     readonly problem: Problem | undefined,
     readonly cause?: unknown,
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = "RequestError";
@@ -265,7 +268,11 @@ async function sendRequest(
   if (!response.ok) {
     const problem = await readProblem(response);
     const what = problem?.detail ?? problem?.title ?? response.statusText;
-    throw new RequestError(`${route} answered ${response.status}: ${what}`, response.status, problem);
+    const retryAfter = response.headers.get("retry-after")?.trim() ?? "";
+    const retryAfterMs = (response.status === 429 || response.status === 503) && /^[0-9]+$/.test(retryAfter)
+      ? Number(retryAfter) * 1000
+      : undefined;
+    throw new RequestError(`${route} answered ${response.status}: ${what}`, response.status, problem, undefined, retryAfterMs);
   }
   if (response.status === 204) return undefined;
   try {
