@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::DefaultBodyLimit;
 use tidings::{Emitter, Json, Router, Validate, event_stream};
 use tidings_tests::raw_h2::RawH2;
-use tidings_tests::{PATIENCE, RawResponse, TestServer};
+use tidings_tests::{PATIENCE, RawResponse, TestServer, stalled_reader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -412,22 +412,6 @@ async fn shutdown_does_not_wait_for_requests_that_never_became_streams() {
     }
 }
 
-/// A client that reads the response head of a stream that emits without pause, then stops
-/// reading: its receive window soon closes.
-async fn stalled_reader(addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /firehose HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await.unwrap();
-    assert_eq!(&head, b"HTTP/1.1 200");
-    stream
-}
-
 /// Whether the server closed `stream`: reads what is buffered, until the end or an error.
 async fn server_closed(stream: &mut TcpStream) -> bool {
     closed_within(stream, Duration::from_secs(5))
@@ -444,8 +428,8 @@ async fn a_peer_that_stops_reading_counts_as_dead_after_the_dead_peer_timeout() 
     })
     .await;
     let off = TestServer::start_with(streams(), |serve| serve.dead_peer_timeout(None)).await;
-    let mut cut = stalled_reader(strict.addr).await;
-    let mut kept = stalled_reader(off.addr).await;
+    let mut cut = stalled_reader(strict.addr, "/firehose").await;
+    let mut kept = stalled_reader(off.addr, "/firehose").await;
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(
         server_closed(&mut cut).await,

@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 /// How long any single wait in a test may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A server of an axum app, as `tidings::serve_service` configures it.
+pub type ServeAxum = Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>;
+
 /// A tidings server on 127.0.0.1 and an ephemeral port.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -33,38 +36,40 @@ impl TestServer {
 
     /// Serves `router`, letting the test configure the server.
     pub async fn start_with(router: Router, configure: impl FnOnce(Serve) -> Serve) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let serve = configure(tidings::serve(router)).with_graceful_shutdown(async {
-            let _ = rx.await;
-        });
-        let task = tokio::spawn(serve.run(listener));
-        TestServer {
-            addr,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        TestServer::spawn(configure(tidings::serve(router))).await
     }
 
     /// Serves an axum app with tidings' server (`serve_service`), configured by the test.
     pub async fn serve_service_with(
         app: axum::Router,
-        configure: impl FnOnce(
-            Serve<tower_layer::Identity, tidings::server::ServiceApp<axum::Router>>,
-        ) -> Serve<
-            tower_layer::Identity,
-            tidings::server::ServiceApp<axum::Router>,
-        >,
+        configure: impl FnOnce(ServeAxum) -> ServeAxum,
     ) -> TestServer {
+        TestServer::spawn(configure(tidings::serve_service(app))).await
+    }
+
+    /// Runs `serve` on an ephemeral loopback port until [`shutdown`](Self::shutdown).
+    async fn spawn<L, A, S, B>(serve: Serve<L, A>) -> TestServer
+    where
+        A: tidings::server::App,
+        L: tower_layer::Layer<A::Service, Service = S> + Send + 'static,
+        S: tower_service::Service<
+                http::Request<tidings::server::ServedBody>,
+                Response = http::Response<B>,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let serve = configure(tidings::serve_service(app)).with_graceful_shutdown(async {
+        let serve = serve.with_graceful_shutdown(async {
             let _ = rx.await;
         });
         let task = tokio::spawn(serve.run(listener));
@@ -651,4 +656,18 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     }
+}
+
+/// Opens `path` from a socket with a tiny receive buffer, reads the response head (which must
+/// be `200`), then reads nothing: a client that stopped reading, whose window soon closes.
+pub async fn stalled_reader(addr: SocketAddr, path: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    stream
 }
