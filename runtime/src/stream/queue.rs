@@ -5,7 +5,9 @@
 //! system call, an emit allocates nothing once the buffer has grown, and an idle stream holds
 //! no buffer at all. Large frames are kept whole, so a big frame shared by many subscribers
 //! is never copied. The bytes queued are bounded by the stream's budget
-//! (`Serve::buffer_bytes`).
+//! (`Router::buffer_bytes`, which a frame that goes alone may pass), each frame by the route's
+//! largest event (`Router::max_event_bytes`), and what all streams hold by the server's
+//! budget ([`budget`](super::budget)).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
