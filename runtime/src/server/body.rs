@@ -20,10 +20,10 @@ use crate::http::extract::BodyTimedOut;
 /// A request body as [`serve`](crate::serve) and [`serve_service`](crate::serve_service) pass
 /// it to the app: hyper's, within the server's limits. Past
 /// [`Serve::max_body_bytes`](crate::Serve::max_body_bytes) it fails with http-body-util's
-/// [`LengthLimitError`] (which axum answers with `413`); when it has not all arrived within
-/// [`Serve::body_timeout`](crate::Serve::body_timeout) of the request head, it fails with
-/// [`BodyTimedOut`]. A tidings [`Router`](crate::Router), or an axum router, takes it as any
-/// other body.
+/// [`LengthLimitError`](http_body_util::LengthLimitError) (which axum answers with `413`);
+/// when it has not all arrived within [`Serve::body_timeout`](crate::Serve::body_timeout) of
+/// the request head, it fails with [`BodyTimedOut`]. A tidings [`Router`](crate::Router), or
+/// an axum router, takes it as any other body.
 pub struct ServedBody {
     incoming: Limited<Incoming>,
     /// When the whole body must have arrived; `None` once it has.
