@@ -3,7 +3,8 @@
 //! The server's own limits (connections, streams per HTTP/2 connection, timeouts) are set on
 //! [`Serve`](crate::Serve); see [`server`](crate::server#limits). This module holds what a
 //! router can add on top: [`StreamsPerClient`] caps the streams one client address has open
-//! at once, so that one client cannot take every connection the server allows.
+//! at once, so that one client cannot take every connection the server allows, and
+//! `RateLimit` (feature `rate-limit`) how often one client may open them.
 //!
 //! ```
 //! use tidings::{event_stream, Emitter, Router};
