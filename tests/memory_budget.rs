@@ -77,7 +77,7 @@ const BUDGET: u64 = 12 * 1024 * 1024;
 const READERS: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_streams_holding_the_most_end_when_the_servers_budget_is_reached() {
+async fn the_slowest_streams_end_when_the_servers_budget_is_reached() {
     let log = CapturedLog::install();
     let router = Router::new().route(big).route(oversized);
     let server =
