@@ -157,25 +157,20 @@ where
     T: Endpoint,
 {
     fn into_route(self) -> RouteToAdd {
-        let endpoint = self();
-        RouteToAdd(Route {
-            info: RouteInfo {
-                method: T::METHOD,
-                path: T::PATH.to_owned(),
-                name: T::NAME,
-                description: T::DESCRIPTION,
-                kind: RouteKind::Stream {
-                    event_type: <T::Event as EventSet>::TYPE_NAME,
-                    event_names: <T::Event as EventSet>::NAMES,
-                    event_schemas: <T::Event as EventSet>::event_schemas,
-                },
-                describe_inputs: T::describe_inputs,
-                needs: T::needs,
-                guards: Guards::default(),
-            },
-            endpoint: Arc::new(endpoint),
-            middleware: Vec::new(),
-        })
+        let kind = RouteKind::Stream {
+            event_type: <T::Event as EventSet>::TYPE_NAME,
+            event_names: <T::Event as EventSet>::NAMES,
+            event_schemas: <T::Event as EventSet>::event_schemas,
+        };
+        let head = RouteHead {
+            method: T::METHOD,
+            path: T::PATH,
+            name: T::NAME,
+            description: T::DESCRIPTION,
+            describe_inputs: T::describe_inputs,
+            needs: T::needs,
+        };
+        RouteToAdd::new(head, kind, Arc::new(self()))
     }
 }
 
@@ -185,21 +180,45 @@ where
     T: JsonEndpoint,
 {
     fn into_route(self) -> RouteToAdd {
-        let endpoint = self();
+        let kind = RouteKind::Json {
+            describe_reply: <T::Reply as Reply>::describe,
+        };
+        let head = RouteHead {
+            method: T::METHOD,
+            path: T::PATH,
+            name: T::NAME,
+            description: T::DESCRIPTION,
+            describe_inputs: T::describe_inputs,
+            needs: T::needs,
+        };
+        RouteToAdd::new(head, kind, Arc::new(JsonRoute(self())))
+    }
+}
+
+/// What every endpoint's generated items say of its route, streams and JSON routes alike.
+struct RouteHead {
+    method: Method,
+    path: &'static str,
+    name: &'static str,
+    description: Option<&'static str>,
+    describe_inputs: fn(&mut InputDoc, &mut SchemaGenerator),
+    needs: fn(&mut Wiring),
+}
+
+impl RouteToAdd {
+    fn new(head: RouteHead, kind: RouteKind, endpoint: Arc<dyn ErasedEndpoint>) -> Self {
         RouteToAdd(Route {
             info: RouteInfo {
-                method: T::METHOD,
-                path: T::PATH.to_owned(),
-                name: T::NAME,
-                description: T::DESCRIPTION,
-                kind: RouteKind::Json {
-                    describe_reply: <T::Reply as Reply>::describe,
-                },
-                describe_inputs: T::describe_inputs,
-                needs: T::needs,
+                method: head.method,
+                path: head.path.to_owned(),
+                name: head.name,
+                description: head.description,
+                kind,
+                describe_inputs: head.describe_inputs,
+                needs: head.needs,
                 guards: Guards::default(),
             },
-            endpoint: Arc::new(JsonRoute(endpoint)),
+            endpoint,
             middleware: Vec::new(),
         })
     }
