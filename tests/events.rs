@@ -278,6 +278,47 @@ fn schemas_carry_rules_docs_and_serde_names() {
     assert_eq!(place["properties"]["name"]["maxLength"], 8);
 }
 
+/// A type without `JsonSchema`, described by a field attribute instead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ticket(String);
+
+/// Stops of a trip: payload types of the app's own, optional or not.
+#[event_stream]
+#[derive(Debug, Clone)]
+enum Trip {
+    Stop {
+        at: Place,
+        next: Option<Place>,
+        #[schemars(with = "String")]
+        ticket: Ticket,
+    },
+    Arrived(Place),
+}
+
+#[test]
+fn data_types_keep_their_schemas_optional_fields_and_shared_definitions() {
+    let mut generator = schemars::SchemaGenerator::default();
+    let schemas = Trip::event_schemas(&mut generator);
+    let stop = serde_json::to_value(&schemas[0].data).unwrap();
+    assert_eq!(stop["properties"]["at"]["$ref"], "#/$defs/Place");
+    assert_eq!(
+        stop["properties"]["next"],
+        json!({"anyOf": [{"$ref": "#/$defs/Place"}, {"type": "null"}]})
+    );
+    assert_eq!(stop["properties"]["ticket"]["type"], "string");
+    assert_eq!(
+        stop["required"],
+        json!(["at", "ticket"]),
+        "an Option stays optional"
+    );
+    let arrived = serde_json::to_value(&schemas[1].data).unwrap();
+    assert_eq!(arrived["$ref"], "#/$defs/Place");
+    let definitions: Vec<_> = generator.definitions().keys().cloned().collect();
+    assert_eq!(definitions, ["Place"], "one shared definition");
+    let place = serde_json::to_value(&generator.definitions()["Place"]).unwrap();
+    assert_eq!(place["properties"]["name"]["maxLength"], 8);
+}
+
 #[derive(Validate)]
 struct Tuple(
     #[validate(range(min = 1))] u8,

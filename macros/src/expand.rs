@@ -3,6 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 
 use crate::ast::{Base64, EventEnum, Field, Rule, Style, ValidateData, ValidateInput, Variant};
 
@@ -85,17 +86,19 @@ pub fn event_enum(input: &EventEnum) -> TokenStream {
     }
 }
 
-/// Removes `#[event]` from variants and `#[validate]` from fields: they are ours, not
-/// attributes the compiler knows.
+/// Removes `#[event]` from variants, `#[validate]` from fields (they are ours, not attributes
+/// the compiler knows) and `#[schemars]` from fields (the enum derives no `JsonSchema`: the
+/// variant's mirror struct, which does, keeps them).
 pub fn strip_helper_attrs(mut item: syn::ItemEnum) -> syn::ItemEnum {
+    let ours = |attr: &syn::Attribute| {
+        ["event", "validate", "schemars"]
+            .iter()
+            .any(|name| attr.path().is_ident(name))
+    };
     for variant in &mut item.variants {
-        variant
-            .attrs
-            .retain(|a| !a.path().is_ident("event") && !a.path().is_ident("validate"));
+        variant.attrs.retain(|a| !ours(a));
         for field in variant.fields.iter_mut() {
-            field
-                .attrs
-                .retain(|a| !a.path().is_ident("validate") && !a.path().is_ident("event"));
+            field.attrs.retain(|a| !ours(a));
         }
     }
     item
@@ -289,8 +292,13 @@ fn mirror_struct(ident: &syn::Ident, variant: &Variant) -> Option<TokenStream> {
         return None;
     }
     let mirror = mirror_ident(variant);
+    let mut data_fields = Vec::new();
     let fields = variant.fields.iter().map(|field| {
         let attrs = &field.mirror_attrs;
+        let described = data_field(&mirror, field).map(|(schema_attr, data_field)| {
+            data_fields.push(data_field);
+            schema_attr
+        });
         let base64_attrs = field.base64.map(|base64| {
             let deserializer = format!(
                 "{ident}::{}",
@@ -306,13 +314,14 @@ fn mirror_struct(ident: &syn::Ident, variant: &Variant) -> Option<TokenStream> {
             .rules
             .iter()
             .filter_map(|rule| schema_rule(rule, field.base64));
-        let attrs = quote!(#(#attrs)* #base64_attrs);
+        let attrs = quote!(#(#attrs)* #base64_attrs #described);
         let ty = &field.ty;
         match &field.member {
             syn::Member::Named(name) => quote!(#attrs #(#schema_rules)* #name: #ty),
             syn::Member::Unnamed(_) => quote!(#attrs #(#schema_rules)* #ty),
         }
     });
+    let fields: Vec<_> = fields.collect();
     let rename_all = variant.field_rename.map(|rule| {
         let rule = rule.as_str();
         quote!(#[serde(rename_all = #rule)])
@@ -323,6 +332,8 @@ fn mirror_struct(ident: &syn::Ident, variant: &Variant) -> Option<TokenStream> {
         Style::Struct => quote!({ #(#fields),* }),
     };
     Some(quote! {
+        #(#data_fields)*
+
         #[derive(::tidings::__private::serde::Deserialize, ::tidings::__private::schemars::JsonSchema)]
         #[serde(crate = "::tidings::__private::serde")]
         #[schemars(crate = "::tidings::__private::schemars")]
@@ -330,6 +341,87 @@ fn mirror_struct(ident: &syn::Ident, variant: &Variant) -> Option<TokenStream> {
         #[allow(dead_code)]
         struct #mirror #body
     })
+}
+
+/// For a field whose schema comes from a type that may lack `JsonSchema`: the attribute that
+/// gives schemars that type through `DataField` (an `Option` stays outside, so that schemars
+/// still sees an optional field), and the `DataField` impl, spanned at the field's type, that
+/// reports a missing `JsonSchema` once, with the fix.
+fn data_field(mirror: &syn::Ident, field: &Field) -> Option<(TokenStream, TokenStream)> {
+    if field.base64.is_some() || schema_elsewhere(&field.mirror_attrs) {
+        return None;
+    }
+    let (optional, data) = match option_inner(&field.ty) {
+        Some(inner) => (true, inner),
+        None => (false, &field.ty),
+    };
+    if is_scalar(data) {
+        return None;
+    }
+    let marker = match &field.member {
+        syn::Member::Named(name) => format_ident!("{mirror}_{}", name.unraw()),
+        syn::Member::Unnamed(index) => format_ident!("{mirror}_{}", index.index),
+    };
+    let schema = format!("::tidings::__private::support::FieldSchema<{marker}>");
+    let schema = if optional {
+        format!("::core::option::Option<{schema}>")
+    } else {
+        schema
+    };
+    let span = syn::spanned::Spanned::span(data);
+    let data_field = quote! {
+        #[allow(non_camel_case_types)]
+        struct #marker;
+        impl ::tidings::__private::support::DataField for #marker {
+            fn schema() -> ::tidings::__private::support::DataSchema {
+                ::tidings::__private::support::DataSchema::of::<#data>()
+            }
+        }
+    };
+    let data_field = quote_spanned!(span=> #data_field);
+    Some((quote!(#[schemars(with = #schema)]), data_field))
+}
+
+/// `T` of a field written `Option<T>`.
+fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match (last.ident == "Option", args.args.first(), args.args.len()) {
+        (true, Some(syn::GenericArgument::Type(inner)), 1) => Some(inner),
+        _ => None,
+    }
+}
+
+/// Types that surely describe themselves (no `DataField` needed): std's scalars and `String`.
+fn is_scalar(ty: &syn::Type) -> bool {
+    const SCALARS: [&str; 17] = [
+        "bool", "char", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
+    match ty {
+        syn::Type::Path(path) if path.qself.is_none() => path
+            .path
+            .get_ident()
+            .is_some_and(|ident| SCALARS.iter().any(|scalar| ident == scalar)),
+        _ => false,
+    }
+}
+
+/// Whether a field's schema comes from somewhere other than its type (`with`, `schema_with`),
+/// or it has none (`skip`): its type then need not implement `JsonSchema`.
+fn schema_elsewhere(attrs: &[syn::Attribute]) -> bool {
+    const KEYS: [&str; 4] = ["with", "schema_with", "skip", "skip_deserializing"];
+    attrs
+        .iter()
+        .filter_map(|attr| attr.meta.require_list().ok())
+        .filter(|list| list.path.is_ident("serde") || list.path.is_ident("schemars"))
+        .flat_map(|list| list.tokens.clone())
+        .any(|token| matches!(token, proc_macro2::TokenTree::Ident(ident) if KEYS.iter().any(|key| ident == key)))
 }
 
 /// The schemars attribute that puts a rule's keywords into the schema. On a base64 field, a

@@ -33,6 +33,7 @@
 //! `#[event(text)]` on a newtype variant of a string type sends the text as is, one `data:`
 //! line per line, instead of as a JSON string.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{Schema, SchemaGenerator};
@@ -213,6 +214,65 @@ pub mod support {
             schema.insert("maxLength".into(), alphabet.encoded_len(max).into());
         }
         schema
+    }
+
+    /// A field of an event's data whose schema comes from its type. The macro implements it
+    /// once per such field, with `DataSchema::of::<FieldType>()`, and points schemars at
+    /// [`FieldSchema`]: a type without `JsonSchema` is then reported once, at the field, with the
+    /// fix (schemars' derive would name a `__private` path, and no fix).
+    pub trait DataField {
+        fn schema() -> DataSchema;
+    }
+
+    /// Types whose JSON Schema the OpenAPI document can give.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is event data without a JSON Schema",
+        label = "`{Self}` does not implement `JsonSchema`",
+        note = "the OpenAPI document describes the data of every event: add `#[derive(schemars::JsonSchema)]` to `{Self}`, or for a type of another crate put `#[schemars(with = \"...\")]` on the field"
+    )]
+    pub trait Described: schemars::JsonSchema {}
+
+    impl<T: schemars::JsonSchema + ?Sized> Described for T {}
+
+    /// What a type's `JsonSchema` says of it.
+    pub struct DataSchema {
+        inline: fn() -> bool,
+        name: fn() -> Cow<'static, str>,
+        id: fn() -> Cow<'static, str>,
+        schema: fn(&mut SchemaGenerator) -> Schema,
+    }
+
+    impl DataSchema {
+        pub fn of<T: Described + ?Sized>() -> Self {
+            DataSchema {
+                inline: T::inline_schema,
+                name: T::schema_name,
+                id: T::schema_id,
+                schema: T::json_schema,
+            }
+        }
+    }
+
+    /// The schema of a [`DataField`]'s type, name, id and inlining included, so that shared
+    /// definitions stay shared.
+    pub struct FieldSchema<F: ?Sized>(core::marker::PhantomData<F>);
+
+    impl<F: DataField + ?Sized> schemars::JsonSchema for FieldSchema<F> {
+        fn inline_schema() -> bool {
+            (F::schema().inline)()
+        }
+
+        fn schema_name() -> Cow<'static, str> {
+            (F::schema().name)()
+        }
+
+        fn schema_id() -> Cow<'static, str> {
+            (F::schema().id)()
+        }
+
+        fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+            (F::schema().schema)(generator)
+        }
     }
 
     /// The payload of a base64 event.

@@ -4,7 +4,7 @@
 #[derive(Debug, Clone)]
 pub enum Clock {
     /// The current time.
-    Tick { unix_ms: u64 },
+    Tick { unix_ms: u64, zone: Option<Zone> },
     Note(String),
     Stopped,
     #[serde(serialize_with = "Clock::__tidings_serialize_Face")]
@@ -49,6 +49,13 @@ const _: () = {
             __TIDINGS_BASE64_CHIME_SOUND.deserialize(__deserializer)
         }
     }
+    #[allow(non_camel_case_types)]
+    struct __TickData_zone;
+    impl ::tidings::__private::support::DataField for __TickData_zone {
+        fn schema() -> ::tidings::__private::support::DataSchema {
+            ::tidings::__private::support::DataSchema::of::<Zone>()
+        }
+    }
     #[derive(
         ::tidings::__private::serde::Deserialize,
         ::tidings::__private::schemars::JsonSchema
@@ -59,6 +66,10 @@ const _: () = {
     struct __TickData {
         #[schemars(range(min = 1))]
         unix_ms: u64,
+        #[schemars(
+            with = "::core::option::Option<::tidings::__private::support::FieldSchema<__TickData_zone>>"
+        )]
+        zone: Option<Zone>,
     }
     #[derive(
         ::tidings::__private::serde::Deserialize,
@@ -134,6 +145,7 @@ const _: () = {
                             .map_err(::tidings::DecodeError::data("tick"))?;
                         Clock::Tick {
                             unix_ms: __value.unix_ms,
+                            zone: __value.zone,
                         }
                     })
                 }
@@ -214,7 +226,7 @@ const _: () = {
             use ::tidings::__private::{SkipNested as _, ValidateNested as _};
             #[allow(unused_variables)]
             match self {
-                Clock::Tick { unix_ms: __f0 } => {
+                Clock::Tick { unix_ms: __f0, zone: __f1 } => {
                     ::tidings::__private::check::range(
                         __f0,
                         ::core::option::Option::Some(1),
@@ -224,6 +236,8 @@ const _: () = {
                     );
                     (&::tidings::__private::Nested(__f0))
                         .validate_nested(&__at.field("unix_ms"), __report);
+                    (&::tidings::__private::Nested(__f1))
+                        .validate_nested(&__at.field("zone"), __report);
                 }
                 _ => {}
             }

@@ -8,6 +8,7 @@ pub enum Clock {
     Tick {
         #[validate(range(min = 1))]
         unix_ms: u64,
+        zone: Option<Zone>,
     },
     #[event(text)]
     Note(String),
