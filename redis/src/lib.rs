@@ -72,11 +72,13 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod follow;
 mod reader;
 mod storage;
 mod window;
 
 use std::fmt::Display;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -88,6 +90,7 @@ pub use storage::RedisStorage;
 #[doc(no_inline)]
 pub use tidings::hub::PublishError;
 
+use follow::Follower;
 use reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
 /// One Redis server (or proxy), shared by every hub storage made from it.
@@ -98,6 +101,7 @@ use reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 pub struct Redis {
     client: redis::Client,
     commands: ConnectionManager,
+    follower: Arc<Follower>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -120,7 +124,12 @@ impl Redis {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(Redis { client, commands })
+        let follower = Follower::new(client.clone());
+        Ok(Redis {
+            client,
+            commands,
+            follower,
+        })
     }
 
     /// A storage on the Redis stream `key`, with a local window bounded by `window` (the
@@ -132,7 +141,7 @@ impl Redis {
         window: WindowLimits,
     ) -> RedisStorage<E> {
         RedisStorage::new(
-            self.client.clone(),
+            &self.follower,
             self.commands.clone(),
             key.into(),
             window,
@@ -167,7 +176,7 @@ impl Redis {
         let prefix = prefix.to_owned();
         Hubs::with_storage(options, idle, move |topic: &K| {
             RedisStorage::new(
-                redis.client.clone(),
+                &redis.follower,
                 redis.commands.clone(),
                 format!("{prefix}:{topic}"),
                 options.window,

@@ -1,12 +1,13 @@
-//! The one `XREAD BLOCK` loop per hub and process that feeds the local window.
+//! Reading a topic's stream into its window: the catch-up after each (re)subscription, and the
+//! frames of stream entries and of channel messages.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Value};
+use redis::Value;
+use redis::aio::ConnectionManager;
 use tidings::EventSet;
 use tidings::hub::{EventId, RESET_EVENT};
 
@@ -16,87 +17,56 @@ use crate::window::Shared;
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a command may wait for its answer.
 pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one `XREAD` blocks when no event comes.
-const BLOCK: Duration = Duration::from_secs(5);
-/// Most entries one `XREAD` returns.
+/// Most entries one `XRANGE` of a catch-up returns.
 const BATCH: usize = 512;
-/// The first wait before reconnecting; it doubles up to `MAX_BACKOFF`.
+/// The first wait before a failed catch-up is tried again; it doubles up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One stream entry: its id and its frame body (the frame without its `id:` line).
 pub(crate) type Entry = (EventId, Vec<u8>);
 
-/// Reads the stream for as long as the storage lives, reconnecting after failures.
-pub(crate) async fn run<E: EventSet + Sync>(shared: Arc<Shared<E>>, client: redis::Client) {
+/// The topic's follow task, for as long as its storage lives: each time its channel is
+/// subscribed on a new connection, reads what the stream holds past the window, then serves
+/// live. A failed read is tried again while that connection lasts.
+pub(crate) async fn follow<E: EventSet + Sync>(
+    shared: Arc<Shared<E>>,
+    mut commands: ConnectionManager,
+) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        let error = read(&shared, &client, &mut backoff).await;
-        if shared.ready.send_replace(false) {
-            tracing::warn!(key = %shared.key, %error, "Redis unreachable: new subscribers get 503 until it is back");
-        } else {
-            tracing::debug!(key = %shared.key, %error, "Redis still unreachable");
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// One connection's worth of reading; returns why it stopped.
-async fn read<E: EventSet + Sync>(
-    shared: &Shared<E>,
-    client: &redis::Client,
-    backoff: &mut Duration,
-) -> redis::RedisError {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(BLOCK + RESPONSE_TIMEOUT));
-    let mut connection = match client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-    {
-        Ok(connection) => connection,
-        Err(error) => return error,
-    };
-    let mut from = match position(shared, &mut connection).await {
-        Ok(from) => from,
-        Err(error) => return error,
-    };
-    if !shared.ready.send_replace(true) {
-        tracing::info!(key = %shared.key, "reading the Redis stream");
-    }
-    *backoff = MIN_BACKOFF;
-    loop {
-        let reply = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(BATCH)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&shared.key)
-            .arg(from.to_string())
-            .query_async(&mut connection)
-            .await;
-        let entries = match reply.and_then(xread_entries) {
-            Ok(entries) => entries,
-            Err(error) => return error,
+        let woken = shared.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let Some(generation) = shared.catch_up_due() else {
+            woken.await;
+            continue;
         };
-        if let Some((last, _)) = entries.last() {
-            from = *last;
-            shared.push(entries.into_iter().map(|(id, body)| record::<E>(id, &body)));
+        match read_past_window(&shared, &mut commands).await {
+            Ok(()) => {
+                backoff = MIN_BACKOFF;
+                if shared.go_live(generation) {
+                    tracing::debug!(key = %shared.key, "following the Redis stream");
+                }
+            }
+            Err(error) => {
+                tracing::debug!(key = %shared.key, %error, "catching up with the Redis stream failed; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
     }
 }
 
-/// Where reading starts on a new connection. The first time, the window is filled with the
-/// stream's newest entries, so that this instance resumes clients of the others. After a
-/// reconnection, the stream must still hold the last entry read; otherwise its history broke
-/// (Redis restarted empty, or trimmed past it meanwhile) and every subscriber is told.
-async fn position<E: EventSet + Sync>(
+/// Reads what the stream holds past the window. The first time, the window is filled with the
+/// stream's newest entries, so that this instance resumes clients of the others. Later, the
+/// stream must still hold the last entry read; otherwise its history broke (Redis restarted
+/// empty, or trimmed past it meanwhile) and every subscriber is told.
+async fn read_past_window<E: EventSet + Sync>(
     shared: &Shared<E>,
-    connection: &mut MultiplexedConnection,
-) -> redis::RedisResult<EventId> {
-    let (started, last, read_any) = {
+    connection: &mut ConnectionManager,
+) -> redis::RedisResult<()> {
+    let (started, mut last, read_any) = {
         let window = shared.lock();
         (window.started, window.last, window.read_any())
     };
@@ -126,28 +96,44 @@ async fn position<E: EventSet + Sync>(
             window.started = true;
         }
         shared.push(newest.into_iter().map(|(id, body)| record::<E>(id, &body)));
-        return Ok(last);
+        return Ok(());
     }
-    if !read_any {
-        // Nothing was read, so nothing can have been missed: go on from where reading began.
-        return Ok(last);
+    if read_any {
+        let reply = redis::cmd("XRANGE")
+            .arg(&shared.key)
+            .arg(last.to_string())
+            .arg(last.to_string())
+            .query_async(connection)
+            .await?;
+        if entries(reply)?.is_empty() {
+            tracing::warn!(key = %shared.key, %last, "the Redis stream lost its history: subscribers get a reset");
+            shared.push([(last, reset_frame(last), None)]);
+        }
     }
-    let reply = redis::cmd("XRANGE")
-        .arg(&shared.key)
-        .arg(last.to_string())
-        .arg(last.to_string())
-        .query_async(connection)
-        .await?;
-    if entries(reply)?.is_empty() {
-        tracing::warn!(key = %shared.key, %last, "the Redis stream lost its history: subscribers get a reset");
-        shared.push([(last, reset_frame(last), None)]);
+    loop {
+        let reply = redis::cmd("XRANGE")
+            .arg(&shared.key)
+            .arg(format!("({last}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(connection)
+            .await?;
+        let page = entries(reply)?;
+        let full = page.len() == BATCH;
+        if let Some((newest, _)) = page.last() {
+            last = *newest;
+        }
+        shared.push(page.into_iter().map(|(id, body)| record::<E>(id, &body)));
+        if !full {
+            return Ok(());
+        }
     }
-    Ok(last)
 }
 
 /// The greatest stream id before Redis's clock now (`TIME`): reading after it gets every entry
 /// added from now on, `<now>-0` included.
-async fn just_before_now(connection: &mut MultiplexedConnection) -> redis::RedisResult<EventId> {
+async fn just_before_now(connection: &mut ConnectionManager) -> redis::RedisResult<EventId> {
     let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(connection).await?;
     let now_ms = seconds.saturating_mul(1000) + micros / 1000;
     Ok(EventId {
@@ -168,6 +154,22 @@ fn record<E: EventSet>(id: EventId, body: &[u8]) -> (EventId, Bytes, Option<Arc<
         tracing::warn!(%id, "a stream entry this process cannot decode: sent as it is");
     }
     (id, frame.freeze(), event.map(Arc::new))
+}
+
+/// A record of a frame published on a topic's channel: `id: <id>` on its first line, then the
+/// body as the stream entry holds it. `None` for a message tidings did not publish.
+pub(crate) fn live_record<E: EventSet>(frame: &[u8]) -> Option<(EventId, Bytes, Option<Arc<E>>)> {
+    let newline = frame.iter().position(|&byte| byte == b'\n')?;
+    let id = std::str::from_utf8(&frame[..newline])
+        .ok()?
+        .strip_prefix("id: ")?
+        .parse()
+        .ok()?;
+    let event = decode::<E>(&frame[newline + 1..]);
+    if event.is_none() {
+        tracing::warn!(%id, "a published frame this process cannot decode: sent as it is");
+    }
+    Some((id, Bytes::copy_from_slice(frame), event.map(Arc::new)))
 }
 
 /// Decodes a frame body as tidings writes it: `event:` and `data:` lines.
@@ -203,31 +205,6 @@ fn reset_frame(last: EventId) -> Bytes {
     Bytes::from(format!(
         "id: {last}\nevent: {RESET_EVENT}\ndata: {data}\n\n"
     ))
-}
-
-/// The entries of an `XREAD` answer on one stream (nil when it timed out).
-fn xread_entries(reply: Value) -> redis::RedisResult<Vec<Entry>> {
-    let streams = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Array(streams) => streams,
-        Value::Map(streams) => streams.into_iter().map(|(_, v)| v).collect(),
-        other => return Err(unexpected("XREAD", &other)),
-    };
-    let mut all = Vec::new();
-    for stream in streams {
-        // `[key, entries]` (RESP2), or the entries alone (RESP3 map values).
-        let entries = match stream {
-            Value::Array(mut pair)
-                if pair.len() == 2
-                    && matches!(pair[0], Value::BulkString(_) | Value::SimpleString(_)) =>
-            {
-                pair.pop().unwrap_or(Value::Nil)
-            }
-            other => other,
-        };
-        all.extend(self::entries(entries)?);
-    }
-    Ok(all)
 }
 
 /// The entries of an `XRANGE`/`XREVRANGE` answer: `[[id, [field, value, ...]], ...]`.

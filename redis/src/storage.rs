@@ -1,30 +1,64 @@
-//! [`RedisStorage`]: `HubStorage` on a Redis stream, read through a local window.
+//! [`RedisStorage`]: `HubStorage` on a Redis stream and its channel, read through a local
+//! window.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use tidings::hub::{
     Cursor, EventId, Head, HubStorage, Lost, Record, ResetReason, Start, StorageError, WindowLimits,
 };
 use tokio::sync::watch;
 
+use crate::follow::{Follower, Registered, Topic};
 use crate::reader;
 use crate::window::{Shared, now_ms};
 
-/// How long a subscriber whose id the loop has not read yet waits for it.
+/// How long a subscriber whose id this instance has not received yet waits for it.
 const CATCH_UP: Duration = Duration::from_secs(2);
+/// How long a new subscriber waits for a topic that is not following its stream yet (a new
+/// topic's first catch-up, or Redis coming back) before it is refused with `503`.
+const READY_WAIT: Duration = Duration::from_secs(3);
+/// Most frames one script call appends.
+const APPEND_CHUNK: usize = 256;
 
-/// A hub's storage on one Redis stream: append with `XADD`, read from a local window that
-/// one `XREAD` loop per process keeps current. See the [crate] docs for its guarantees.
-///
-/// Dropping it stops its loop.
+/// Appends each frame of `ARGV[4..]` to the stream `KEYS[1]` and publishes it, with the id it
+/// got, on the channel of the same name; then trims by age and sets the expiry. One script, so
+/// that the channel carries a topic's events in the order of their ids, and all or nothing is
+/// written. Answers the ids.
+const APPEND_AND_PUBLISH: &str = r#"
+local key = KEYS[1]
+local ids = {}
+for i = 4, #ARGV do
+  local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[1], '*', 'frame', ARGV[i])
+  redis.call('PUBLISH', key, 'id: ' .. id .. '\n' .. ARGV[i])
+  ids[i - 3] = id
+end
+if ARGV[2] ~= '' then redis.call('XTRIM', key, 'MINID', '~', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('PEXPIRE', key, ARGV[3]) end
+return ids
+"#;
+
+static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(APPEND_AND_PUBLISH));
+
+/// A hub's storage on one Redis stream: append and publish with one script, read from a local
+/// window that the [`Redis`](crate::Redis)'s one Pub/Sub connection keeps current. See the
+/// [crate] docs for its guarantees.
 pub struct RedisStorage<E> {
     shared: Arc<Shared<E>>,
     commands: ConnectionManager,
     /// Milliseconds after the last publish at which the key expires, for topics.
     expire_ms: Option<u64>,
-    reader: tokio::task::AbortHandle,
+    /// Unregisters the topic from the follower (and its channel, if it was the last) on drop.
+    _registered: Registered,
+    follow: tokio::task::AbortHandle,
+}
+
+impl<E> Drop for RedisStorage<E> {
+    fn drop(&mut self) {
+        self.follow.abort();
+    }
 }
 
 impl<E> std::fmt::Debug for RedisStorage<E> {
@@ -36,28 +70,44 @@ impl<E> std::fmt::Debug for RedisStorage<E> {
     }
 }
 
-impl<E> Drop for RedisStorage<E> {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
 impl<E: tidings::EventSet + Sync> RedisStorage<E> {
     pub(crate) fn new(
-        client: redis::Client,
+        follower: &Arc<Follower>,
         commands: ConnectionManager,
         key: String,
         limits: WindowLimits,
         expire: Option<Duration>,
     ) -> Self {
         let shared = Arc::new(Shared::new(key, limits));
-        let reader = tokio::spawn(reader::run(shared.clone(), client));
+        let topic: Weak<dyn Topic> = Arc::downgrade(&shared) as Weak<Shared<E>>;
+        let follow = tokio::spawn(reader::follow(shared.clone(), commands.clone()));
+        let registered = follower.register(&shared.key, topic);
         RedisStorage {
             shared,
             commands,
             expire_ms: expire.map(|d| d.as_millis() as u64),
-            reader: reader.abort_handle(),
+            _registered: registered,
+            follow: follow.abort_handle(),
         }
+    }
+}
+
+impl<E: tidings::EventSet + Sync> Topic for Shared<E> {
+    fn live(&self, frame: &[u8]) {
+        match reader::live_record::<E>(frame) {
+            Some(record) => Shared::live(self, record),
+            None => {
+                tracing::warn!(key = %self.key, "a message on the topic's channel that tidings did not publish: skipped")
+            }
+        }
+    }
+
+    fn disconnected(&self) {
+        Shared::disconnected(self);
+    }
+
+    fn subscribed(&self, generation: u64) {
+        Shared::subscribed(self, generation);
     }
 }
 
@@ -67,7 +117,8 @@ impl<E> RedisStorage<E> {
         &self.shared.key
     }
 
-    /// Whether the `XREAD` loop is connected to Redis: subscribers are served only then.
+    /// Whether the topic follows its stream live: new subscribers are served only then (they
+    /// wait up to 3 s for it).
     pub fn is_ready(&self) -> bool {
         *self.shared.ready.borrow()
     }
@@ -116,6 +167,45 @@ impl<E> RedisStorage<E> {
         Ok(entries.first().map(|(id, _)| *id))
     }
 
+    /// Appends and publishes `bodies`, in order, with one script call; their ids.
+    async fn append_frames(&self, bodies: &[&[u8]]) -> Result<Vec<EventId>, StorageError> {
+        let limits = &self.shared.limits;
+        let mut invocation = SCRIPT.key(&self.shared.key);
+        invocation.arg(limits.max_events);
+        match limits.max_age {
+            Some(age) => invocation.arg(now_ms().saturating_sub(age.as_millis() as u64)),
+            None => invocation.arg(""),
+        };
+        match self.expire_ms {
+            Some(expire) => invocation.arg(expire),
+            None => invocation.arg(""),
+        };
+        for body in bodies {
+            invocation.arg(*body);
+        }
+        let appended: redis::RedisResult<Vec<String>> = self
+            .on_commands(|mut connection| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await;
+        let ids = appended.map_err(|error| {
+            StorageError(tidings::Error::msg(format!(
+                "cannot append to the Redis stream `{}`: {error}",
+                self.shared.key
+            )))
+        })?;
+        ids.iter()
+            .map(|id| {
+                id.parse().map_err(|_| {
+                    StorageError(tidings::Error::msg(format!(
+                        "Redis answered XADD with `{id}`, not a stream id"
+                    )))
+                })
+            })
+            .collect()
+    }
+
     /// Runs a command on the connection every hub of the [`Redis`] shares. A refusal means
     /// nothing was sent, and the connection manager may still hold the failure of an attempt
     /// made while Redis was down: one more try reconnects.
@@ -135,67 +225,29 @@ impl<E> RedisStorage<E> {
 
 impl<E: tidings::EventSet + Sync> HubStorage<E> for RedisStorage<E> {
     async fn append(&self, _event: Arc<E>, body: &[u8]) -> Result<EventId, StorageError> {
-        let limits = &self.shared.limits;
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(&self.shared.key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(limits.max_events)
-            .arg("*")
-            .arg("frame")
-            .arg(body);
-        let pipe = (limits.max_age.is_some() || self.expire_ms.is_some()).then(|| {
-            // With trimming by age or expiry: all or nothing, in one round trip.
-            let mut pipe = redis::pipe();
-            pipe.atomic().add_command(xadd.clone());
-            if let Some(age) = limits.max_age {
-                let oldest = now_ms().saturating_sub(age.as_millis() as u64);
-                pipe.cmd("XTRIM")
-                    .arg(&self.shared.key)
-                    .arg("MINID")
-                    .arg("~")
-                    .arg(oldest)
-                    .ignore();
-            }
-            if let Some(expire) = self.expire_ms {
-                pipe.cmd("PEXPIRE")
-                    .arg(&self.shared.key)
-                    .arg(expire)
-                    .ignore();
-            }
-            pipe
-        });
-        let appended = self
-            .on_commands(|mut connection| {
-                let (xadd, pipe) = (&xadd, &pipe);
-                async move {
-                    match pipe {
-                        Some(pipe) => pipe
-                            .query_async::<(String,)>(&mut connection)
-                            .await
-                            .map(|(id,)| id),
-                        // One command is atomic on its own.
-                        None => xadd.query_async::<String>(&mut connection).await,
-                    }
-                }
-            })
-            .await;
-        let id = appended.map_err(|error| {
-            StorageError(tidings::Error::msg(format!(
-                "cannot append to the Redis stream `{}`: {error}",
-                self.shared.key
-            )))
-        })?;
-        id.parse().map_err(|_| {
-            StorageError(tidings::Error::msg(format!(
-                "Redis answered XADD with `{id}`, not a stream id"
-            )))
+        let ids = self.append_frames(&[body]).await?;
+        ids.into_iter().next().ok_or_else(|| {
+            StorageError(tidings::Error::msg("Redis answered the append with no id"))
         })
+    }
+
+    async fn append_all(&self, events: Vec<(Arc<E>, Bytes)>) -> Result<Vec<EventId>, StorageError> {
+        let bodies: Vec<&[u8]> = events.iter().map(|(_, body)| &body[..]).collect();
+        let mut ids = Vec::with_capacity(bodies.len());
+        // A few hundred frames per script call: one call blocks Redis for its whole run.
+        for chunk in bodies.chunks(APPEND_CHUNK) {
+            ids.extend(self.append_frames(chunk).await?);
+        }
+        Ok(ids)
     }
 
     async fn start(&self, last_event_id: Option<&str>) -> Result<Start, StorageError> {
         if !self.is_ready() {
-            return Err(self.unavailable());
+            let mut ready = self.shared.ready.subscribe();
+            let waited = tokio::time::timeout(READY_WAIT, ready.wait_for(|ready| *ready)).await;
+            if !matches!(waited, Ok(Ok(_))) {
+                return Err(self.unavailable());
+            }
         }
         let Some(text) = last_event_id else {
             return Ok(Start::Live(self.shared.lock().live()));

@@ -1,5 +1,5 @@
-//! The local window of one Redis stream: the entries its reader loop read, in order, for the
-//! storage's subscribers; and what the storage and its loop share.
+//! The local window of one Redis stream: its entries, in order, for the storage's subscribers,
+//! as the catch-up reads them and the channel brings them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,19 +7,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tidings::hub::{Cursor, EventId, Head, Record, ResetReason, Start, WindowLimits};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// The id before every entry: Redis's `0-0`.
 pub(crate) const ZERO: EventId = EventId { epoch: 0, seq: 0 };
 
-/// What the storage and its loop share.
+/// What the storage, its catch-ups and the follower share.
 pub(crate) struct Shared<E> {
     pub(crate) key: String,
     pub(crate) limits: WindowLimits,
     window: Mutex<Window<E>>,
     pub(crate) head: watch::Sender<Head>,
-    /// Whether the loop is connected and reading: subscribers are refused while it is not.
+    /// Whether the topic follows its stream live: new subscribers wait while it does not.
     pub(crate) ready: watch::Sender<bool>,
+    /// Wakes the topic's follow task when a catch-up is due.
+    pub(crate) wake: Notify,
 }
 
 /// The local window: the stream's entries after `base`, up to `last`, in order.
@@ -33,14 +35,19 @@ pub(crate) struct Window<E> {
     pub(crate) bytes: usize,
     /// Every entry after `base` up to `last` is in `records` (or was evicted, moving `base`).
     pub(crate) base: EventId,
-    /// The last entry the loop read.
+    /// The newest entry in the window (read, or received on the channel).
     pub(crate) last: EventId,
-    /// Whether the loop filled the window once.
+    /// Whether the window was filled from the stream once.
     pub(crate) started: bool,
+    /// Whether the window is catching up with the stream: channel messages wait in `pending`.
+    catching_up: bool,
+    pending: Vec<(EventId, Bytes, Option<Arc<E>>)>,
+    /// The follower's connection on which the topic's channel is subscribed, if any.
+    subscribed: Option<u64>,
 }
 
 impl<E> Shared<E> {
-    /// An empty window on the stream `key`, not ready until its loop has read it.
+    /// An empty window on the stream `key`, not ready until it has caught up once.
     pub(crate) fn new(key: String, limits: WindowLimits) -> Self {
         Shared {
             key,
@@ -53,7 +60,11 @@ impl<E> Shared<E> {
                 base: ZERO,
                 last: ZERO,
                 started: false,
+                catching_up: true,
+                pending: Vec::new(),
+                subscribed: None,
             }),
+            wake: Notify::new(),
             head: watch::Sender::new(Head::default()),
             ready: watch::Sender::new(false),
         }
@@ -68,32 +79,106 @@ impl<E> Shared<E> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends records the loop read (or made), evicts, and wakes the subscribers.
+    /// Appends records read from the stream (or made), evicts, and wakes the subscribers.
     pub(crate) fn push(&self, records: impl IntoIterator<Item = (EventId, Bytes, Option<Arc<E>>)>) {
         let head = {
             let mut window = self.lock();
-            for (id, frame, event) in records {
-                window.next_seq += 1;
-                window.offset += frame.len() as u64;
-                window.bytes += frame.len();
-                window.last = window.last.max(id);
-                let record = Record {
-                    id,
-                    end_offset: window.offset,
-                    frame,
-                    event,
-                };
-                window.records.push_back(record);
+            for record in records {
+                window.append(record);
             }
             window.evict(&self.limits, now_ms());
             window.head()
         };
         self.head.send_replace(head);
     }
+
+    /// A record the topic's channel carried: held while catching up, dropped if the window
+    /// has it already, appended otherwise.
+    pub(crate) fn live(&self, record: (EventId, Bytes, Option<Arc<E>>)) {
+        let head = {
+            let mut window = self.lock();
+            if window.catching_up {
+                window.pending.push(record);
+                return;
+            }
+            if record.0 <= window.last {
+                return;
+            }
+            window.append(record);
+            window.evict(&self.limits, now_ms());
+            window.head()
+        };
+        self.head.send_replace(head);
+    }
+
+    /// The connection broke: new subscribers wait, and channel messages are held until the
+    /// next catch-up.
+    pub(crate) fn disconnected(&self) {
+        {
+            let mut window = self.lock();
+            window.subscribed = None;
+            window.catching_up = true;
+            window.pending.clear();
+        }
+        self.ready.send_replace(false);
+    }
+
+    /// The topic's channel is subscribed on connection `generation`: a catch-up is due if the
+    /// topic is not live.
+    pub(crate) fn subscribed(&self, generation: u64) {
+        self.lock().subscribed = Some(generation);
+        self.wake.notify_waiters();
+    }
+
+    /// The connection a catch-up is due for, if one is.
+    pub(crate) fn catch_up_due(&self) -> Option<u64> {
+        let window = self.lock();
+        if window.catching_up {
+            window.subscribed
+        } else {
+            None
+        }
+    }
+
+    /// Ends a catch-up begun on connection `generation`: what the channel brought meanwhile
+    /// and the window lacks is appended, and the topic serves live. False if that connection
+    /// broke since.
+    pub(crate) fn go_live(&self, generation: u64) -> bool {
+        let head = {
+            let mut window = self.lock();
+            if window.subscribed != Some(generation) || !window.catching_up {
+                return false;
+            }
+            for record in std::mem::take(&mut window.pending) {
+                if record.0 > window.last {
+                    window.append(record);
+                }
+            }
+            window.catching_up = false;
+            window.evict(&self.limits, now_ms());
+            window.head()
+        };
+        self.head.send_replace(head);
+        self.ready.send_replace(true);
+        true
+    }
 }
 
 impl<E> Window<E> {
-    /// Whether the loop read (or made) a record: `last` is then an entry it must find again
+    fn append(&mut self, (id, frame, event): (EventId, Bytes, Option<Arc<E>>)) {
+        self.next_seq += 1;
+        self.offset += frame.len() as u64;
+        self.bytes += frame.len();
+        self.last = self.last.max(id);
+        self.records.push_back(Record {
+            id,
+            end_offset: self.offset,
+            frame,
+            event,
+        });
+    }
+
+    /// Whether a record was read (or made): `last` is then an entry the stream must still hold
     /// after a reconnection.
     pub(crate) fn read_any(&self) -> bool {
         self.next_seq > 1

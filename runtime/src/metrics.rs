@@ -210,8 +210,8 @@ mod enabled {
         counter!("tidings_rejections_total", "status" => status.to_string()).increment(1);
     }
 
-    pub(crate) fn hub_published() {
-        counter!("tidings_hub_published_total").increment(1);
+    pub(crate) fn hub_published(events: u64) {
+        counter!("tidings_hub_published_total").increment(events);
     }
 
     pub(crate) fn hub_subscribers(change: f64) {
@@ -246,7 +246,7 @@ mod disabled {
     }
 
     pub(crate) fn rejection(_status: u16) {}
-    pub(crate) fn hub_published() {}
+    pub(crate) fn hub_published(_events: u64) {}
     pub(crate) fn hub_subscribers(_change: f64) {}
     pub(crate) fn hub_resume(_outcome: ResumeOutcome) {}
     pub(crate) fn hub_lag_disconnect() {}

@@ -308,12 +308,42 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
             .map_err(PublishError::Storage)?;
         let counters = &self.inner.counters;
         counters.published.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::hub_published();
+        crate::metrics::hub_published(1);
         counters
             .published_bytes
             .fetch_add(body.len() as u64, Ordering::Relaxed);
         self.touch();
         Ok(id)
+    }
+
+    /// Publishes `events` in order, as [`publish`](Hub::publish) does each, and returns their
+    /// ids. Every event is validated and serialized before any is stored, so an invalid one
+    /// publishes none; a storage that appends many at once (Redis: one round trip per few
+    /// hundred) makes this the fast way for one task to publish many events.
+    pub async fn publish_all(
+        &self,
+        events: impl IntoIterator<Item = E>,
+    ) -> Result<Vec<EventId>, PublishError> {
+        let mut framed = Vec::new();
+        let mut bytes = 0;
+        for event in events {
+            let body = frame_of(&event)?;
+            bytes += body.len() as u64;
+            framed.push((Arc::new(event), body));
+        }
+        let count = framed.len() as u64;
+        let ids = self
+            .inner
+            .storage
+            .append_all(framed)
+            .await
+            .map_err(PublishError::Storage)?;
+        let counters = &self.inner.counters;
+        counters.published.fetch_add(count, Ordering::Relaxed);
+        crate::metrics::hub_published(count);
+        counters.published_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.touch();
+        Ok(ids)
     }
 
     /// A subscription that starts right after `last_event_id` (usually

@@ -144,6 +144,25 @@ pub trait HubStorage<E>: Send + Sync + 'static {
         body: &[u8],
     ) -> impl Future<Output = Result<EventId, StorageError>> + Send;
 
+    /// Appends events in order, as [`append`](HubStorage::append) does each; their ids. A
+    /// storage that can append many at once (one round trip) does so; the default appends one
+    /// after the other.
+    fn append_all(
+        &self,
+        events: Vec<(Arc<E>, Bytes)>,
+    ) -> impl Future<Output = Result<Vec<EventId>, StorageError>> + Send
+    where
+        E: Send + Sync,
+    {
+        async move {
+            let mut ids = Vec::with_capacity(events.len());
+            for (event, body) in events {
+                ids.push(self.append(event, &body).await?);
+            }
+            Ok(ids)
+        }
+    }
+
     /// Where a subscriber whose client last saw `last_event_id` starts; an error when the
     /// storage cannot serve subscribers now (a shared backend being unreachable).
     fn start(
@@ -377,6 +396,13 @@ impl<E: Send + Sync + 'static, A: HubStorage<E>, B: HubStorage<E>> HubStorage<E>
         match self {
             EitherStorage::Left(storage) => storage.append(event, body).await,
             EitherStorage::Right(storage) => storage.append(event, body).await,
+        }
+    }
+
+    async fn append_all(&self, events: Vec<(Arc<E>, Bytes)>) -> Result<Vec<EventId>, StorageError> {
+        match self {
+            EitherStorage::Left(storage) => storage.append_all(events).await,
+            EitherStorage::Right(storage) => storage.append_all(events).await,
         }
     }
 
