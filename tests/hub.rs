@@ -459,6 +459,29 @@ async fn per_topic_hubs_are_created_on_use_and_dropped_when_idle() {
 }
 
 #[tokio::test]
+async fn each_get_drops_a_few_idle_hubs_without_visiting_all() {
+    let hubs = Hubs::<u64, Feed>::new(HubOptions::default(), Duration::from_millis(50));
+    for key in 0..10 {
+        hubs.get(&key);
+    }
+    let busy = hubs.get(&3); // held: never idle
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    // Each get looks at the next two keys in turn: after one, two fewer hubs.
+    hubs.get(&100);
+    assert_eq!(hubs.len(), 11 - 2);
+    for _ in 0..10 {
+        hubs.get(&100);
+    }
+    assert_eq!(
+        hubs.len(),
+        2,
+        "all idle hubs gone; the held one and the one in use stay"
+    );
+    assert!(hubs.existing(&3).is_some());
+    drop(busy);
+}
+
+#[tokio::test]
 async fn transient_events_reach_live_subscribers_without_ids_and_are_never_replayed() {
     let hub = Hub::new();
     let server = serve(&hub).await;
