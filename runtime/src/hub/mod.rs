@@ -78,7 +78,7 @@ pub use storage::{
     Cursor, EitherStorage, Head, HubStorage, Lost, MemoryStorage, Record, ResetReason, Start,
     StorageError, WindowLimits,
 };
-pub use subscribed::Subscribed;
+pub use subscribed::{Subscribed, TopicSubscribed};
 pub use subscription::Subscription;
 pub use topics::Hubs;
 
