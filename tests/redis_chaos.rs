@@ -116,11 +116,19 @@ async fn clients_of_an_instance_killed_mid_stream_resume_on_another() {
 }
 
 async fn connect(addr: SocketAddr, last_event_id: Option<&str>) -> Option<RawResponse> {
+    connect_to(addr, "/metrics", last_event_id).await
+}
+
+async fn connect_to(
+    addr: SocketAddr,
+    path: &str,
+    last_event_id: Option<&str>,
+) -> Option<RawResponse> {
     let headers: Vec<(&str, &str)> = last_event_id
         .iter()
         .map(|id| ("last-event-id", *id))
         .collect();
-    let response = RawResponse::try_send(addr, "GET", "/metrics", &headers)
+    let response = RawResponse::try_send(addr, "GET", path, &headers)
         .await
         .ok()?;
     (response.status == 200).then_some(response)
@@ -144,6 +152,11 @@ async fn connect_when_ready(addr: SocketAddr, last_event_id: Option<&str>) -> Ra
 
 /// Reads the next event into `seen`; `None` when the stream ended or broke.
 async fn read_one(stream: &mut RawResponse, seen: &mut Seen) -> Option<()> {
+    read_next(stream, seen, "sample").await
+}
+
+/// Reads the next event into `seen`, counting the ids of `name` events.
+async fn read_next(stream: &mut RawResponse, seen: &mut Seen, name: &str) -> Option<()> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(5), stream.next_frame())
             .await
@@ -154,8 +167,8 @@ async fn read_one(stream: &mut RawResponse, seen: &mut Seen) -> Option<()> {
         if event.event == RESET_EVENT {
             seen.resets += 1;
         }
-        if event.event == "sample" {
-            seen.ids.push(event.id.expect("hub samples carry ids"));
+        if event.event == name {
+            seen.ids.push(event.id.expect("hub events carry ids"));
         }
         return Some(());
     }
@@ -259,5 +272,144 @@ async fn chaos_three_instances_cut_clients_and_a_killed_instance_lose_nothing() 
         all.iter().all(|seen| seen.ids.len() > 100),
         "every client received"
     );
+    assert_eq!((lost, duplicated, out_of_order, resets), (0, 0, 0, 0));
+}
+
+const TOPICS: u64 = 100;
+const TOPIC_CLIENTS: u64 = 30;
+
+/// A topic server process (`tests/bin/topic_server.rs`) on `redis`, publishing to every topic
+/// every `every_ms` (or not at all).
+fn topic_server(redis: &RedisServer, port: u16, every_ms: Option<u64>) -> (Child, SocketAddr) {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_topic-server"));
+    command
+        .env("REDIS_URL", redis.url())
+        .env("ADDR", format!("127.0.0.1:{port}"))
+        .env("TOPICS", TOPICS.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Some(ms) = every_ms {
+        command.env("PUBLISH_EVERY_MS", ms.to_string());
+    }
+    let mut child = command.spawn().expect("start the topic server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .expect("the topic server prints its address");
+    (child, addr)
+}
+
+/// One client roaming topics and instances: every 50-400 ms it is cut, and comes back to a
+/// random instance, half the time on another random topic, resuming each topic after the last
+/// id it saw there.
+async fn roam_topics(
+    instances: Arc<Mutex<Vec<Option<SocketAddr>>>>,
+    seed: u64,
+    until: Instant,
+) -> std::collections::HashMap<u64, Seen> {
+    let mut rng = Rng(seed);
+    let mut seen: std::collections::HashMap<u64, Seen> = Default::default();
+    let mut topic = rng.below(TOPICS);
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20 + rng.below(100))).await;
+        if rng.below(2) == 0 {
+            topic = rng.below(TOPICS);
+        }
+        let live: Vec<SocketAddr> = instances
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        let addr = live[rng.below(live.len() as u64) as usize];
+        let on_topic = seen.entry(topic).or_default();
+        let last = on_topic.ids.last().cloned();
+        let path = format!("/topics/{topic}");
+        let Some(mut stream) = connect_to(addr, &path, last.as_deref()).await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        on_topic.connections += 1;
+        let cut_at = Instant::now() + Duration::from_millis(50 + rng.below(350));
+        while Instant::now() < cut_at.min(until) {
+            let remaining = cut_at.min(until).saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, read_next(&mut stream, on_topic, "tick")).await {
+                Ok(Some(())) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn topic_chaos_clients_roaming_100_topics_on_three_instances_lose_nothing() {
+    let redis = RedisServer::start();
+    let ports = [free_port(), free_port(), free_port()];
+    // One publish to each of the 100 topics every 50 ms: 2,000 events/s in all.
+    let (publisher, p0) = topic_server(&redis, ports[0], Some(50));
+    let (second, p1) = topic_server(&redis, ports[1], None);
+    let (third, p2) = topic_server(&redis, ports[2], None);
+    let mut processes = Processes(vec![publisher, second, third]);
+    let instances = Arc::new(Mutex::new(vec![Some(p0), Some(p1), Some(p2)]));
+    let until = Instant::now() + RUN;
+    let clients: Vec<_> = (0..TOPIC_CLIENTS)
+        .map(|i| {
+            tokio::spawn(roam_topics(
+                instances.clone(),
+                0xD1B5_4A32_D192_ED03 ^ (i + 1),
+                until,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(RUN / 3).await;
+    instances.lock().unwrap()[2] = None;
+    kill(&mut processes.0[2]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (restarted, addr) = topic_server(&redis, ports[2], None);
+    processes.0[2] = restarted;
+    instances.lock().unwrap()[2] = Some(addr);
+
+    let mut all = Vec::new();
+    for client in clients {
+        all.push(client.await.unwrap());
+    }
+    let (mut lost, mut duplicated, mut out_of_order, mut resets) = (0, 0, 0, 0);
+    let (mut delivered, mut connections, mut visits) = (0, 0, 0);
+    let mut published = 0;
+    let mut streams = std::collections::HashMap::new();
+    for seen_by_topic in &all {
+        for (topic, seen) in seen_by_topic {
+            let stream = streams
+                .entry(*topic)
+                .or_insert_with(|| redis.stream_ids(&format!("tidings:chaos:{topic}")));
+            let (l, d, o) = check(seen, stream);
+            lost += l;
+            duplicated += d;
+            out_of_order += o;
+            resets += seen.resets;
+            delivered += seen.ids.len();
+            connections += seen.connections;
+            visits += 1;
+        }
+    }
+    for topic in 0..TOPICS {
+        published += redis.stream_ids(&format!("tidings:chaos:{topic}")).len();
+    }
+    println!(
+        "redis topic chaos: 3 instances, {TOPICS} topics, {TOPIC_CLIENTS} clients ({visits} client-topic \
+         pairs), {published} events published, {delivered} delivered, {connections} connections, \
+         1 instance killed and restarted: lost {lost}, duplicated {duplicated}, out of order \
+         {out_of_order}, resets {resets}"
+    );
+    assert!(published > 5_000, "the publisher published: {published}");
+    assert!(delivered > 1_000, "clients received: {delivered}");
     assert_eq!((lost, duplicated, out_of_order, resets), (0, 0, 0, 0));
 }

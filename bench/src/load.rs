@@ -113,21 +113,38 @@ pub async fn open_streams(
     events: Rc<Cell<u64>>,
     latencies: Option<Rc<RefCell<Vec<u64>>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::with_capacity(count);
+    let paths = vec![path.to_owned(); count];
+    open_paths(addr, &paths, events, latencies, None).await
+}
+
+/// Like [`open_streams`], one stream per path; `heads` gets each stream's time from request
+/// to response head, in µs, when given.
+pub async fn open_paths(
+    addr: std::net::SocketAddr,
+    paths: &[String],
+    events: Rc<Cell<u64>>,
+    latencies: Option<Rc<RefCell<Vec<u64>>>>,
+    heads: Option<Rc<RefCell<Vec<u64>>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let path = paths.first().map_or("", String::as_str);
+    let mut tasks = Vec::with_capacity(paths.len());
     let ready = Rc::new(Cell::new(0usize));
     // Connect in waves, so that the listen backlog never overflows.
-    let mut left = count;
-    while left > 0 {
-        let wave = left.min(256);
-        left -= wave;
-        for _ in 0..wave {
+    for wave in paths.chunks(256) {
+        for path in wave {
             let mut stream = TcpStream::connect(addr).await.expect("connect");
             let request =
                 format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n");
+            let sent = Instant::now();
             stream.write_all(request.as_bytes()).await.unwrap();
-            let (events, latencies, ready) = (events.clone(), latencies.clone(), ready.clone());
+            let head = Head {
+                ready: ready.clone(),
+                sent,
+                heads: heads.clone(),
+            };
+            let (events, latencies) = (events.clone(), latencies.clone());
             tasks.push(tokio::task::spawn_local(read_stream(
-                stream, events, latencies, ready,
+                stream, events, latencies, head,
             )));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -147,11 +164,18 @@ pub async fn open_streams(
     tasks
 }
 
+/// Where a stream reports its response head.
+struct Head {
+    ready: Rc<Cell<usize>>,
+    sent: Instant,
+    heads: Option<Rc<RefCell<Vec<u64>>>>,
+}
+
 async fn read_stream(
     mut stream: TcpStream,
     events: Rc<Cell<u64>>,
     latencies: Option<Rc<RefCell<Vec<u64>>>>,
-    ready: Rc<Cell<usize>>,
+    report: Head,
 ) {
     let mut buffer = vec![0u8; 64 * 1024];
     let mut head = true;
@@ -169,7 +193,12 @@ async fn read_stream(
                 continue;
             };
             head = false;
-            ready.set(ready.get() + 1);
+            report.ready.set(report.ready.get() + 1);
+            if let Some(heads) = &report.heads {
+                heads
+                    .borrow_mut()
+                    .push(report.sent.elapsed().as_micros() as u64);
+            }
             chunk.drain(..end + 4);
         }
         // Count whole `tick` events; keep an incomplete tail for the next read.

@@ -1,11 +1,12 @@
 //! Redis Streams storage for [`tidings`] hubs: one hub shared by many server instances.
 //!
-//! A [`Hub`] over a [`RedisStorage`] publishes to a Redis stream (`XADD`), and every instance
-//! runs **one** `XREAD BLOCK` loop per hub that feeds a local window, from which all of its
-//! subscribers read without a round trip: Redis work per event does not grow with the number
-//! of subscribers. The Redis stream id is the event id, so a `Last-Event-ID` written by one
-//! instance means the same on every other, and a client whose instance died resumes on
-//! another with nothing lost and nothing twice.
+//! A [`Hub`] over a [`RedisStorage`] appends each event to a Redis stream and publishes it on
+//! a channel of the same name, in one script call. Every instance holds **one** Pub/Sub
+//! connection for all its hubs and topics, which feeds each topic's local window, from which
+//! all of its subscribers read without a round trip: Redis work per event grows with neither
+//! the number of subscribers nor the number of topics. The Redis stream id is the event id, so
+//! a `Last-Event-ID` written by one instance means the same on every other, and a client whose
+//! instance died resumes on another with nothing lost and nothing twice.
 //!
 //! ```no_run
 //! use tidings::hub::{HubOptions, Subscribed};
@@ -36,24 +37,35 @@
 //! ```
 //!
 //! **Guarantees.**
-//! - *Publish* validates and serializes once, then appends the frame with one atomic
-//!   `MULTI`/`XADD`/`EXEC` (trimmed with `MAXLEN ~` to the window's event count, `MINID ~` for
-//!   its age); when Redis is unreachable it returns [`PublishError::Storage`] within about two
-//!   seconds and nothing is written.
-//! - *Resume* is served from the local window, which the loop fills from the stream when it
-//!   starts (`XREVRANGE`, so a fresh instance resumes clients of the others) and keeps
-//!   current with `XREAD`: a `Last-Event-ID` inside the window resumes with no gap or
-//!   duplicate at the seam. An id the loop has not read yet but Redis holds (the client was
-//!   just on a quicker instance) waits for the loop; an id older than the window, malformed, or
-//!   newer than the stream gets the same `tidings.reset` as the memory storage. On a stream
-//!   that was empty when the loop started, the window begins at Redis's clock then (`TIME`):
+//! - *Publish* validates and serializes once, then runs one script (`EVALSHA`) that appends the
+//!   frame (`XADD`, trimmed with `MAXLEN ~` to the window's event count, `MINID ~` for its
+//!   age) and publishes it with its id (`PUBLISH`): all or nothing, and a topic's channel
+//!   carries its events in the order of their ids. [`Hub::publish_all`] sends up to 256 events
+//!   per script call. When Redis is unreachable, publishing returns [`PublishError::Storage`]
+//!   within about two seconds and nothing is written. Concurrent publishes share the one
+//!   multiplexed commands connection, pipelined.
+//! - *Live events* come on the channel. Pub/Sub forgets what it could not deliver, so each
+//!   time a topic's channel is subscribed (a new topic, or after the connection broke) the
+//!   topic first reads its stream past its window (`XRANGE`), holding what the channel brings
+//!   meanwhile, then appends what it lacks of that: nothing published while the connection
+//!   was down is missed, and nothing comes twice (by id).
+//! - *Resume* is served from the local window, which a new topic fills from the stream
+//!   (`XREVRANGE`, so a fresh instance resumes clients of the others): a `Last-Event-ID`
+//!   inside the window resumes with no gap or duplicate at the seam. An id this instance has
+//!   not received yet but Redis holds (the client was just on a quicker instance) waits for it;
+//!   an id older than the window, malformed, or newer than the stream gets the same
+//!   `tidings.reset` as the memory storage. On a stream that was empty when the topic started,
+//!   the window begins at Redis's clock then (`TIME`):
 //!   an id from before it belongs to a history that is gone, and gets a reset too. A
 //!   `Last-Event-ID` is resumed from the window, never by a round trip per subscriber, so an id
 //!   older than the window gets a reset even while Redis's approximate trimming (`MAXLEN ~`)
 //!   still holds it.
+//! - *A new topic*: its first subscriber waits while the topic catches up (one or two round
+//!   trips), up to 3 s, rather than being refused.
 //! - *Redis unreachable*: subscribers stay connected (heartbeats go on), new subscribers
-//!   ([`Subscribed`](tidings::hub::Subscribed)) get `503` with `Retry-After`, and when Redis is
-//!   back the loop goes on from the last entry it read: nothing published meanwhile is missed.
+//!   ([`Subscribed`](tidings::hub::Subscribed), [`TopicSubscribed`](tidings::hub::TopicSubscribed))
+//!   wait up to 3 s, then get `503` with `Retry-After`, and when Redis is back each topic
+//!   catches up from the last entry it has: nothing published meanwhile is missed.
 //! - *Redis restarted empty* (no persistence), or the last entry read trimmed away during an
 //!   outage: the history broke, so every subscriber gets one `tidings.reset` (with
 //!   `"reason":"unknown"`), then the live events. With AOF persistence the stream survives and
@@ -61,8 +73,19 @@
 //! - *Down at startup*: nothing fails to start; hub routes answer `503` until Redis is
 //!   reachable.
 //!
-//! **Costs.** Each hub holds one Redis connection of its own for its blocking `XREAD`; all
-//! hubs of a [`Redis`] share one multiplexed connection for everything else.
+//! **Costs.** A [`Redis`] holds two connections however many hubs and topics it serves: one
+//! multiplexed connection for commands (publishing, catch-ups) and one Pub/Sub connection
+//! (`PING`ed every 5 s, so that a peer that vanished is noticed). A topic costs Redis one
+//! channel subscription per instance following it, and nothing while idle; [`Redis::hubs`]
+//! unsubscribes a topic when its hub is dropped as idle. Per event, Redis runs one script
+//! (an `XADD` and a `PUBLISH` to each instance that follows the topic); no command runs per
+//! subscriber.
+//!
+//! **Why Pub/Sub and streams together.** One `XREAD BLOCK` over many keys would also bound the
+//! connections, but it must be re-sent with every key after each wake-up, so its cost grows
+//! with the number of topics; Pub/Sub costs nothing per idle topic and delivers in one hop,
+//! and the stream keeps what Pub/Sub cannot: the history for resume and for catching up. It is
+//! the shape Centrifugo uses.
 //!
 //! **Why redis-rs.** It is the Redis client maintained under the Redis organisation, its
 //! tokio `ConnectionManager` reconnects on its own and can start without a server (hub routes

@@ -1,54 +1,83 @@
-//! The Redis benchmark: a hub on Redis Streams shared by two server instances with 500
-//! subscribers each, next to the memory storage (one instance, 1,000 subscribers) in the same
-//! run. Starts its own `redis-server` on a free loopback port.
+//! The Redis benchmark: hubs on Redis shared by two server instances, next to the memory
+//! storage on one instance in the same run, and next to `redis-benchmark` (Redis's own tool)
+//! on the same Redis: the physical limit. Starts its own `redis-server` on a free loopback
+//! port.
 //!
 //! ```text
 //! cargo run --release -p tidings-bench --bin redis-bench          # full sizes, 3 runs
 //! cargo run -p tidings-bench --bin redis-bench -- --quick         # tiny sizes, checks it works
 //! ```
 //!
-//! Per run and storage: delivered events/s with the publisher flat out (one task publishing
-//! in a loop), and publish-to-delivery latency p50/p99 at 100 events/s; for Redis also its
-//! CPU time and commands per published event (`INFO cpu`, `INFO commandstats`).
+//! Scenarios, each on fresh server processes:
+//! - **fan-out**: 1,000 subscribers of one hub (memory: one instance; Redis: two of 500), the
+//!   publisher flat out (memory: one task publishing in a loop; Redis: one task publishing
+//!   batches of 64 with `publish_all`): delivered events/s; and at 100 events/s, the
+//!   publish-to-delivery latency;
+//! - **one hub, 10 subscribers** (two instances of 5): published events/s from one task with
+//!   batches of 64, and from 8 tasks publishing one event per call; Redis CPU per event;
+//! - **topics**: 1,000 topics with one subscriber each on each of two instances, a third
+//!   instance publishing to them flat out (8 tasks, batches of 16 per topic): published
+//!   events/s, every event counted at both subscribers after the publisher stops, Redis CPU
+//!   per event, and how long subscribing to a topic nobody used yet takes.
 
 use std::cell::{Cell, RefCell};
+use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tidings_bench::load::{Server, build_servers, open_streams, quantile_ms, raise_fd_limit};
+use tidings_bench::load::{
+    Server, build_servers, open_paths, open_streams, quantile_ms, raise_fd_limit,
+};
 use tidings_tests::redis_server::RedisServer;
 
 struct Sizes {
     subscribers_per_instance: usize,
+    topics: usize,
     seconds: f64,
     runs: usize,
 }
 
-/// One measurement: delivered events/s, published events/s, and latency p50/p99 in ms.
+/// One run's figures.
 #[derive(Default, Clone, Copy)]
 struct Figures {
-    delivered: f64,
-    published: f64,
-    /// With eight publishing tasks (Redis only: its appends overlap on one connection).
-    delivered_8: f64,
-    published_8: f64,
+    memory_delivered: f64,
+    memory_p50: f64,
+    memory_p99: f64,
+    fanout_delivered: f64,
+    fanout_published: f64,
     p50: f64,
     p99: f64,
-    redis_cpu_us_per_event: f64,
-    redis_commands_per_event: f64,
+    hub10_published: f64,
+    hub10_cpu_us: f64,
+    hub10_published_8: f64,
+    topics_published: f64,
+    topics_delivered: f64,
+    topics_expected: f64,
+    topics_cpu_us: f64,
+    subscribe_p50: f64,
+    subscribe_p99: f64,
+    again_p50: f64,
+    again_p99: f64,
+    benchmark_1: f64,
+    benchmark_8: f64,
+    benchmark_pipelined: f64,
 }
+
+const WARM_UP: Duration = Duration::from_millis(500);
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick {
         Sizes {
             subscribers_per_instance: 20,
+            topics: 50,
             seconds: 1.0,
             runs: 1,
         }
     } else {
         Sizes {
             subscribers_per_instance: 500,
+            topics: 1000,
             seconds: 5.0,
             runs: 3,
         }
@@ -61,142 +90,327 @@ fn main() {
         .build()
         .unwrap();
     let local = tokio::task::LocalSet::new();
-    let (mut memory, mut shared) = (Vec::new(), Vec::new());
+    let mut runs = Vec::new();
     for run in 0..sizes.runs {
         let memory_server = dir.join("tidings-server");
         let redis_server = dir.join("tidings-redis-server");
-        memory.push(runtime.block_on(local.run_until(on_memory(&memory_server, &sizes))));
-        shared.push(runtime.block_on(local.run_until(on_redis(&redis_server, &redis, &sizes))));
+        let mut figures = Figures::default();
+        runtime.block_on(local.run_until(on_memory(&memory_server, &sizes, &mut figures)));
+        runtime.block_on(local.run_until(on_redis(&redis_server, &redis, &sizes, &mut figures)));
+        redis_benchmark(&redis, quick, &mut figures);
+        runs.push(figures);
         eprintln!("run {} of {}: done", run + 1, sizes.runs);
     }
-    let median = |runs: &[Figures], field: fn(&Figures) -> f64| {
+    report(&runs, &sizes);
+}
+
+fn report(runs: &[Figures], sizes: &Sizes) {
+    let median = |field: fn(&Figures) -> f64| {
         let mut values: Vec<f64> = runs.iter().map(field).collect();
         values.sort_by(|a, b| a.total_cmp(b));
         values[values.len() / 2]
     };
     let subscribers = 2 * sizes.subscribers_per_instance;
     println!(
-        "\n{} runs (median), {subscribers} subscribers: memory on 1 instance, Redis on 2 instances x {}, {} s windows\n",
-        sizes.runs, sizes.subscribers_per_instance, sizes.seconds
+        "\n{} runs (median); {} s windows\n",
+        sizes.runs, sizes.seconds
     );
-    println!("| scenario | memory storage | Redis Streams | Redis / memory |");
+    println!(
+        "Fan-out, {subscribers} subscribers of one hub (memory: 1 instance; Redis: 2 x {}):\n",
+        sizes.subscribers_per_instance
+    );
+    println!("| scenario | memory storage | Redis | Redis / memory |");
     println!("|---|---|---|---|");
     type Field = fn(&Figures) -> f64;
-    let rows: [(&str, Field); 4] = [
-        ("flat out, one publishing task: delivered events/s", |f| {
-            f.delivered
-        }),
-        ("flat out, one publishing task: published events/s", |f| {
-            f.published
-        }),
-        ("100 events/s: latency p50 ms", |f| f.p50),
-        ("100 events/s: latency p99 ms", |f| f.p99),
+    let pairs: [(&str, Field, Field); 3] = [
+        (
+            "publisher flat out: delivered events/s",
+            |f| f.memory_delivered,
+            |f| f.fanout_delivered,
+        ),
+        (
+            "100 events/s: publish-to-delivery latency p50 ms",
+            |f| f.memory_p50,
+            |f| f.p50,
+        ),
+        (
+            "100 events/s: publish-to-delivery latency p99 ms",
+            |f| f.memory_p99,
+            |f| f.p99,
+        ),
     ];
-    for (name, field) in rows {
-        let (m, r) = (median(&memory, field), median(&shared, field));
+    for (name, memory, shared) in pairs {
+        let (m, r) = (median(memory), median(shared));
         println!("| {name} | {m:.2} | {r:.2} | {:.2}x |", r / m);
     }
     println!(
-        "| flat out, 8 publishing tasks: delivered events/s | - | {:.2} | - |",
-        median(&shared, |f| f.delivered_8)
+        "| publisher flat out: published events/s | - | {:.0} | - |",
+        median(|f| f.fanout_published)
+    );
+    println!("\nPublishing, and Redis itself:\n");
+    println!("| scenario | events/s | Redis CPU per event |");
+    println!("|---|---|---|");
+    println!(
+        "| one hub, 10 subscribers: one task, `publish_all` batches of 64 | {:.0} | {:.1} µs |",
+        median(|f| f.hub10_published),
+        median(|f| f.hub10_cpu_us)
     );
     println!(
-        "| flat out, 8 publishing tasks: published events/s | - | {:.2} | - |",
-        median(&shared, |f| f.published_8)
+        "| one hub, 10 subscribers: 8 tasks, `publish` (one event per call) | {:.0} | - |",
+        median(|f| f.hub10_published_8)
     );
     println!(
-        "| Redis CPU per published event | - | {:.1} µs | - |",
-        median(&shared, |f| f.redis_cpu_us_per_event)
+        "| {} topics, a subscriber each on 2 instances: 8 tasks, batches of 16 | {:.0} | {:.1} µs |",
+        sizes.topics,
+        median(|f| f.topics_published),
+        median(|f| f.topics_cpu_us)
     );
     println!(
-        "| Redis commands per published event | - | {:.2} | - |",
-        median(&shared, |f| f.redis_commands_per_event)
+        "| `redis-benchmark` XADD (120-byte field), 1 client | {:.0} | - |",
+        median(|f| f.benchmark_1)
+    );
+    println!(
+        "| `redis-benchmark` XADD, 8 clients | {:.0} | - |",
+        median(|f| f.benchmark_8)
+    );
+    println!(
+        "| `redis-benchmark` XADD, 1 client pipelining 16 | {:.0} | - |",
+        median(|f| f.benchmark_pipelined)
+    );
+    println!("\nTopics: every event counted at both subscribers after the publisher stopped:\n");
+    for (run, figures) in runs.iter().enumerate() {
+        println!(
+            "- run {}: {} delivered of {} expected ({} missing, {} extra)",
+            run + 1,
+            figures.topics_delivered,
+            figures.topics_expected,
+            (figures.topics_expected - figures.topics_delivered).max(0.0),
+            (figures.topics_delivered - figures.topics_expected).max(0.0),
+        );
+    }
+    println!(
+        "- subscribing (request to response head), {} streams per instance opened 256 at a time: to a topic nobody used yet p50 {:.2} ms, p99 {:.2} ms; to the same topics again p50 {:.2} ms, p99 {:.2} ms",
+        sizes.topics,
+        median(|f| f.subscribe_p50),
+        median(|f| f.subscribe_p99),
+        median(|f| f.again_p50),
+        median(|f| f.again_p99)
     );
 }
 
-async fn on_memory(path: &std::path::Path, sizes: &Sizes) -> Figures {
+async fn on_memory(path: &std::path::Path, sizes: &Sizes, figures: &mut Figures) {
     let subscribers = 2 * sizes.subscribers_per_instance;
     let flat_out = Server::start(path, 0);
-    let (delivered, _) = deliver(&[&flat_out], subscribers, sizes.seconds, false).await;
+    figures.memory_delivered = deliver(&[&flat_out], subscribers, sizes.seconds, false)
+        .await
+        .0;
     drop(flat_out);
     let paced = Server::start(path, 100);
     let (_, latencies) = deliver(&[&paced], subscribers, sizes.seconds, true).await;
-    Figures {
-        delivered,
-        // The memory storage publishes as fast as its one task loops; each event reaches all.
-        published: delivered / subscribers as f64,
-        p50: quantile_ms(&latencies, 0.5),
-        p99: quantile_ms(&latencies, 0.99),
-        ..Figures::default()
-    }
+    figures.memory_p50 = quantile_ms(&latencies, 0.5);
+    figures.memory_p99 = quantile_ms(&latencies, 0.99);
 }
 
-async fn on_redis(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes) -> Figures {
+/// Two instances on `redis`: the first publishes (`rate`, `publishers` tasks, `batch` events
+/// per call), the second only serves.
+fn instances(
+    path: &std::path::Path,
+    redis: &RedisServer,
+    rate: u64,
+    publishers: &str,
+    batch: &str,
+) -> (Server, Server) {
     let url = redis.url();
-    let instances = |rate: u64, publishers: &str| {
-        let publisher = Server::start_with(
-            path,
-            rate,
-            &[("REDIS_URL", &url), ("PUBLISHERS", publishers)],
-        );
-        let reader = Server::start_with(path, 0, &[("REDIS_URL", &url), ("PUBLISH", "off")]);
-        (publisher, reader)
-    };
+    let publisher = Server::start_with(
+        path,
+        rate,
+        &[
+            ("REDIS_URL", &url),
+            ("PUBLISHERS", publishers),
+            ("BATCH", batch),
+        ],
+    );
+    let reader = Server::start_with(path, 0, &[("REDIS_URL", &url), ("PUBLISH", "off")]);
+    (publisher, reader)
+}
+
+async fn on_redis(
+    path: &std::path::Path,
+    redis: &RedisServer,
+    sizes: &Sizes,
+    figures: &mut Figures,
+) {
+    let per_instance = sizes.subscribers_per_instance;
     // Counted over the whole window, warm-up included, as Redis saw it.
     let window = sizes.seconds + WARM_UP.as_secs_f64();
+
     redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(0, "1");
-    let (xadd0, calls0, cpu0) = (
-        calls(redis, "xadd"),
-        total_calls(redis),
-        redis.cpu_seconds(),
-    );
-    let (delivered, _) = deliver(
-        &[&a, &b],
-        sizes.subscribers_per_instance,
-        sizes.seconds,
-        false,
-    )
-    .await;
-    let published = (calls(redis, "xadd") - xadd0) as f64;
-    let commands = (total_calls(redis) - calls0) as f64;
-    let cpu = redis.cpu_seconds() - cpu0;
-    drop((a, b));
-    redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(0, "8");
+    let (a, b) = instances(path, redis, 0, "1", "64");
     let xadd0 = calls(redis, "xadd");
-    let (delivered_8, _) = deliver(
-        &[&a, &b],
-        sizes.subscribers_per_instance,
-        sizes.seconds,
-        false,
-    )
-    .await;
-    let published_8 = (calls(redis, "xadd") - xadd0) as f64;
+    figures.fanout_delivered = deliver(&[&a, &b], per_instance, sizes.seconds, false)
+        .await
+        .0;
+    figures.fanout_published = (calls(redis, "xadd") - xadd0) as f64 / window;
     drop((a, b));
+
     redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(100, "1");
-    let (_, latencies) = deliver(
-        &[&a, &b],
-        sizes.subscribers_per_instance,
-        sizes.seconds,
-        true,
-    )
-    .await;
+    let (a, b) = instances(path, redis, 100, "1", "1");
+    let (_, latencies) = deliver(&[&a, &b], per_instance, sizes.seconds, true).await;
+    figures.p50 = quantile_ms(&latencies, 0.5);
+    figures.p99 = quantile_ms(&latencies, 0.99);
     drop((a, b));
-    Figures {
-        delivered,
-        published: published / window,
-        delivered_8,
-        published_8: published_8 / window,
-        p50: quantile_ms(&latencies, 0.5),
-        p99: quantile_ms(&latencies, 0.99),
-        redis_cpu_us_per_event: cpu * 1e6 / published.max(1.0),
-        redis_commands_per_event: commands / published.max(1.0),
-    }
+
+    redis.command(&["DEL", "tidings:bench"]);
+    let (a, b) = instances(path, redis, 0, "1", "64");
+    let (xadd0, cpu0) = (calls(redis, "xadd"), redis.cpu_seconds());
+    deliver(&[&a, &b], 5, sizes.seconds, false).await;
+    let published = (calls(redis, "xadd") - xadd0) as f64;
+    figures.hub10_published = published / window;
+    figures.hub10_cpu_us = (redis.cpu_seconds() - cpu0) * 1e6 / published.max(1.0);
+    drop((a, b));
+
+    redis.command(&["DEL", "tidings:bench"]);
+    let (a, b) = instances(path, redis, 0, "8", "1");
+    let xadd0 = calls(redis, "xadd");
+    deliver(&[&a, &b], 5, sizes.seconds, false).await;
+    figures.hub10_published_8 = (calls(redis, "xadd") - xadd0) as f64 / window;
+    drop((a, b));
+
+    topics(path, redis, sizes, figures).await;
 }
 
-const WARM_UP: Duration = Duration::from_millis(500);
+/// The topics scenario: two serving instances with a subscriber per topic each, a third
+/// instance publishing flat out; then the publisher stops and every event is counted.
+async fn topics(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes, figures: &mut Figures) {
+    let url = redis.url();
+    let serving = || Server::start_with(path, 0, &[("REDIS_URL", &url), ("PUBLISH", "off")]);
+    let (a, b) = (serving(), serving());
+    let paths: Vec<String> = (0..sizes.topics).map(|t| format!("/topics/{t}")).collect();
+    let events = Rc::new(Cell::new(0));
+    let heads = Rc::new(RefCell::new(Vec::new()));
+    let mut streams = Vec::new();
+    for server in [&a, &b] {
+        streams.extend(
+            open_paths(
+                server.addr,
+                &paths,
+                events.clone(),
+                None,
+                Some(heads.clone()),
+            )
+            .await,
+        );
+    }
+    let quantiles = |heads: &Rc<RefCell<Vec<u64>>>| {
+        let mut heads = heads.borrow().clone();
+        heads.sort_unstable();
+        (quantile_ms(&heads, 0.5), quantile_ms(&heads, 0.99))
+    };
+    (figures.subscribe_p50, figures.subscribe_p99) = quantiles(&heads);
+    // The same topics again, now followed: what a new topic adds is the difference.
+    let again = Rc::new(RefCell::new(Vec::new()));
+    let mut second = Vec::new();
+    for server in [&a, &b] {
+        second.extend(
+            open_paths(
+                server.addr,
+                &paths,
+                Rc::default(),
+                None,
+                Some(again.clone()),
+            )
+            .await,
+        );
+    }
+    (figures.again_p50, figures.again_p99) = quantiles(&again);
+    drop(second);
+
+    let xadd_start = calls(redis, "xadd");
+    let topics = sizes.topics.to_string();
+    let publisher = Server::start_with(
+        path,
+        0,
+        &[
+            ("REDIS_URL", &url),
+            ("TOPICS", &topics),
+            ("PUBLISHERS", "8"),
+            ("BATCH", "16"),
+        ],
+    );
+    tokio::time::sleep(WARM_UP).await;
+    let (xadd0, cpu0, at) = (calls(redis, "xadd"), redis.cpu_seconds(), Instant::now());
+    tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+    let published = (calls(redis, "xadd") - xadd0) as f64;
+    figures.topics_published = published / at.elapsed().as_secs_f64();
+    figures.topics_cpu_us = (redis.cpu_seconds() - cpu0) * 1e6 / published.max(1.0);
+    drop(publisher);
+    // Every event appended reaches both subscribers of its topic: wait until nothing more
+    // comes, then count.
+    let mut last = events.get();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if events.get() == last || Instant::now() > deadline {
+            break;
+        }
+        last = events.get();
+    }
+    figures.topics_delivered = events.get() as f64;
+    figures.topics_expected = 2.0 * (calls(redis, "xadd") - xadd_start) as f64;
+    drop(streams);
+    drop((a, b));
+    let keys: Vec<String> = (0..sizes.topics)
+        .map(|t| format!("tidings:topics:{t}"))
+        .collect();
+    let mut del = vec!["DEL"];
+    del.extend(keys.iter().map(String::as_str));
+    redis.command(&del);
+}
+
+/// Redis's own tool on the same Redis: `XADD` of a 120-byte field, trimmed as tidings trims.
+fn redis_benchmark(redis: &RedisServer, quick: bool, figures: &mut Figures) {
+    let port = redis
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let requests = if quick { "5000" } else { "100000" };
+    let field = "x".repeat(120);
+    let run = |clients: &str, pipeline: &str| -> f64 {
+        let output = Command::new("redis-benchmark")
+            .args(["-h", "127.0.0.1", "-p", &port, "-q", "-n", requests])
+            .args(["-c", clients, "-P", pipeline])
+            .args([
+                "XADD",
+                "bench:redis-benchmark",
+                "MAXLEN",
+                "~",
+                "1000",
+                "*",
+                "f",
+                &field,
+            ])
+            .output()
+            .expect("redis-benchmark runs (apt-get install redis-tools)");
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "...: 16100.00 requests per second, p50=..." (the last report on the line).
+        text.rsplit(": ")
+            .find_map(|part| {
+                part.split(" requests per second")
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(f64::NAN)
+    };
+    figures.benchmark_1 = run("1", "1");
+    figures.benchmark_8 = run("8", "1");
+    figures.benchmark_pipelined = run("1", "16");
+    redis.command(&["DEL", "bench:redis-benchmark"]);
+}
 
 /// Opens `per_server` streams to each server's `/broadcast`, waits out the warm-up, then
 /// counts over `seconds`: delivered events/s, and the sorted latencies in µs when asked.
@@ -236,10 +450,4 @@ async fn deliver(
 
 fn calls(redis: &RedisServer, command: &str) -> u64 {
     redis.command_calls().get(command).copied().unwrap_or(0)
-}
-
-fn total_calls(redis: &RedisServer) -> u64 {
-    let stats = redis.command_calls();
-    // The benchmark's own INFO calls are not the hub's work.
-    stats.values().sum::<u64>() - stats.get("info").copied().unwrap_or(0)
 }
