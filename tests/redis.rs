@@ -30,6 +30,17 @@ async fn feed(
     Ok(())
 }
 
+/// The odd ticks only: a filter looks at each event, which the storage decodes for it.
+#[event_stream(path = "/odd")]
+async fn odd(
+    Subscribed(ticks): Subscribed<Feed, RedisStorage<Feed>>,
+    events: Emitter<Feed>,
+) -> tidings::Result<()> {
+    let odd = ticks.filter(|event| matches!(event, Feed::Tick { n } if n % 2 == 1));
+    events.forward(odd).await?;
+    Ok(())
+}
+
 /// A route that needs no hub: it must answer while Redis is down.
 #[event_stream(path = "/hello")]
 async fn hello(events: Emitter<Feed>) -> tidings::Result<()> {
@@ -42,6 +53,7 @@ async fn instance(redis: &Redis, options: HubOptions) -> (RedisHub, TestServer) 
     let hub = redis.hub::<Feed>("tidings:feed", options);
     let router = Router::new()
         .route(feed)
+        .route(odd)
         .route(hello)
         .heartbeat(Some(Duration::from_millis(200)))
         .with_state(hub.clone());
@@ -49,7 +61,7 @@ async fn instance(redis: &Redis, options: HubOptions) -> (RedisHub, TestServer) 
 }
 
 async fn ready(hub: &RedisHub) {
-    eventually("the XREAD loop reads", || hub.storage().is_ready()).await;
+    eventually("the topic follows its stream", || hub.storage().is_ready()).await;
 }
 
 /// The channels each client connected to `redis` subscribes to, sorted (the caller's own
@@ -138,6 +150,32 @@ async fn an_event_published_on_one_instance_reaches_the_other_and_resumes_there(
     let mut on_c = subscribe(&server_c, Some(&ids[7])).await;
     for n in 9..=11 {
         assert_eq!(next(&mut on_c).await.2, Some(n));
+    }
+}
+
+#[tokio::test]
+async fn filters_see_the_events_of_another_instance() {
+    let redis_server = RedisServer::start();
+    let redis = Redis::open(&redis_server.url()).unwrap();
+    let (a, _server_a) = instance(&redis, HubOptions::default()).await;
+    let (b, server_b) = instance(
+        &Redis::open(&redis_server.url()).unwrap(),
+        HubOptions::default(),
+    )
+    .await;
+    ready(&a).await;
+    ready(&b).await;
+    let mut all = subscribe(&server_b, None).await;
+    let mut odd = server_b.get("/odd").await;
+    eventually("two subscribers on B", || b.stats().subscribers == 2).await;
+    for n in 1..=6 {
+        a.publish(Feed::Tick { n }).await.unwrap();
+    }
+    for n in 1..=6 {
+        assert_eq!(next(&mut all).await.2, Some(n));
+    }
+    for n in [1, 3, 5] {
+        assert_eq!(next(&mut odd).await.2, Some(n));
     }
 }
 

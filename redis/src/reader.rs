@@ -142,18 +142,14 @@ async fn just_before_now(connection: &mut ConnectionManager) -> redis::RedisResu
     })
 }
 
-/// A record of entry `id`: its frame, and its event decoded for filters. An entry this
-/// process cannot decode (written by another version) still goes out, undecoded.
+/// A record of entry `id`: its frame (the event is decoded on demand: `decoded`).
 fn record<E: EventSet>(id: EventId, body: &[u8]) -> (EventId, Bytes, Option<Arc<E>>) {
     let mut frame = BytesMut::with_capacity(body.len() + 32);
     // fmt::Write for BytesMut never fails; the id is digits and `-`.
     let _ = writeln!(frame, "id: {id}");
     frame.put_slice(body);
-    let event = decode::<E>(body);
-    if event.is_none() {
-        tracing::warn!(%id, "a stream entry this process cannot decode: sent as it is");
-    }
-    (id, frame.freeze(), event.map(Arc::new))
+    // Decoded only for a subscriber that filters (`decoded`): most never need it.
+    (id, frame.freeze(), None)
 }
 
 /// A record of a frame published on a topic's channel: `id: <id>` on its first line, then the
@@ -165,11 +161,15 @@ pub(crate) fn live_record<E: EventSet>(frame: &[u8]) -> Option<(EventId, Bytes, 
         .strip_prefix("id: ")?
         .parse()
         .ok()?;
-    let event = decode::<E>(&frame[newline + 1..]);
-    if event.is_none() {
-        tracing::warn!(%id, "a published frame this process cannot decode: sent as it is");
-    }
-    Some((id, Bytes::copy_from_slice(frame), event.map(Arc::new)))
+    Some((id, Bytes::copy_from_slice(frame), None))
+}
+
+/// The event of a window record's frame, for a subscriber's filter. `None` for a frame of the
+/// storage's own (a reset) or one this process cannot decode (written by another version):
+/// filters let those through, as they are.
+pub(crate) fn decoded<E: EventSet>(frame: &[u8]) -> Option<Arc<E>> {
+    let newline = frame.iter().position(|&byte| byte == b'\n')?;
+    decode::<E>(&frame[newline + 1..]).map(Arc::new)
 }
 
 /// Decodes a frame body as tidings writes it: `event:` and `data:` lines.

@@ -285,6 +285,21 @@ impl<E: tidings::EventSet + Sync> HubStorage<E> for RedisStorage<E> {
     }
 
     fn read(&self, cursor: &mut Cursor, max: usize, out: &mut Vec<Record<E>>) -> Result<(), Lost> {
+        let from = out.len();
+        self.read_frames(cursor, max, out)?;
+        // Decoded here, outside the lock, for this subscriber's filter only.
+        for record in &mut out[from..] {
+            record.event = reader::decoded(&record.frame);
+        }
+        Ok(())
+    }
+
+    fn read_frames(
+        &self,
+        cursor: &mut Cursor,
+        max: usize,
+        out: &mut Vec<Record<E>>,
+    ) -> Result<(), Lost> {
         let mut window = self.shared.lock();
         if self.shared.limits.max_age.is_some() {
             window.evict(&self.shared.limits, now_ms());

@@ -173,6 +173,18 @@ pub trait HubStorage<E>: Send + Sync + 'static {
     /// Appends to `out` up to `max` records from `cursor` on, and moves `cursor` past them.
     fn read(&self, cursor: &mut Cursor, max: usize, out: &mut Vec<Record<E>>) -> Result<(), Lost>;
 
+    /// Like [`read`](HubStorage::read), for a subscriber that never looks at
+    /// [`Record::event`] (it has no filter): a storage that decodes events only on demand may
+    /// leave it `None` here. The default reads.
+    fn read_frames(
+        &self,
+        cursor: &mut Cursor,
+        max: usize,
+        out: &mut Vec<Record<E>>,
+    ) -> Result<(), Lost> {
+        self.read(cursor, max, out)
+    }
+
     /// The newest event, updated on every append.
     fn head(&self) -> watch::Receiver<Head>;
 }
@@ -417,6 +429,18 @@ impl<E: Send + Sync + 'static, A: HubStorage<E>, B: HubStorage<E>> HubStorage<E>
         match self {
             EitherStorage::Left(storage) => storage.read(cursor, max, out),
             EitherStorage::Right(storage) => storage.read(cursor, max, out),
+        }
+    }
+
+    fn read_frames(
+        &self,
+        cursor: &mut Cursor,
+        max: usize,
+        out: &mut Vec<Record<E>>,
+    ) -> Result<(), Lost> {
+        match self {
+            EitherStorage::Left(storage) => storage.read_frames(cursor, max, out),
+            EitherStorage::Right(storage) => storage.read_frames(cursor, max, out),
         }
     }
 

@@ -94,10 +94,11 @@ impl<E: EventSet + Sync> Emitter<E> {
             batch.clear();
             // Mark the head seen before reading, so that no append slips between the two.
             subscription.head.mark_unchanged();
-            let read = hub
-                .inner
-                .storage
-                .read(&mut subscription.cursor, BATCH, &mut batch);
+            let storage = &hub.inner.storage;
+            let read = match subscription.filter {
+                Some(_) => storage.read(&mut subscription.cursor, BATCH, &mut batch),
+                None => storage.read_frames(&mut subscription.cursor, BATCH, &mut batch),
+            };
             let lost = read.is_err();
             if lost || subscription.behind(subscription.cursor.offset, options.subscriber_lag_bytes)
             {
