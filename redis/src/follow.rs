@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use redis::aio::PubSubSink;
 use tokio::sync::mpsc;
 
@@ -29,13 +29,15 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 /// The first wait before reconnecting; it doubles up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Most channel messages handed to topics at once.
+const LIVE_BATCH: usize = 1024;
 /// Most `SUBSCRIBE` or `UNSUBSCRIBE` commands in flight at once.
 const IN_FLIGHT: usize = 1000;
 
 /// A topic's window, whatever its event type, as the follower drives it.
 pub(crate) trait Topic: Send + Sync + 'static {
-    /// A frame published on the topic's channel (`id:` line first).
-    fn live(&self, frame: &[u8]);
+    /// Frames published on the topic's channel (`id:` line first), in order.
+    fn live(&self, frames: &[&[u8]]);
     /// The connection broke: the topic holds what comes until it has caught up again.
     fn disconnected(&self);
     /// The topic's channel is subscribed on connection `generation`: what is published from
@@ -234,12 +236,19 @@ async fn serve(
                 let Some(message) = message else {
                     return "the connection closed".to_owned();
                 };
+                // Whatever else has arrived goes with it: a topic takes its frames in one
+                // append, and its subscribers wake once for them.
+                let mut batch = vec![message];
+                while batch.len() < LIVE_BATCH {
+                    match messages.next().now_or_never() {
+                        Some(Some(message)) => batch.push(message),
+                        _ => break,
+                    }
+                }
                 let Some(strong) = follower.upgrade() else {
                     return "stopped".to_owned();
                 };
-                for topic in strong.topics_of(message.get_channel_name()) {
-                    topic.live(message.get_payload_bytes());
-                }
+                deliver(&strong, &batch);
             }
             key = changes.recv() => match key {
                 Some(key) => {
@@ -254,6 +263,22 @@ async fn serve(
                     Err(_) => return "PING timed out".to_owned(),
                 }
             }
+        }
+    }
+}
+
+/// Hands each topic its frames of `batch`, in order.
+fn deliver(follower: &Follower, batch: &[redis::Msg]) {
+    let mut by_channel: HashMap<&str, Vec<&[u8]>> = HashMap::new();
+    for message in batch {
+        by_channel
+            .entry(message.get_channel_name())
+            .or_default()
+            .push(message.get_payload_bytes());
+    }
+    for (channel, frames) in by_channel {
+        for topic in follower.topics_of(channel) {
+            topic.live(&frames);
         }
     }
 }

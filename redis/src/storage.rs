@@ -93,13 +93,15 @@ impl<E: tidings::EventSet + Sync> RedisStorage<E> {
 }
 
 impl<E: tidings::EventSet + Sync> Topic for Shared<E> {
-    fn live(&self, frame: &[u8]) {
-        match reader::live_record::<E>(frame) {
-            Some(record) => Shared::live(self, record),
-            None => {
-                tracing::warn!(key = %self.key, "a message on the topic's channel that tidings did not publish: skipped")
+    fn live(&self, frames: &[&[u8]]) {
+        let records = frames.iter().filter_map(|frame| {
+            let record = reader::live_record::<E>(frame);
+            if record.is_none() {
+                tracing::warn!(key = %self.key, "a message on the topic's channel that tidings did not publish: skipped");
             }
-        }
+            record
+        });
+        Shared::live(self, records);
     }
 
     fn disconnected(&self) {

@@ -92,19 +92,24 @@ impl<E> Shared<E> {
         self.head.send_replace(head);
     }
 
-    /// A record the topic's channel carried: held while catching up, dropped if the window
-    /// has it already, appended otherwise.
-    pub(crate) fn live(&self, record: (EventId, Bytes, Option<Arc<E>>)) {
+    /// Records the topic's channel carried, in order: held while catching up, dropped if the
+    /// window has them already, appended otherwise (and the subscribers woken once).
+    pub(crate) fn live(&self, records: impl IntoIterator<Item = (EventId, Bytes, Option<Arc<E>>)>) {
         let head = {
             let mut window = self.lock();
             if window.catching_up {
-                window.pending.push(record);
+                window.pending.extend(records);
                 return;
             }
-            if record.0 <= window.last {
+            let before = window.head();
+            for record in records {
+                if record.0 > window.last {
+                    window.append(record);
+                }
+            }
+            if window.head() == before {
                 return;
             }
-            window.append(record);
             window.evict(&self.limits, now_ms());
             window.head()
         };

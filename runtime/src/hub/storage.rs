@@ -132,10 +132,10 @@ impl std::error::Error for StorageError {}
 /// Where a hub keeps its events: append with an id, read after an id, learn of new ones.
 ///
 /// [`MemoryStorage`] is the default: a replay window in this process, bounded by count,
-/// bytes and age. The trait is shaped for a shared backend (Redis Streams) to follow: such a
-/// backend appends with `XADD`, resolves a `Last-Event-ID` against the stream with `XRANGE`,
-/// and keeps a local window fed by `XREAD`, from which [`HubStorage::read`] serves every
-/// subscriber of the process without a round trip.
+/// bytes and age. The trait is shaped for a shared backend (Redis) to follow: such a backend
+/// appends to a shared log, keeps a local window that the log's live events feed, resolves a
+/// `Last-Event-ID` against it, and serves every subscriber of the process from it without a
+/// round trip ([`HubStorage::read`]).
 pub trait HubStorage<E>: Send + Sync + 'static {
     /// Appends an event whose frame, without its `id:` line, is `body`; returns the id it got.
     fn append(
