@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p tidings-bench --bin redis-bench          # full sizes, 3 runs
 //! cargo run -p tidings-bench --bin redis-bench -- --quick         # tiny sizes, checks it works
+//! cargo run --release -p tidings-bench --bin redis-bench -- --runs 1   # one run
 //! ```
 //!
 //! Scenarios, each on fresh server processes:
@@ -45,6 +46,7 @@ struct Figures {
     memory_p99: f64,
     fanout_delivered: f64,
     fanout_published: f64,
+    one_instance_delivered: f64,
     p50: f64,
     p99: f64,
     hub10_published: f64,
@@ -82,6 +84,14 @@ fn main() {
             runs: 3,
         }
     };
+    let mut sizes = sizes;
+    if let Some(runs) = std::env::args()
+        .skip_while(|a| a != "--runs")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+    {
+        sizes.runs = runs;
+    }
     raise_fd_limit();
     let dir = build_servers();
     let redis = RedisServer::start();
@@ -146,6 +156,14 @@ fn report(runs: &[Figures], sizes: &Sizes) {
     println!(
         "| publisher flat out: published events/s | - | {:.0} | - |",
         median(|f| f.fanout_published)
+    );
+    let (m, r) = (
+        median(|f| f.memory_delivered),
+        median(|f| f.one_instance_delivered),
+    );
+    println!(
+        "| publisher flat out, Redis on 1 instance of {subscribers}: delivered events/s | {m:.2} | {r:.2} | {:.2}x |",
+        r / m
     );
     println!("\nPublishing, and Redis itself:\n");
     println!("| scenario | events/s | Redis CPU per event |");
@@ -252,6 +270,15 @@ async fn on_redis(
         .0;
     figures.fanout_published = (calls(redis, "xadd") - xadd0) as f64 / window;
     drop((a, b));
+
+    // The same on one instance: what the storage costs, without a second process.
+    redis.command(&["DEL", "tidings:bench"]);
+    let url = redis.url();
+    let alone = Server::start_with(path, 0, &[("REDIS_URL", &url), ("BATCH", "64")]);
+    figures.one_instance_delivered = deliver(&[&alone], 2 * per_instance, sizes.seconds, false)
+        .await
+        .0;
+    drop(alone);
 
     redis.command(&["DEL", "tidings:bench"]);
     let (a, b) = instances(path, redis, 100, "1", "1");
