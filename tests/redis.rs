@@ -334,6 +334,7 @@ async fn redis_work_per_event_does_not_grow_with_subscribers() {
     );
     assert_eq!(calls("evalsha"), 1, "one script call for the batch");
     assert_eq!(calls("xadd"), EVENTS);
+    assert_eq!(calls("publish"), 1, "one message carries the batch");
 }
 
 #[tokio::test]

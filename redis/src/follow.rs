@@ -36,8 +36,8 @@ const IN_FLIGHT: usize = 1000;
 
 /// A topic's window, whatever its event type, as the follower drives it.
 pub(crate) trait Topic: Send + Sync + 'static {
-    /// Frames published on the topic's channel (`id:` line first), in order.
-    fn live(&self, frames: &[&[u8]]);
+    /// Messages published on the topic's channel (frames, `id:` line first), in order.
+    fn live(&self, messages: &[&[u8]]);
     /// The connection broke: the topic holds what comes until it has caught up again.
     fn disconnected(&self);
     /// The topic's channel is subscribed on connection `generation`: what is published from

@@ -41,7 +41,7 @@
 //!   frame (`XADD`, trimmed with `MAXLEN ~` to the window's event count, `MINID ~` for its
 //!   age) and publishes it with its id (`PUBLISH`): all or nothing, and a topic's channel
 //!   carries its events in the order of their ids. [`Hub::publish_all`] sends up to 256 events
-//!   per script call. When Redis is unreachable, publishing returns [`PublishError::Storage`]
+//!   per script call, published as one message. When Redis is unreachable, publishing returns [`PublishError::Storage`]
 //!   within about two seconds and nothing is written. Concurrent publishes share the one
 //!   multiplexed commands connection, pipelined.
 //! - *Live events* come on the channel. Pub/Sub forgets what it could not deliver, so each

@@ -152,16 +152,44 @@ fn record<E: EventSet>(id: EventId, body: &[u8]) -> (EventId, Bytes, Option<Arc<
     (id, frame.freeze(), None)
 }
 
-/// A record of a frame published on a topic's channel: `id: <id>` on its first line, then the
-/// body as the stream entry holds it. `None` for a message tidings did not publish.
-pub(crate) fn live_record<E: EventSet>(frame: &[u8]) -> Option<(EventId, Bytes, Option<Arc<E>>)> {
+/// Appends to `out` the records of a message published on a topic's channel: one frame or
+/// more, each with `id: <id>` on its first line, then the body as the stream entry holds it
+/// (which ends with the frame's blank line, and has none before). False, with nothing
+/// appended, for a message tidings did not publish.
+pub(crate) fn live_records<E: EventSet>(
+    message: &[u8],
+    out: &mut Vec<(EventId, Bytes, Option<Arc<E>>)>,
+) -> bool {
+    let message = Bytes::copy_from_slice(message);
+    let mut records = Vec::new();
+    let mut rest = &message[..];
+    while !rest.is_empty() {
+        let Some(end) = rest
+            .windows(2)
+            .position(|pair| pair == b"\n\n")
+            .map(|at| at + 2)
+        else {
+            return false;
+        };
+        let frame = &rest[..end];
+        let Some(id) = frame_id(frame) else {
+            return false;
+        };
+        records.push((id, message.slice_ref(frame), None));
+        rest = &rest[end..];
+    }
+    out.append(&mut records);
+    true
+}
+
+/// The id of a frame whose first line is `id: <id>`.
+fn frame_id(frame: &[u8]) -> Option<EventId> {
     let newline = frame.iter().position(|&byte| byte == b'\n')?;
-    let id = std::str::from_utf8(&frame[..newline])
+    std::str::from_utf8(&frame[..newline])
         .ok()?
         .strip_prefix("id: ")?
         .parse()
-        .ok()?;
-    Some((id, Bytes::copy_from_slice(frame), None))
+        .ok()
 }
 
 /// The event of a window record's frame, for a subscriber's filter. `None` for a frame of the
@@ -266,4 +294,34 @@ fn unexpected(what: &str, value: &Value) -> redis::RedisError {
         "unexpected answer from Redis",
         format!("{what}: {value:?}"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tidings::event_stream]
+    #[derive(Debug, Clone)]
+    enum Feed {
+        Tick { n: u64 },
+    }
+
+    #[test]
+    fn a_message_carries_one_frame_or_more_and_anything_else_is_refused() {
+        let mut out = Vec::new();
+        let message =
+            b"id: 1-0\nevent: tick\ndata: {\"n\":1}\n\nid: 1-1\nevent: tick\ndata: {\"n\":2}\n\n";
+        assert!(live_records::<Feed>(message, &mut out));
+        let ids: Vec<String> = out.iter().map(|(id, _, _)| id.to_string()).collect();
+        assert_eq!(ids, ["1-0", "1-1"]);
+        assert_eq!(&out[1].1[..], b"id: 1-1\nevent: tick\ndata: {\"n\":2}\n\n");
+        for foreign in [
+            &b"hello"[..],
+            b"id: 1-2\ndata: 3\n",
+            b"event: tick\ndata: 1\n\n",
+        ] {
+            assert!(!live_records::<Feed>(foreign, &mut out), "{foreign:?}");
+        }
+        assert_eq!(out.len(), 2, "nothing appended for a foreign message");
+    }
 }

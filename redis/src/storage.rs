@@ -23,18 +23,20 @@ const READY_WAIT: Duration = Duration::from_secs(3);
 /// Most frames one script call appends.
 const APPEND_CHUNK: usize = 256;
 
-/// Appends each frame of `ARGV[4..]` to the stream `KEYS[1]` and publishes it, with the id it
-/// got, on the channel of the same name; then trims by age and sets the expiry. One script, so
-/// that the channel carries a topic's events in the order of their ids, and all or nothing is
-/// written. Answers the ids.
+/// Appends each frame body of `ARGV[4..]` to the stream `KEYS[1]`, then publishes the frames,
+/// each with the id it got, in one message on the channel of the same name; then trims by age
+/// and sets the expiry. One script, so that the channel carries a topic's events in the order
+/// of their ids, and all or nothing is written. Answers the ids.
 const APPEND_AND_PUBLISH: &str = r#"
 local key = KEYS[1]
 local ids = {}
+local frames = {}
 for i = 4, #ARGV do
   local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[1], '*', 'frame', ARGV[i])
-  redis.call('PUBLISH', key, 'id: ' .. id .. '\n' .. ARGV[i])
   ids[i - 3] = id
+  frames[i - 3] = 'id: ' .. id .. '\n' .. ARGV[i]
 end
+if #frames > 0 then redis.call('PUBLISH', key, table.concat(frames)) end
 if ARGV[2] ~= '' then redis.call('XTRIM', key, 'MINID', '~', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('PEXPIRE', key, ARGV[3]) end
 return ids
@@ -93,14 +95,13 @@ impl<E: tidings::EventSet + Sync> RedisStorage<E> {
 }
 
 impl<E: tidings::EventSet + Sync> Topic for Shared<E> {
-    fn live(&self, frames: &[&[u8]]) {
-        let records = frames.iter().filter_map(|frame| {
-            let record = reader::live_record::<E>(frame);
-            if record.is_none() {
+    fn live(&self, messages: &[&[u8]]) {
+        let mut records = Vec::new();
+        for message in messages {
+            if !reader::live_records::<E>(message, &mut records) {
                 tracing::warn!(key = %self.key, "a message on the topic's channel that tidings did not publish: skipped");
             }
-            record
-        });
+        }
         Shared::live(self, records);
     }
 
