@@ -143,12 +143,12 @@ impl<E: EventSet + Sync> Emitter<E> {
                     self.send(frame).await?;
                 }
                 #[cfg(feature = "metrics")]
-                self.shared().event_sent(
-                    record
-                        .event
-                        .as_ref()
-                        .map_or(super::RESET_EVENT, |e| e.name()),
-                );
+                self.shared().event_sent(match &record.event {
+                    Some(event) => event.name(),
+                    // Not decoded (a shared storage decodes only for filters), or the
+                    // storage's own (a reset): the frame says.
+                    None => frame_event_name(&record.frame),
+                });
                 let send = self.send(record.frame);
                 tokio::pin!(send);
                 // Most frames go out at once; only a client slow to take them needs watching.
@@ -271,5 +271,35 @@ impl<E, S> Subscription<E, S> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The `event:` name of a stored frame (`id:` line first), read without decoding its data;
+/// `message` (SSE's default) when it has none.
+#[cfg(feature = "metrics")]
+fn frame_event_name(frame: &[u8]) -> &str {
+    frame
+        .split(|&byte| byte == b'\n')
+        .take(3)
+        .find_map(|line| line.strip_prefix(b"event: "))
+        .and_then(|name| std::str::from_utf8(name).ok())
+        .unwrap_or("message")
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use super::frame_event_name;
+
+    #[test]
+    fn a_frames_event_name_is_read_from_its_event_line() {
+        assert_eq!(
+            frame_event_name(b"id: 1-0\nevent: tick\ndata: {\"n\":1}\n\n"),
+            "tick"
+        );
+        assert_eq!(
+            frame_event_name(b"id: 1-0\nevent: tidings.reset\ndata: {}\n\n"),
+            "tidings.reset"
+        );
+        assert_eq!(frame_event_name(b"id: 1-0\ndata: 1\n\n"), "message");
     }
 }
