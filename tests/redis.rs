@@ -64,24 +64,6 @@ async fn ready(hub: &RedisHub) {
     eventually("the topic follows its stream", || hub.storage().is_ready()).await;
 }
 
-/// The channels each client connected to `redis` subscribes to, sorted (the caller's own
-/// `redis-cli` excluded).
-fn redis_clients(redis: &RedisServer) -> Vec<usize> {
-    let list = redis.raw(&["CLIENT", "LIST"]).unwrap_or_default();
-    let mut subs: Vec<usize> = list
-        .lines()
-        .filter(|line| !line.contains("cmd=client"))
-        .filter_map(|line| {
-            let sub = line
-                .split(' ')
-                .find_map(|field| field.strip_prefix("sub="))?;
-            sub.parse().ok()
-        })
-        .collect();
-    subs.sort_unstable();
-    subs
-}
-
 /// The next event frame of `stream`, parsed: `(id, event name, n)`.
 async fn next(stream: &mut RawResponse) -> (Option<String>, String, Option<u64>) {
     let event = parse_frame(&stream.event().await).expect("an event");
@@ -458,7 +440,7 @@ async fn topics_have_a_stream_each_and_idle_ones_go() {
         .unwrap();
     assert!((50_000..=60_000).contains(&ttl), "{ttl}");
     // One Pub/Sub connection carries both topics' channels, next to the commands connection.
-    let clients = || redis_clients(&redis_server);
+    let clients = || redis_server.subscriptions_per_client();
     eventually("both channels subscribed on one connection", || {
         clients() == vec![0, 2]
     })

@@ -166,6 +166,24 @@ impl RedisServer {
             .collect()
     }
 
+    /// The connected clients other than the caller's own `redis-cli`, each as the number of
+    /// channels it subscribes to, sorted.
+    pub fn subscriptions_per_client(&self) -> Vec<usize> {
+        let list = self.raw(&["CLIENT", "LIST"]).unwrap_or_default();
+        let mut subs: Vec<usize> = list
+            .lines()
+            .filter(|line| !line.contains("cmd=client"))
+            .filter_map(|line| {
+                let sub = line
+                    .split(' ')
+                    .find_map(|field| field.strip_prefix("sub="))?;
+                sub.parse().ok()
+            })
+            .collect();
+        subs.sort_unstable();
+        subs
+    }
+
     /// The ids of every entry of the stream `key`, oldest first.
     pub fn stream_ids(&self, key: &str) -> Vec<String> {
         let client = redis::Client::open(self.url()).unwrap();
