@@ -13,10 +13,12 @@ async fn the_clock_ticks_at_the_requested_interval() {
     assert_eq!(response.status, 200);
     let started = Instant::now();
     let mut last_ms = 0;
-    for expected_seq in 0..5 {
+    let mut expected_seq = 0;
+    while expected_seq < 5 {
         let frame = response.event().await;
         let data = frame.strip_prefix("event: ").unwrap();
         let (name, data) = data.split_once("\ndata: ").unwrap();
+        // A minute's chime comes between ticks when the test runs across a minute boundary.
         if name == "minute" {
             continue;
         }
@@ -25,6 +27,7 @@ async fn the_clock_ticks_at_the_requested_interval() {
                 assert_eq!(seq, expected_seq);
                 assert!(unix_ms >= last_ms);
                 last_ms = unix_ms;
+                expected_seq += 1;
             }
             other => panic!("unexpected {other:?}"),
         }
