@@ -174,6 +174,22 @@ async fn read_next(stream: &mut RawResponse, seen: &mut Seen, name: &str) -> Opt
     }
 }
 
+/// A third of the way into the run, the third instance dies hard (SIGKILL, and clients stop
+/// picking it); a second later `restart` brings it back on the same port.
+async fn kill_and_restart_the_third(
+    processes: &mut Processes,
+    instances: &Mutex<Vec<Option<SocketAddr>>>,
+    restart: impl FnOnce() -> (Child, SocketAddr),
+) {
+    tokio::time::sleep(RUN / 3).await;
+    instances.lock().unwrap()[2] = None;
+    kill(&mut processes.0[2]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (restarted, addr) = restart();
+    processes.0[2] = restarted;
+    instances.lock().unwrap()[2] = Some(addr);
+}
+
 const CLIENTS: u64 = 25;
 const RUN: Duration = Duration::from_secs(8);
 
@@ -232,14 +248,10 @@ async fn chaos_three_instances_cut_clients_and_a_killed_instance_lose_nothing() 
         })
         .collect();
 
-    // A third of the way in, the third instance dies hard; a second later it is back.
-    tokio::time::sleep(RUN / 3).await;
-    instances.lock().unwrap()[2] = None;
-    kill(&mut processes.0[2]);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (restarted, addr) = dashboard(&redis, ports[2], None);
-    processes.0[2] = restarted;
-    instances.lock().unwrap()[2] = Some(addr);
+    kill_and_restart_the_third(&mut processes, &instances, || {
+        dashboard(&redis, ports[2], None)
+    })
+    .await;
 
     let mut all = Vec::new();
     for client in clients {
@@ -369,13 +381,10 @@ async fn topic_chaos_clients_roaming_100_topics_on_three_instances_lose_nothing(
             ))
         })
         .collect();
-    tokio::time::sleep(RUN / 3).await;
-    instances.lock().unwrap()[2] = None;
-    kill(&mut processes.0[2]);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let (restarted, addr) = topic_server(&redis, ports[2], None);
-    processes.0[2] = restarted;
-    instances.lock().unwrap()[2] = Some(addr);
+    kill_and_restart_the_third(&mut processes, &instances, || {
+        topic_server(&redis, ports[2], None)
+    })
+    .await;
 
     let mut all = Vec::new();
     for client in clients {
