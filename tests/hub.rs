@@ -541,6 +541,19 @@ async fn transient_events_reach_live_subscribers_without_ids_and_are_never_repla
 }
 
 #[tokio::test]
+async fn a_transient_event_alone_wakes_a_waiting_subscriber() {
+    let hub = Hub::new();
+    let server = serve(&hub).await;
+    let mut live = server.get("/feed").await;
+    subscribers(&hub, 1).await;
+    // Nothing in the window: the subscription waits; only the transient event can wake it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(hub.broadcast(tick(7)).unwrap(), 1);
+    let frame = parse_frame(&live.event().await).unwrap();
+    assert_eq!((n_of(&frame), frame.id), (7, None));
+}
+
+#[tokio::test]
 async fn a_hub_reports_its_subscriber_count_as_it_changes() {
     let hub = Hub::new();
     let mut count = hub.watch_subscribers();

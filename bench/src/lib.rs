@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tidings::event_stream;
 
 pub mod load;
+pub mod workload;
 
 /// The one event of the benchmark.
 #[event_stream]

@@ -62,6 +62,7 @@ mod storage;
 mod subscribed;
 mod subscription;
 mod topics;
+mod transient;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -70,7 +71,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use id::{EventId, InvalidEventId};
@@ -156,21 +157,10 @@ struct HubInner<E, S> {
     counters: Counters,
     created: Instant,
     /// Transient events: to the subscribers of now, with no id and no place in the window.
-    transient: broadcast::Sender<Transient<E>>,
-    /// Transient events sent so far: subscribers look at the channel only when it moved, so
-    /// that fan-out of ordinary events never touches the channel's lock.
-    transient_sent: AtomicU64,
+    transients: transient::Transients<E>,
     /// The subscriber count, for those who watch it.
     subscribers: watch::Sender<u64>,
 }
-
-/// A transient event, serialized once, with the event itself for subscription filters, and
-/// the window's byte offset when it was sent: it goes out after the window's events up to
-/// there, and before the ones after.
-type Transient<E> = (Arc<E>, Bytes, u64);
-
-/// Transient events a subscriber may fall behind by before it misses some.
-const TRANSIENT_BACKLOG: usize = 64;
 
 /// A broadcast hub for the events `E`, kept in `S`. Cloning is cheap: clones share the hub.
 pub struct Hub<E, S = MemoryStorage<E>> {
@@ -259,8 +249,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
                 options,
                 counters: Counters::default(),
                 created: Instant::now(),
-                transient: broadcast::channel(TRANSIENT_BACKLOG).0,
-                transient_sent: AtomicU64::new(0),
+                transients: transient::Transients::new(),
                 subscribers: watch::Sender::new(0),
             }),
         }
@@ -280,13 +269,8 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
         self.touch();
         let offset = self.inner.storage.head().borrow().offset;
         // No subscriber is not an error: nobody was there to hear it.
-        let reached = self
-            .inner
-            .transient
-            .send((Arc::new(event), frame, offset))
-            .unwrap_or(0);
-        // After the send: whoever sees the new count finds the event in the channel.
-        self.inner.transient_sent.fetch_add(1, Ordering::Release);
+        let reached = self.inner.counters.subscribers.load(Ordering::Relaxed) as usize;
+        self.inner.transients.send(Arc::new(event), frame, offset);
         Ok(reached)
     }
 
@@ -388,8 +372,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
         self.inner.subscribers.send_modify(|count| *count += 1);
         self.touch();
         Subscription {
-            transient_seen: self.inner.transient_sent.load(Ordering::Acquire),
-            transient: self.inner.transient.subscribe(),
+            transient_seen: self.inner.transients.sent(),
             transient_queue: VecDeque::new(),
             head: self.inner.storage.head(),
             hub: self.clone(),

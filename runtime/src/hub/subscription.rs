@@ -10,10 +10,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use super::HubStorage;
-use super::{Cursor, Head, Hub, MemoryStorage, Record, SlowConsumer, Transient};
+use super::{Cursor, Head, Hub, MemoryStorage, Record, SlowConsumer};
 use crate::event::EventSet;
 use crate::stream::emitter::{EmitError, Emitter};
 
@@ -24,8 +24,7 @@ pub(super) type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
 pub struct Subscription<E, S = MemoryStorage<E>> {
     pub(super) hub: Hub<E, S>,
     pub(super) head: watch::Receiver<Head>,
-    pub(super) transient: broadcast::Receiver<Transient<E>>,
-    /// The hub's count of transient events when the channel was last drained.
+    /// The hub's count of transient events when they were last queued.
     pub(super) transient_seen: u64,
     /// Transient frames received, waiting for the window events sent before them.
     pub(super) transient_queue: VecDeque<(u64, Bytes)>,
@@ -118,6 +117,13 @@ impl<E: EventSet + Sync> Emitter<E> {
                 {
                     self.send(frame).await?;
                 }
+                // Armed before the look at the count, so that none slips in between.
+                let arrived = hub.inner.transients.arrived();
+                tokio::pin!(arrived);
+                arrived.as_mut().enable();
+                if hub.inner.transients.sent() != subscription.transient_seen {
+                    continue;
+                }
                 tokio::select! {
                     biased;
                     _ = self.closed() => return Ok(()),
@@ -126,9 +132,7 @@ impl<E: EventSet + Sync> Emitter<E> {
                             return Ok(()); // the hub is gone
                         }
                     }
-                    received = next_transient(&mut subscription.transient, &subscription.filter) => {
-                        subscription.transient_queue.push_back(received);
-                    }
+                    () = &mut arrived => {}
                 }
                 continue;
             }
@@ -187,25 +191,23 @@ impl<E: EventSet + Sync> Emitter<E> {
 const LAG_CHECK: Duration = Duration::from_millis(20);
 
 impl<E, S> Subscription<E, S> {
-    /// Queues the transient events waiting in the channel that this subscription keeps.
+    /// Queues the transient events sent since the last look that this subscription keeps.
     fn receive_transients(&mut self) {
-        let sent = self.hub.inner.transient_sent.load(Ordering::Acquire);
-        if sent == self.transient_seen {
-            return;
-        }
-        self.transient_seen = sent;
-        loop {
-            match self.transient.try_recv() {
-                Ok((event, frame, offset)) => {
-                    if self.filter.as_ref().is_none_or(|keep| keep(&event)) {
-                        self.transient_queue.push_back((offset, frame));
-                    }
+        let Subscription {
+            hub,
+            transient_seen,
+            transient_queue,
+            filter,
+            ..
+        } = self;
+        *transient_seen = hub
+            .inner
+            .transients
+            .since(*transient_seen, |event, frame, offset| {
+                if filter.as_ref().is_none_or(|keep| keep(event)) {
+                    transient_queue.push_back((offset, frame.clone()));
                 }
-                // Fell behind: the oldest were dropped, the rest follow.
-                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            }
-        }
+            });
     }
 
     /// The oldest queued transient frame sent before the window reached `end_offset`.
@@ -215,24 +217,6 @@ impl<E, S> Subscription<E, S> {
                 self.transient_queue.pop_front().map(|(_, frame)| frame)
             }
             _ => None,
-        }
-    }
-}
-
-/// The next transient event `filter` keeps, with its offset, when it comes (never, once the
-/// hub is gone). Cancel-safe: an event is taken only by the poll that returns it.
-async fn next_transient<E>(
-    transient: &mut broadcast::Receiver<Transient<E>>,
-    filter: &Option<Filter<E>>,
-) -> (u64, Bytes) {
-    loop {
-        match transient.recv().await {
-            Ok((event, frame, offset)) => match filter {
-                Some(keep) if !keep(&event) => continue,
-                _ => return (offset, frame),
-            },
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
         }
     }
 }
