@@ -219,8 +219,10 @@ pub async fn run(config: LoadConfig) {
         .collect();
     let started = Instant::now();
     // Open in waves, so that no listen backlog overflows.
-    for wave in clients.chunks(128) {
-        let opens = wave.iter().map(|client| connect(&config, client, &tally, false));
+    for wave in clients.chunks(64) {
+        let opens = wave
+            .iter()
+            .map(|client| connect(&config, client, &tally, false));
         for opened in futures_util::future::join_all(opens).await {
             opened.unwrap_or_else(|error| panic!("opening a stream failed: {error}"));
         }
@@ -397,12 +399,15 @@ async fn connect(
         let sent = Instant::now();
         stream.write_all(request.as_bytes()).await?;
         let (head_tx, head_rx) = tokio::sync::oneshot::channel();
-        client.tasks.borrow_mut().push(tokio::task::spawn_local(read(
-            stream,
-            place.clone(),
-            tally.clone(),
-            head_tx,
-        )));
+        client
+            .tasks
+            .borrow_mut()
+            .push(tokio::task::spawn_local(read(
+                stream,
+                place.clone(),
+                tally.clone(),
+                head_tx,
+            )));
         heads.push((sent, head_rx));
     }
     for (sent, head) in heads {

@@ -10,7 +10,7 @@
 //! is what the load generator checks each stream against.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tidings::hub::{HubOptions, HubStorage, Hubs, MemoryStorage, TopicSubscribed, WindowLimits};
@@ -18,7 +18,7 @@ use tidings::{Emitter, Json, Router, State, event_stream, json_route};
 use tidings_bench::workload::{GROUP_BASE, GROUP_SIZE, Published};
 use tidings_bench::{Bench, announce, tick};
 use tidings_redis::{Redis, RedisStorage};
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::{Mutex, Semaphore, oneshot};
 
 #[event_stream(path = "/topics/{topic}")]
 async fn memory_topic(
@@ -71,6 +71,8 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// How often the publisher wakes; each wake publishes a share of the second's events.
 const TICK: Duration = Duration::from_millis(10);
+/// Ticks whose publishes may still be under way when the next starts.
+const TICKS_IN_FLIGHT: u32 = 8;
 
 /// Publishes rounds over the topics until stopped: round `r` gives each topic its event `r`.
 async fn publish<S: HubStorage<Bench>>(
@@ -92,7 +94,8 @@ async fn publish<S: HubStorage<Bench>>(
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut personal_owed, mut group_owed) = (0.0, 0.0);
-    let mut failed = 0;
+    let failed = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(Semaphore::new(TICKS_IN_FLIGHT as usize));
     loop {
         ticker.tick().await;
         let stopping = control.stopping.load(Ordering::Acquire);
@@ -112,24 +115,31 @@ async fn publish<S: HubStorage<Bench>>(
                 sends.push((base + topic, seq));
             }
         }
-        // One tick's events concurrently: over Redis they share round trips.
+        // One tick's events concurrently: over Redis they share round trips. A few ticks
+        // overlap, so that one slow round trip does not slow the rate; a topic's next event
+        // is a whole round (a second or more) later, so its order holds.
         let publishes = sends.into_iter().map(|(topic, seq)| {
             let hub = hubs.get(&topic);
+            let failed = failed.clone();
             async move {
-                let published = hub.publish(tick(seq)).await;
-                if let Err(error) = &published {
+                if let Err(error) = hub.publish(tick(seq)).await {
                     eprintln!("publish to topic {topic} failed: {error}");
+                    failed.fetch_add(1, Ordering::Relaxed);
                 }
-                published.is_err()
             }
         });
-        let results = futures_util::future::join_all(publishes).await;
-        failed += results.into_iter().filter(|&failed| failed).count() as u64;
+        let publishes = futures_util::future::join_all(publishes);
+        let permit = in_flight.clone().acquire_owned().await;
+        tokio::spawn(async move {
+            publishes.await;
+            drop(permit);
+        });
     }
+    let _all_done = in_flight.acquire_many(TICKS_IN_FLIGHT).await;
     let _ = done.send(Published {
         personal: personal.complete,
         group: group.complete,
-        failed,
+        failed: failed.load(Ordering::Relaxed),
     });
 }
 
@@ -172,7 +182,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // A reconnect misses well under a second of a topic's events; the window holds more
         // than that, and Redis (when used) holds the rest.
         window: WindowLimits {
-            max_events: env_u64("WINDOW", 16) as usize,
+            max_events: env_u64("WINDOW", 8) as usize,
             ..WindowLimits::default()
         },
         ..HubOptions::default()

@@ -227,13 +227,16 @@ fn run(server: &std::path::Path, redis: Option<&RedisServer>, plan: &Plan) -> Ou
         .map(|k| {
             let first = k * per_loader;
             let count = per_loader.min(plan.clients.saturating_sub(first));
-            Loader::start(&server.with_file_name("workload-bench"), &LoadConfig {
-                servers: servers.clone(),
-                source: format!("127.0.0.{}", 10 + k).parse().unwrap(),
-                first,
-                count,
-                churn_per_second: count as f64 * plan.churn_per_minute / 60.0,
-            })
+            Loader::start(
+                &server.with_file_name("workload-bench"),
+                &LoadConfig {
+                    servers: servers.clone(),
+                    source: format!("127.0.0.{}", 10 + k).parse().unwrap(),
+                    first,
+                    count,
+                    churn_per_second: count as f64 * plan.churn_per_minute / 60.0,
+                },
+            )
         })
         .collect();
     let mut open_seconds: f64 = 0.0;
@@ -354,7 +357,14 @@ fn report(results: &[Outcome], plan: &Plan) {
     );
     let header: String = results
         .iter()
-        .map(|r| format!(" {} ({} instance{}) |", r.storage, r.instances, if r.instances > 1 { "s" } else { "" }))
+        .map(|r| {
+            format!(
+                " {} ({} instance{}) |",
+                r.storage,
+                r.instances,
+                if r.instances > 1 { "s" } else { "" }
+            )
+        })
         .collect();
     println!("| |{header}");
     println!("|---|{}", "---|".repeat(results.len()));
@@ -362,7 +372,9 @@ fn report(results: &[Outcome], plan: &Plan) {
         let cells: String = results.iter().map(|r| format!(" {} |", value(r))).collect();
         println!("| {name} |{cells}");
     };
-    row("clients (streams)", &|r| format!("{} ({})", r.clients, r.streams));
+    row("clients (streams)", &|r| {
+        format!("{} ({})", r.clients, r.streams)
+    });
     row("streams opened per second", &|r| {
         format!("{:.0}", r.streams as f64 / r.open_seconds)
     });
@@ -382,7 +394,9 @@ fn report(results: &[Outcome], plan: &Plan) {
         format!("{:.0}", r.delivered / r.server_cores)
     });
     row("Redis CPU (cores)", &|r| format!("{:.2}", r.redis_cores));
-    row("load generator CPU (cores)", &|r| format!("{:.2}", r.load_cores));
+    row("load generator CPU (cores)", &|r| {
+        format!("{:.2}", r.load_cores)
+    });
     row("reconnects per second (clients, 2 streams each)", &|r| {
         format!("{:.1}", r.reconnects as f64 / r.seconds)
     });

@@ -89,6 +89,11 @@ impl<E: EventSet + Sync> Emitter<E> {
         let options = hub.inner.options;
         let mut batch = std::mem::take(&mut subscription.batch);
         let mut skipped = false;
+        // Armed once, before any look at the count of transient events, so that none slips in
+        // between; armed again each time it fires (arming it per wait cost a lock per wait).
+        let arrived = hub.inner.transients.arrived();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
         'read: loop {
             batch.clear();
             // Mark the head seen before reading, so that no append slips between the two.
@@ -117,10 +122,6 @@ impl<E: EventSet + Sync> Emitter<E> {
                 {
                     self.send(frame).await?;
                 }
-                // Armed before the look at the count, so that none slips in between.
-                let arrived = hub.inner.transients.arrived();
-                tokio::pin!(arrived);
-                arrived.as_mut().enable();
                 if hub.inner.transients.sent() != subscription.transient_seen {
                     continue;
                 }
@@ -132,7 +133,10 @@ impl<E: EventSet + Sync> Emitter<E> {
                             return Ok(()); // the hub is gone
                         }
                     }
-                    () = &mut arrived => {}
+                    () = &mut arrived => {
+                        arrived.set(hub.inner.transients.arrived());
+                        arrived.as_mut().enable();
+                    }
                 }
                 continue;
             }
