@@ -12,7 +12,11 @@
 //! Options: `--clients N` (over Redis; the memory run takes half, one instance's worth),
 //! `--seconds S` (the measured window), `--personal R` (events per personal topic per second),
 //! `--group R` (per group topic per second), `--churn F` (the fraction of clients reconnecting
-//! per minute), `--only redis|memory`, `--loaders K`.
+//! per minute), `--only redis|memory|jemalloc`, `--loaders K`.
+//!
+//! Runs: Redis with two instances; the memory storage on one instance (half the clients: one
+//! process's descriptors); and Redis again with the servers on jemalloc (Debian's
+//! `libjemalloc2`, preloaded; not in quick mode).
 //!
 //! Each client holds two streams, personal and group (see `tidings_bench::workload`). Every
 //! event is checked: the run fails when one is lost, duplicated or out of order, or a stream
@@ -28,6 +32,9 @@ use tidings_bench::workload::{
     self, GROUP_SIZE, LoadConfig, LoadReport, Published, merge, quantile_ms,
 };
 use tidings_tests::redis_server::RedisServer;
+
+/// Debian's jemalloc (package `libjemalloc2`), preloaded into the servers of the last run.
+const JEMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 
 /// What a run is asked to do.
 #[derive(Clone)]
@@ -62,23 +69,37 @@ fn main() {
         group_rate: arg("--group").unwrap_or(2.0),
         // Quick runs reconnect faster, so that a few seconds see resumes.
         churn_per_minute: arg("--churn").unwrap_or(if quick { 3.0 } else { 0.2 }),
-        loaders: arg("--loaders").unwrap_or(if quick { 2 } else { 4 }),
+        // At most 10: each run's load processes have 10 source addresses of their own.
+        loaders: arg("--loaders")
+            .unwrap_or(if quick { 2 } else { 4 })
+            .clamp(1, 10),
         only: arg("--only"),
     };
     raise_fd_limit();
     let dir = build_servers();
     let server = dir.join("tidings-workload-server");
     let mut results = Vec::new();
-    if plan.only.as_deref() != Some("memory") {
+    let runs = |name: &str| plan.only.as_deref().is_none_or(|only| only == name);
+    if runs("redis") {
         let redis = RedisServer::start();
-        results.push(run(&server, Some(&redis), &plan));
+        results.push(run(&server, Some(&redis), &plan, None, 10));
     }
-    if plan.only.as_deref() != Some("redis") {
+    if runs("memory") {
         let half = Plan {
             clients: plan.clients / 2,
             ..plan.clone()
         };
-        results.push(run(&server, None, &half));
+        results.push(run(&server, None, &half, None, 30));
+    }
+    // The same servers with jemalloc (Debian's, preloaded): what the allocator changes.
+    if runs("jemalloc") && !quick {
+        let jemalloc = std::path::Path::new(JEMALLOC);
+        assert!(
+            jemalloc.exists(),
+            "{JEMALLOC} is missing: apt-get install libjemalloc2 (or pass --only redis)"
+        );
+        let redis = RedisServer::start();
+        results.push(run(&server, Some(&redis), &plan, Some(jemalloc), 50));
     }
     report(&results, &plan);
     let failed = results.iter().any(|r| !r.checked_clean());
@@ -198,8 +219,20 @@ fn control(server: SocketAddr, path: &str) -> String {
     body.to_owned()
 }
 
-fn run(server: &std::path::Path, redis: Option<&RedisServer>, plan: &Plan) -> Outcome {
-    let storage = if redis.is_some() { "Redis" } else { "memory" };
+/// One run; its load processes connect from 127.0.0.`first_source` and up (a run of its own
+/// each: the ports of the last run's connections wait out TIME_WAIT).
+fn run(
+    server: &std::path::Path,
+    redis: Option<&RedisServer>,
+    plan: &Plan,
+    preload: Option<&std::path::Path>,
+    first_source: u64,
+) -> Outcome {
+    let storage = match (redis, preload) {
+        (Some(_), None) => "Redis",
+        (Some(_), Some(_)) => "Redis, jemalloc",
+        (None, _) => "memory",
+    };
     eprintln!("{storage}: starting, {} clients", plan.clients);
     let users = plan.clients.to_string();
     let groups = plan.clients.div_ceil(GROUP_SIZE) as f64;
@@ -214,9 +247,17 @@ fn run(server: &std::path::Path, redis: Option<&RedisServer>, plan: &Plan) -> Ou
     if let Some(url) = &url {
         env.push(("REDIS_URL", url));
     }
+    let preload = preload.map(|path| path.to_string_lossy().into_owned());
+    if let Some(preload) = &preload {
+        env.push(("LD_PRELOAD", preload));
+    }
     let mut instances = vec![Server::start_with(server, 0, &env)];
     if let Some(url) = &url {
-        instances.push(Server::start_with(server, 0, &[("REDIS_URL", url)]));
+        let mut env = vec![("REDIS_URL", url.as_str())];
+        if let Some(preload) = &preload {
+            env.push(("LD_PRELOAD", preload));
+        }
+        instances.push(Server::start_with(server, 0, &env));
     }
     let servers: Vec<SocketAddr> = instances.iter().map(|s| s.addr).collect();
     std::thread::sleep(Duration::from_millis(200));
@@ -231,7 +272,7 @@ fn run(server: &std::path::Path, redis: Option<&RedisServer>, plan: &Plan) -> Ou
                 &server.with_file_name("workload-bench"),
                 &LoadConfig {
                     servers: servers.clone(),
-                    source: format!("127.0.0.{}", 10 + k).parse().unwrap(),
+                    source: format!("127.0.0.{}", first_source + k).parse().unwrap(),
                     first,
                     count,
                     churn_per_second: count as f64 * plan.churn_per_minute / 60.0,
