@@ -67,7 +67,7 @@ impl<E> std::fmt::Debug for RedisStorage<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStorage")
             .field("key", &self.shared.key)
-            .field("ready", &*self.shared.ready.borrow())
+            .field("ready", &self.shared.is_ready())
             .finish_non_exhaustive()
     }
 }
@@ -123,7 +123,7 @@ impl<E> RedisStorage<E> {
     /// Whether the topic follows its stream live: new subscribers are served only then (they
     /// wait up to 3 s for it).
     pub fn is_ready(&self) -> bool {
-        *self.shared.ready.borrow()
+        self.shared.is_ready()
     }
 
     /// How many events and frame bytes the local window holds.
@@ -246,9 +246,8 @@ impl<E: tidings::EventSet + Sync> HubStorage<E> for RedisStorage<E> {
 
     async fn start(&self, last_event_id: Option<&str>) -> Result<Start, StorageError> {
         if !self.is_ready() {
-            let mut ready = self.shared.ready.subscribe();
-            let waited = tokio::time::timeout(READY_WAIT, ready.wait_for(|ready| *ready)).await;
-            if !matches!(waited, Ok(Ok(_))) {
+            let waited = tokio::time::timeout(READY_WAIT, self.shared.wait_ready()).await;
+            if waited.is_err() {
                 return Err(self.unavailable());
             }
         }

@@ -2,6 +2,7 @@
 //! as the catch-up reads them and the channel brings them.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,7 +20,10 @@ pub(crate) struct Shared<E> {
     window: Mutex<Window<E>>,
     pub(crate) head: watch::Sender<Head>,
     /// Whether the topic follows its stream live: new subscribers wait while it does not.
-    pub(crate) ready: watch::Sender<bool>,
+    /// (A flag and a `Notify`, not a `watch` channel: those cost a topic 360 bytes.)
+    ready: AtomicBool,
+    /// Wakes the subscribers waiting for `ready`.
+    became_ready: Notify,
     /// Wakes the topic's follow task when a catch-up is due.
     pub(crate) wake: Notify,
 }
@@ -66,12 +70,32 @@ impl<E> Shared<E> {
             }),
             wake: Notify::new(),
             head: watch::Sender::new(Head::default()),
-            ready: watch::Sender::new(false),
+            ready: AtomicBool::new(false),
+            became_ready: Notify::new(),
         }
     }
 }
 
 impl<E> Shared<E> {
+    /// Whether the topic follows its stream live.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Waits until the topic follows its stream live.
+    pub(crate) async fn wait_ready(&self) {
+        loop {
+            let became_ready = self.became_ready.notified();
+            tokio::pin!(became_ready);
+            // Listen before looking, so that going live in between still wakes us.
+            became_ready.as_mut().enable();
+            if self.is_ready() {
+                return;
+            }
+            became_ready.await;
+        }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Window<E>> {
         // Every mutation of the window completes before anything that could panic.
         self.window
@@ -125,7 +149,7 @@ impl<E> Shared<E> {
             window.catching_up = true;
             window.pending.clear();
         }
-        self.ready.send_replace(false);
+        self.ready.store(false, Ordering::Release);
     }
 
     /// The topic's channel is subscribed on connection `generation`: a catch-up is due if the
@@ -164,7 +188,8 @@ impl<E> Shared<E> {
             window.head()
         };
         self.head.send_replace(head);
-        self.ready.send_replace(true);
+        self.ready.store(true, Ordering::Release);
+        self.became_ready.notify_waiters();
         true
     }
 }

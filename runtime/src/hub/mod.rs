@@ -158,8 +158,27 @@ struct HubInner<E, S> {
     created: Instant,
     /// Transient events: to the subscribers of now, with no id and no place in the window.
     transients: transient::Transients<E>,
-    /// The subscriber count, for those who watch it.
-    subscribers: watch::Sender<u64>,
+    /// The subscriber count, for those who watch it: made by the first
+    /// [`Hub::watch_subscribers`] (a `watch` channel costs a hub 360 bytes), and set under the
+    /// lock from `counters.subscribers`, so that a change made while it is being made is not
+    /// lost.
+    subscribers: std::sync::Mutex<Option<watch::Sender<u64>>>,
+}
+
+impl<E, S> HubInner<E, S> {
+    fn lock_subscribers(&self) -> std::sync::MutexGuard<'_, Option<watch::Sender<u64>>> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Tells the watchers of the subscriber count, if any, its value now.
+    fn subscribers_changed(&self) {
+        let watch = self.lock_subscribers();
+        if let Some(watch) = &*watch {
+            watch.send_replace(self.counters.subscribers.load(Ordering::Relaxed));
+        }
+    }
 }
 
 /// A broadcast hub for the events `E`, kept in `S`. Cloning is cheap: clones share the hub.
@@ -250,7 +269,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
                 counters: Counters::default(),
                 created: Instant::now(),
                 transients: transient::Transients::new(),
-                subscribers: watch::Sender::new(0),
+                subscribers: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -277,7 +296,11 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
     /// The number of subscriptions, as it changes: e.g. to broadcast presence, or to stop
     /// producing when nobody listens. [`watch::Receiver::changed`] wakes on every change.
     pub fn watch_subscribers(&self) -> watch::Receiver<u64> {
-        self.inner.subscribers.subscribe()
+        let mut watch = self.inner.lock_subscribers();
+        let count = self.inner.counters.subscribers.load(Ordering::Relaxed);
+        watch
+            .get_or_insert_with(|| watch::Sender::new(count))
+            .subscribe()
     }
 
     /// Validates, serializes (once) and stores `event`, then wakes every subscriber. Never
@@ -369,7 +392,7 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
             .counters
             .subscribers
             .fetch_add(1, Ordering::Relaxed);
-        self.inner.subscribers.send_modify(|count| *count += 1);
+        self.inner.subscribers_changed();
         self.touch();
         Subscription {
             transient_seen: self.inner.transients.sent(),

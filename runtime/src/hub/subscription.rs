@@ -61,10 +61,7 @@ impl<E, S> Drop for Subscription<E, S> {
     fn drop(&mut self) {
         let counters = &self.hub.inner.counters;
         counters.subscribers.fetch_sub(1, Ordering::Relaxed);
-        self.hub
-            .inner
-            .subscribers
-            .send_modify(|count| *count = count.saturating_sub(1));
+        self.hub.inner.subscribers_changed();
         crate::metrics::hub_subscribers(-1.0);
         self.hub.touch();
     }
