@@ -554,6 +554,34 @@ async fn a_transient_event_alone_wakes_a_waiting_subscriber() {
 }
 
 #[tokio::test]
+async fn transient_and_stored_events_interleaved_all_arrive_in_order() {
+    let hub = Hub::new();
+    let server = serve(&hub).await;
+    let mut live = server.get("/feed").await;
+    subscribers(&hub, 1).await;
+    let mut expected = Vec::new();
+    for round in 0..200u64 {
+        // Transient, then stored, then both at once, with pauses between some: every order
+        // a subscriber may be in when each comes.
+        hub.broadcast(tick(10_000 + round)).unwrap();
+        expected.push(10_000 + round);
+        if round % 3 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        hub.publish(tick(round)).await.unwrap();
+        expected.push(round);
+        if round % 5 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        got.push(n_of(&parse_frame(&live.event().await).unwrap()));
+    }
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
 async fn a_hub_reports_its_subscriber_count_as_it_changes() {
     let hub = Hub::new();
     let mut count = hub.watch_subscribers();
@@ -577,6 +605,21 @@ async fn a_hub_reports_its_subscriber_count_as_it_changes() {
         .unwrap();
     // Nobody listening: a transient event reaches nobody, and that is no error.
     assert_eq!(hub.broadcast(tick(1)).unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_count_watched_only_after_subscribing_starts_from_the_subscribers_there() {
+    let hub = Hub::new();
+    let server = serve(&hub).await;
+    let one = server.get("/feed").await;
+    subscribers(&hub, 1).await;
+    let mut count = hub.watch_subscribers();
+    assert_eq!(*count.borrow_and_update(), 1);
+    drop(one);
+    tokio::time::timeout(Duration::from_secs(5), count.wait_for(|n| *n == 0))
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]

@@ -174,9 +174,8 @@ impl<E, S> HubInner<E, S> {
 
     /// Tells the watchers of the subscriber count, if any, its value now.
     fn subscribers_changed(&self) {
-        let watch = self.lock_subscribers();
-        if let Some(watch) = &*watch {
-            watch.send_replace(self.counters.subscribers.load(Ordering::Relaxed));
+        if let Some(sender) = &*self.lock_subscribers() {
+            sender.send_replace(self.counters.subscribers.load(Ordering::Relaxed));
         }
     }
 }
@@ -296,9 +295,9 @@ impl<E: EventSet + Sync, S: HubStorage<E>> Hub<E, S> {
     /// The number of subscriptions, as it changes: e.g. to broadcast presence, or to stop
     /// producing when nobody listens. [`watch::Receiver::changed`] wakes on every change.
     pub fn watch_subscribers(&self) -> watch::Receiver<u64> {
-        let mut watch = self.inner.lock_subscribers();
+        let mut sender = self.inner.lock_subscribers();
         let count = self.inner.counters.subscribers.load(Ordering::Relaxed);
-        watch
+        sender
             .get_or_insert_with(|| watch::Sender::new(count))
             .subscribe()
     }
