@@ -71,7 +71,13 @@ async fn read_past_window<E: EventSet + Sync>(
         (window.started, window.last, window.read_any())
     };
     if !started {
-        let reply = redis::cmd("XREVRANGE")
+        // `TIME` first, in the same round trip: an entry added after it is read by the
+        // `XREVRANGE` or comes on the channel with an id after it. (Asked after an empty read,
+        // the time could pass an entry added in between, which then belonged to no window
+        // and made its readers' resumes a reset.)
+        let (time, reply): ((u64, u64), redis::Value) = redis::pipe()
+            .cmd("TIME")
+            .cmd("XREVRANGE")
             .arg(&shared.key)
             .arg("+")
             .arg("-")
@@ -86,7 +92,7 @@ async fn read_past_window<E: EventSet + Sync>(
         // from before it belongs to a history that is gone, and gets a reset.
         let base = match newest.first() {
             Some((first, _)) => *first,
-            None => just_before_now(connection).await?,
+            None => just_before(time),
         };
         let last = newest.last().map_or(base, |(id, _)| *id);
         {
@@ -131,15 +137,14 @@ async fn read_past_window<E: EventSet + Sync>(
     }
 }
 
-/// The greatest stream id before Redis's clock now (`TIME`): reading after it gets every entry
-/// added from now on, `<now>-0` included.
-async fn just_before_now(connection: &mut ConnectionManager) -> redis::RedisResult<EventId> {
-    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(connection).await?;
+/// The greatest stream id before the time `TIME` answered: reading after it gets every entry
+/// added from then on, `<then>-0` included.
+fn just_before((seconds, micros): (u64, u64)) -> EventId {
     let now_ms = seconds.saturating_mul(1000) + micros / 1000;
-    Ok(EventId {
+    EventId {
         epoch: now_ms.saturating_sub(1),
         seq: u64::MAX,
-    })
+    }
 }
 
 /// A record of entry `id`: its frame (the event is decoded on demand: `decoded`).
