@@ -52,10 +52,15 @@ pub fn addr() -> String {
 
 /// `RATE`: broadcast events per second; 0 (the default) publishes flat out.
 pub fn rate() -> u64 {
-    std::env::var("RATE")
+    env_u64("RATE", 0)
+}
+
+/// The number in the environment variable `name`, or `default` when it is unset or not one.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Prints the address a server listens on, the line the runner waits for.

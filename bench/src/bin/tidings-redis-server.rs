@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tidings::hub::{HubOptions, Hubs, SlowConsumer, Subscribed, TopicSubscribed};
 use tidings::{Emitter, Router, event_stream};
-use tidings_bench::{Bench, announce, publish_loop, rate, tick};
+use tidings_bench::{Bench, announce, env_u64, publish_loop, rate, tick};
 use tidings_redis::{Redis, RedisStorage};
 
 #[event_stream(path = "/broadcast")]
@@ -31,13 +31,6 @@ async fn topic(
 ) -> tidings::Result<()> {
     events.forward(ticks).await?;
     Ok(())
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
 }
 
 #[tokio::main]

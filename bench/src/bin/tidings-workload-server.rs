@@ -16,7 +16,7 @@ use std::time::Duration;
 use tidings::hub::{HubOptions, HubStorage, Hubs, MemoryStorage, TopicSubscribed, WindowLimits};
 use tidings::{Emitter, Json, Router, State, event_stream, json_route};
 use tidings_bench::workload::{GROUP_BASE, GROUP_SIZE, Published};
-use tidings_bench::{Bench, announce, tick};
+use tidings_bench::{Bench, announce, env_u64, tick};
 use tidings_redis::{Redis, RedisStorage};
 use tokio::sync::{Mutex, Semaphore, oneshot};
 
@@ -60,13 +60,6 @@ async fn stop(State(control): State<Control>) -> Json<Option<Published>> {
         Some(done) => Json(done.await.ok()),
         None => Json(None),
     }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
 }
 
 /// How often the publisher wakes; each wake publishes a share of the second's events.
