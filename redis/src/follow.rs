@@ -57,11 +57,16 @@ pub(crate) struct Follower {
 
 #[derive(Default)]
 struct State {
-    /// The topics of each key (two hubs of one process may share a stream).
-    topics: HashMap<String, Vec<Registration>>,
+    topics: Topics,
     /// The generation of the live connection, if there is one.
     connected: Option<u64>,
     generations: u64,
+}
+
+/// The topics registered with a follower, by key (two hubs of one process may share a stream).
+#[derive(Default)]
+pub(crate) struct Topics {
+    by_key: HashMap<String, Vec<Registration>>,
     next_id: u64,
 }
 
@@ -70,24 +75,78 @@ struct Registration {
     topic: Weak<dyn Topic>,
 }
 
-/// A topic's place in the follower; dropping it unregisters the topic.
+impl Topics {
+    /// Adds `topic` on `key`; the id to remove it with.
+    pub(crate) fn add(&mut self, key: &str, topic: Weak<dyn Topic>) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.by_key
+            .entry(key.to_owned())
+            .or_default()
+            .push(Registration { id, topic });
+        id
+    }
+
+    pub(crate) fn remove(&mut self, key: &str, id: u64) {
+        if let Some(topics) = self.by_key.get_mut(key) {
+            topics.retain(|registration| registration.id != id);
+            if topics.is_empty() {
+                self.by_key.remove(key);
+            }
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
+        self.by_key.keys()
+    }
+
+    /// The live topics of `key`.
+    pub(crate) fn of(&self, key: &str) -> Vec<Arc<dyn Topic>> {
+        self.by_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|registration| registration.topic.upgrade())
+            .collect()
+    }
+
+    /// Every live topic.
+    pub(crate) fn all(&self) -> Vec<Arc<dyn Topic>> {
+        self.by_key
+            .values()
+            .flatten()
+            .filter_map(|registration| registration.topic.upgrade())
+            .collect()
+    }
+}
+
+/// What a topic registers with: the follower of one server, or of a cluster.
+pub(crate) trait Registry: Send + Sync + 'static {
+    /// Forgets registration `id` of `key` (and the key's channel, if it was the last).
+    fn unregister(&self, key: &str, id: u64);
+}
+
+/// A topic's place in a follower; dropping it unregisters the topic.
 pub(crate) struct Registered {
-    follower: Arc<Follower>,
-    key: String,
-    id: u64,
+    pub(crate) registry: Arc<dyn Registry>,
+    pub(crate) key: String,
+    pub(crate) id: u64,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        let mut state = self.follower.lock();
-        if let Some(topics) = state.topics.get_mut(&self.key) {
-            topics.retain(|registration| registration.id != self.id);
-            if topics.is_empty() {
-                state.topics.remove(&self.key);
-            }
-        }
-        drop(state);
-        let _ = self.follower.changed.send(self.key.clone());
+        self.registry.unregister(&self.key, self.id);
+    }
+}
+
+impl Registry for Follower {
+    fn unregister(&self, key: &str, id: u64) {
+        self.lock().topics.remove(key, id);
+        let _ = self.changed.send(key.to_owned());
     }
 }
 
@@ -112,17 +171,7 @@ impl Follower {
     /// Follows `topic` on the channel `key` until the returned guard drops. Starts the
     /// follower's connection on first use; call it inside a Tokio runtime.
     pub(crate) fn register(self: &Arc<Self>, key: &str, topic: Weak<dyn Topic>) -> Registered {
-        let id = {
-            let mut state = self.lock();
-            state.next_id += 1;
-            let id = state.next_id;
-            state
-                .topics
-                .entry(key.to_owned())
-                .or_default()
-                .push(Registration { id, topic });
-            id
-        };
+        let id = self.lock().topics.add(key, topic);
         let changes = self
             .changes
             .lock()
@@ -133,20 +182,14 @@ impl Follower {
         }
         let _ = self.changed.send(key.to_owned());
         Registered {
-            follower: self.clone(),
+            registry: self.clone(),
             key: key.to_owned(),
             id,
         }
     }
 
     fn topics_of(&self, key: &str) -> Vec<Arc<dyn Topic>> {
-        self.lock()
-            .topics
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter_map(|registration| registration.topic.upgrade())
-            .collect()
+        self.lock().topics.of(key)
     }
 }
 
@@ -179,12 +222,7 @@ async fn run(follower: Weak<Follower>, mut changes: mpsc::UnboundedReceiver<Stri
             } else {
                 tracing::debug!(%error, "Redis still unreachable");
             }
-            state
-                .topics
-                .values()
-                .flatten()
-                .filter_map(|registration| registration.topic.upgrade())
-                .collect()
+            state.topics.all()
         };
         drop(strong);
         for topic in topics {
@@ -296,9 +334,7 @@ async fn reconcile(
     };
     let (wanted, unwanted): (Vec<String>, Vec<String>) = {
         let state = strong.lock();
-        let (wanted, unwanted) = keys
-            .into_iter()
-            .partition(|key| state.topics.contains_key(key));
+        let (wanted, unwanted) = keys.into_iter().partition(|key| state.topics.contains(key));
         (wanted, unwanted)
     };
     drop(strong);

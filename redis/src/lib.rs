@@ -95,6 +95,8 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cluster;
+mod commands;
 mod follow;
 mod reader;
 mod storage;
@@ -113,27 +115,64 @@ pub use storage::RedisStorage;
 #[doc(no_inline)]
 pub use tidings::hub::PublishError;
 
-use follow::Follower;
+use cluster::ClusterFollower;
+use commands::Commands;
+use follow::{Follower, Registered, Topic};
 use reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
-/// One Redis server (or proxy), shared by every hub storage made from it.
+/// One Redis server (or proxy), or one Redis Cluster, shared by every hub storage made from
+/// it.
 ///
 /// Cheap to clone. Nothing connects until a storage needs it, so a server can start while
 /// Redis is down.
 #[derive(Clone)]
 pub struct Redis {
-    client: redis::Client,
-    commands: ConnectionManager,
-    follower: Arc<Follower>,
+    /// What it was opened on, for `Debug`.
+    target: String,
+    backend: Backend,
+}
+
+/// What every storage of a [`Redis`] shares.
+#[derive(Clone)]
+pub(crate) struct Backend {
+    pub(crate) commands: Commands,
+    pub(crate) followers: Followers,
+    /// Replicas that must have each event before `publish` returns, and how long to wait.
+    pub(crate) durability: Option<(u32, Duration)>,
+}
+
+/// The Pub/Sub side: one connection to one server, or one per primary of a cluster.
+#[derive(Clone)]
+pub(crate) enum Followers {
+    Server(Arc<Follower>),
+    Cluster(Arc<ClusterFollower>),
+}
+
+impl Followers {
+    fn register(&self, key: &str, topic: std::sync::Weak<dyn Topic>) -> Registered {
+        match self {
+            Followers::Server(follower) => follower.register(key, topic),
+            Followers::Cluster(follower) => follower.register(key, topic),
+        }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self, Followers::Cluster(_))
+    }
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis")
-            .field("server", &self.client.get_connection_info().addr())
+            .field("target", &self.target)
+            .field("cluster", &self.backend.followers.is_cluster())
+            .field("durability", &self.backend.durability)
             .finish_non_exhaustive()
     }
 }
+
+/// The longest `WAIT` a durable publish makes: a command's answer may take 2 s in all.
+const MAX_WAIT: Duration = Duration::from_millis(1500);
 
 impl Redis {
     /// A Redis at `url` (`redis://host:port/db`, `redis://:password@host/`...). Fails only
@@ -147,12 +186,88 @@ impl Redis {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        let follower = Follower::new(client.clone());
+        let target = client.get_connection_info().addr().to_string();
         Ok(Redis {
-            client,
-            commands,
-            follower,
+            target,
+            backend: Backend {
+                commands: Commands::Server(commands),
+                followers: Followers::Server(Follower::new(client)),
+                durability: None,
+            },
         })
+    }
+
+    /// A Redis Cluster reached through `nodes` (any of its nodes: `redis://host:port`, with
+    /// credentials if it needs them; the others are found from them). Fails only for an
+    /// address that is not one, or none; connects on first use. Call it inside a Tokio
+    /// runtime.
+    ///
+    /// The hubs and topics are the same as on one server, with the same guarantees. Each
+    /// topic's stream lives in its key's slot, and its channel is a sharded one (`SPUBLISH`,
+    /// Redis 7) in the same slot: an event costs only its primary. Commands follow `MOVED` and
+    /// `ASK`; this instance holds one Pub/Sub connection per primary that owns a followed topic
+    /// (connections grow with the shards, not with the topics). When a slot moves or a primary
+    /// fails over, the topics it held catch up from their streams on the new primary, and a
+    /// topic whose stream lost entries it had read (asynchronous replication: a failover can
+    /// lose what the old primary acknowledged) gives its subscribers a `tidings.reset`. To make
+    /// acknowledged events survive a failover, see [`Redis::wait_for_replicas`].
+    pub fn open_cluster<T: redis::IntoConnectionInfo>(
+        nodes: impl IntoIterator<Item = T>,
+    ) -> Result<Redis, redis::RedisError> {
+        let nodes = nodes
+            .into_iter()
+            .map(redis::IntoConnectionInfo::into_connection_info)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(seed) = nodes.first().cloned() else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "Redis::open_cluster needs at least one node",
+            )));
+        };
+        let target = nodes
+            .iter()
+            .map(|node| node.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let client = redis::cluster::ClusterClient::builder(nodes)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            // A publish fails within seconds while a slot has no primary (a failover is under
+            // way), and the next one tries again.
+            .retries(3)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .build()?;
+        let config = redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(RESPONSE_TIMEOUT);
+        let commands = Commands::Cluster(client.get_pending_async_connection_with_config(config));
+        let follower = ClusterFollower::new(seed, commands.clone());
+        Ok(Redis {
+            target,
+            backend: Backend {
+                commands,
+                followers: Followers::Cluster(follower),
+                durability: None,
+            },
+        })
+    }
+
+    /// This Redis, with hubs whose `publish` returns only once `replicas` replicas of the
+    /// stream's primary have the event (Redis `WAIT`, in the same round trip as the append),
+    /// or [`PublishError::Storage`] when they do not have it within `timeout` (at most 1.5 s;
+    /// longer is shortened). The event is written and delivered even then: the error says only
+    /// that a failover could lose it. Shares this `Redis`'s connections; hubs made from the
+    /// original do not wait.
+    ///
+    /// Redis replicates asynchronously, so without this a primary that fails right after
+    /// acknowledging an event can take it with it; with it, an event `publish` returned `Ok`
+    /// for is on `replicas` replicas, and survives the failover (unless all of them fail
+    /// too). The cost is a replication round trip per publish: see the README's figures.
+    pub fn wait_for_replicas(&self, replicas: u32, timeout: Duration) -> Redis {
+        let mut redis = self.clone();
+        redis.backend.durability = Some((replicas, timeout.min(MAX_WAIT)));
+        redis
     }
 
     /// A storage on the Redis stream `key`, with a local window bounded by `window` (the
@@ -163,13 +278,7 @@ impl Redis {
         key: impl Into<String>,
         window: WindowLimits,
     ) -> RedisStorage<E> {
-        RedisStorage::new(
-            &self.follower,
-            self.commands.clone(),
-            key.into(),
-            window,
-            None,
-        )
+        RedisStorage::new(&self.backend, key.into(), window, None)
     }
 
     /// A hub on the Redis stream `key`.
@@ -195,12 +304,11 @@ impl Redis {
         K: std::hash::Hash + Eq + Clone + Display,
         E: EventSet + Sync,
     {
-        let redis = self.clone();
+        let backend = self.backend.clone();
         let prefix = prefix.to_owned();
         Hubs::with_storage(options, idle, move |topic: &K| {
             RedisStorage::new(
-                &redis.follower,
-                redis.commands.clone(),
+                &backend,
                 format!("{prefix}:{topic}"),
                 options.window,
                 Some(expire),

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use redis::Value;
-use redis::aio::ConnectionManager;
 use tidings::EventSet;
 use tidings::hub::{EventId, RESET_EVENT};
 
+use crate::commands::Commands;
 use crate::window::Shared;
 
 /// How long a connection attempt may take before Redis counts as unreachable.
@@ -29,10 +29,7 @@ pub(crate) type Entry = (EventId, Vec<u8>);
 /// The topic's follow task, for as long as its storage lives: each time its channel is
 /// subscribed on a new connection, reads what the stream holds past the window, then serves
 /// live. A failed read is tried again while that connection lasts.
-pub(crate) async fn follow<E: EventSet + Sync>(
-    shared: Arc<Shared<E>>,
-    mut commands: ConnectionManager,
-) {
+pub(crate) async fn follow<E: EventSet + Sync>(shared: Arc<Shared<E>>, mut commands: Commands) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let woken = shared.wake.notified();
@@ -64,7 +61,7 @@ pub(crate) async fn follow<E: EventSet + Sync>(
 /// empty, or trimmed past it meanwhile) and every subscriber is told.
 async fn read_past_window<E: EventSet + Sync>(
     shared: &Shared<E>,
-    connection: &mut ConnectionManager,
+    connection: &mut Commands,
 ) -> redis::RedisResult<()> {
     let (started, mut last, read_any) = {
         let window = shared.lock();

@@ -5,13 +5,14 @@ use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
 use tidings::hub::{
     Cursor, EventId, Head, HubStorage, Lost, Record, ResetReason, Start, StorageError, WindowLimits,
 };
 use tokio::sync::watch;
 
-use crate::follow::{Follower, Registered, Topic};
+use crate::Backend;
+use crate::commands::Commands;
+use crate::follow::{Registered, Topic};
 use crate::reader;
 use crate::window::{Shared, now_ms};
 
@@ -26,7 +27,8 @@ const APPEND_CHUNK: usize = 256;
 /// Appends each frame body of `ARGV[4..]` to the stream `KEYS[1]`, then publishes the frames,
 /// each with the id it got, in one message on the channel of the same name; then trims by age
 /// and sets the expiry. One script, so that the channel carries a topic's events in the order
-/// of their ids, and all or nothing is written. Answers the ids.
+/// of their ids, and all or nothing is written. Answers the ids. (`PUBLISH` is `SPUBLISH` on a
+/// cluster: the channel is then in the key's slot, heard on its primary only.)
 const APPEND_AND_PUBLISH: &str = r#"
 local key = KEYS[1]
 local ids = {}
@@ -43,13 +45,19 @@ return ids
 "#;
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(APPEND_AND_PUBLISH));
+static SHARDED_SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&APPEND_AND_PUBLISH.replace("'PUBLISH'", "'SPUBLISH'")));
 
 /// A hub's storage on one Redis stream: append and publish with one script, read from a local
 /// window that the [`Redis`](crate::Redis)'s one Pub/Sub connection keeps current. See the
 /// [crate] docs for its guarantees.
 pub struct RedisStorage<E> {
     shared: Arc<Shared<E>>,
-    commands: ConnectionManager,
+    commands: Commands,
+    /// `SPUBLISH`, on a cluster.
+    sharded: bool,
+    /// Replicas that must have each event before `publish` returns, and how long to wait.
+    durability: Option<(u32, Duration)>,
     /// Milliseconds after the last publish at which the key expires, for topics.
     expire_ms: Option<u64>,
     /// Unregisters the topic from the follower (and its channel, if it was the last) on drop.
@@ -74,19 +82,21 @@ impl<E> std::fmt::Debug for RedisStorage<E> {
 
 impl<E: tidings::EventSet + Sync> RedisStorage<E> {
     pub(crate) fn new(
-        follower: &Arc<Follower>,
-        commands: ConnectionManager,
+        backend: &Backend,
         key: String,
         limits: WindowLimits,
         expire: Option<Duration>,
     ) -> Self {
         let shared = Arc::new(Shared::new(key, limits));
         let topic: Weak<dyn Topic> = Arc::downgrade(&shared) as Weak<Shared<E>>;
+        let commands = backend.commands.clone();
         let follow = tokio::spawn(reader::follow(shared.clone(), commands.clone()));
-        let registered = follower.register(&shared.key, topic);
+        let registered = backend.followers.register(&shared.key, topic);
         RedisStorage {
             shared,
             commands,
+            sharded: backend.followers.is_cluster(),
+            durability: backend.durability,
             expire_ms: expire.map(|d| d.as_millis() as u64),
             _registered: registered,
             follow: follow.abort_handle(),
@@ -146,7 +156,16 @@ impl<E> RedisStorage<E> {
         if id < window.base {
             return Some(window.reset(ResetReason::Expired));
         }
-        (id <= window.last).then(|| Start::Resume(window.cursor_after(id)))
+        if id > window.last {
+            return None;
+        }
+        // Every entry after `base` is in the window: an id in between that is not was never
+        // in this stream's history (it came from a primary that failed before replicating
+        // it): resuming after it would splice two histories.
+        if id != window.base && !window.holds(id) {
+            return Some(window.reset(ResetReason::Unknown));
+        }
+        Some(Start::Resume(window.cursor_after(id)))
     }
 
     /// The id of the stream's newest entry, asked of Redis.
@@ -170,34 +189,93 @@ impl<E> RedisStorage<E> {
         Ok(entries.first().map(|(id, _)| *id))
     }
 
-    /// Appends and publishes `bodies`, in order, with one script call; their ids.
+    /// Appends and publishes `bodies`, in order, with one script call; their ids. With a
+    /// durability, `WAIT` follows the script in one pipeline (it counts the replicas that
+    /// have every write made on that connection before it, ours included).
     async fn append_frames(&self, bodies: &[&[u8]]) -> Result<Vec<EventId>, StorageError> {
+        let script = if self.sharded {
+            &*SHARDED_SCRIPT
+        } else {
+            &*SCRIPT
+        };
         let limits = &self.shared.limits;
-        let mut invocation = SCRIPT.key(&self.shared.key);
-        invocation.arg(limits.max_events);
+        let mut call = redis::cmd("EVALSHA");
+        call.arg(script.get_hash()).arg(1).arg(&self.shared.key);
+        call.arg(limits.max_events);
         match limits.max_age {
-            Some(age) => invocation.arg(now_ms().saturating_sub(age.as_millis() as u64)),
-            None => invocation.arg(""),
+            Some(age) => call.arg(now_ms().saturating_sub(age.as_millis() as u64)),
+            None => call.arg(""),
         };
         match self.expire_ms {
-            Some(expire) => invocation.arg(expire),
-            None => invocation.arg(""),
+            Some(expire) => call.arg(expire),
+            None => call.arg(""),
         };
         for body in bodies {
-            invocation.arg(*body);
+            call.arg(*body);
         }
-        let appended: redis::RedisResult<Vec<String>> = self
-            .on_commands(|mut connection| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut connection).await }
-            })
-            .await;
-        let ids = appended.map_err(|error| {
+        let mut pipeline = redis::pipe();
+        pipeline.add_command(call);
+        if let Some((replicas, timeout)) = self.durability {
+            pipeline
+                .cmd("WAIT")
+                .arg(replicas)
+                .arg(timeout.as_millis() as u64);
+        }
+        let run = |mut connection: Commands| {
+            let pipeline = &pipeline;
+            async move {
+                let answer = pipeline
+                    .query_async::<Vec<redis::Value>>(&mut connection)
+                    .await;
+                match answer {
+                    // A server that has not seen the script yet (new, restarted, or the
+                    // primary a slot just moved to) loads it, and the call is made again.
+                    Err(error)
+                        if error.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                    {
+                        script.load_async(&mut connection).await?;
+                        pipeline.query_async(&mut connection).await
+                    }
+                    answer => answer,
+                }
+            }
+        };
+        let answer = self.on_commands(run).await.map_err(|error| {
             StorageError(tidings::Error::msg(format!(
                 "cannot append to the Redis stream `{}`: {error}",
                 self.shared.key
             )))
         })?;
+        let mut answer = answer.into_iter();
+        let ids: Vec<String> = answer
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if let Some((replicas, timeout)) = self.durability {
+            let acknowledged: u64 = answer
+                .next()
+                .and_then(|value| redis::from_redis_value(value).ok())
+                .unwrap_or(0);
+            if acknowledged < u64::from(replicas) {
+                return Err(StorageError(tidings::Error::msg(format!(
+                    "the event was written to the Redis stream `{}`, but {acknowledged} of the \
+                     {replicas} replicas asked for had it within {timeout:?}: a failover may lose it",
+                    self.shared.key
+                ))));
+            }
+        }
+        if ids.len() != bodies.len() {
+            return Err(StorageError(tidings::Error::msg(format!(
+                "Redis answered the append to `{}` with {} ids for {} events",
+                self.shared.key,
+                ids.len(),
+                bodies.len()
+            ))));
+        }
         ids.iter()
             .map(|id| {
                 id.parse().map_err(|_| {
@@ -212,10 +290,7 @@ impl<E> RedisStorage<E> {
     /// Runs a command on the connection every hub of the [`Redis`] shares. A refusal means
     /// nothing was sent, and the connection manager may still hold the failure of an attempt
     /// made while Redis was down: one more try reconnects.
-    async fn on_commands<T, Fut>(
-        &self,
-        run: impl Fn(ConnectionManager) -> Fut,
-    ) -> redis::RedisResult<T>
+    async fn on_commands<T, Fut>(&self, run: impl Fn(Commands) -> Fut) -> redis::RedisResult<T>
     where
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {

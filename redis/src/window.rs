@@ -248,6 +248,14 @@ impl<E> Window<E> {
         }
     }
 
+    /// Whether the window holds the entry `id`.
+    pub(crate) fn holds(&self, id: EventId) -> bool {
+        let index = self.records.partition_point(|record| record.id < id);
+        self.records
+            .get(index)
+            .is_some_and(|record| record.id == id)
+    }
+
     /// The position of the first record after `id`.
     pub(crate) fn cursor_after(&self, id: EventId) -> Cursor {
         let index = self.records.partition_point(|record| record.id <= id);

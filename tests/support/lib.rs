@@ -2,6 +2,7 @@
 //! speak raw HTTP/1.1 or HTTP/2 over real sockets.
 
 pub mod raw_h2;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod scripted;
 

@@ -15,6 +15,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     aof: bool,
+    /// More `redis-server` arguments (cluster mode).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -33,7 +35,34 @@ impl RedisServer {
         RedisServer::launch(port, false)
     }
 
+    /// A node of a Redis Cluster (not joined to one yet: see `RedisCluster`), which marks a
+    /// peer failed after `node_timeout_ms` without an answer.
+    pub fn start_cluster_node(node_timeout_ms: u64) -> RedisServer {
+        let mut server = RedisServer::prepare(free_port(), false);
+        server.extra = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            &node_timeout_ms.to_string(),
+            // The other primaries' slots stay served while one fails over.
+            "--cluster-require-full-coverage",
+            "no",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        server.spawn();
+        server
+    }
+
     fn launch(port: u16, aof: bool) -> RedisServer {
+        let mut server = RedisServer::prepare(port, aof);
+        server.spawn();
+        server
+    }
+
+    fn prepare(port: u16, aof: bool) -> RedisServer {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "tidings-redis-{}-{}",
@@ -41,14 +70,13 @@ impl RedisServer {
             COUNT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer {
+        RedisServer {
             child: None,
             port,
             dir,
             aof,
-        };
-        server.spawn();
-        server
+            extra: Vec::new(),
+        }
     }
 
     fn spawn(&mut self) {
@@ -63,6 +91,7 @@ impl RedisServer {
                 "--appendfsync",
                 "always",
             ])
+            .args(&self.extra)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -98,6 +127,11 @@ impl RedisServer {
             signal(&child, "TERM");
             let _ = child.wait();
         }
+    }
+
+    /// Whether it runs (it was not stopped or killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Kills it with SIGKILL.

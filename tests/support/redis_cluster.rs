@@ -1,0 +1,247 @@
+//! A real Redis Cluster for the tests: six `redis-server` processes on free loopback ports,
+//! joined by `redis-cli --cluster create` as three primaries with a replica each, stopped (by
+//! their PIDs) when dropped.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::Value;
+
+use crate::redis_server::RedisServer;
+
+/// How long a node goes unanswered before the others mark it failed (and its replica takes
+/// over): short, so that a failover takes a second or two.
+pub const NODE_TIMEOUT_MS: u64 = 1000;
+
+/// A running cluster of a test.
+pub struct RedisCluster {
+    /// Every node: primaries first, as `redis-cli --cluster create` was given them.
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Three primaries and three replicas, every slot served.
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| RedisServer::start_cluster_node(NODE_TIMEOUT_MS))
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output();
+        let created = match created {
+            Ok(output) => output,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-cli is not installed: `sudo apt-get install redis-server` (Debian, Ubuntu) or `brew install redis`"
+            ),
+            Err(error) => panic!("cannot run redis-cli: {error}"),
+        };
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_serving();
+        cluster
+    }
+
+    /// `redis://127.0.0.1:PORT/` of every running node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|node| node.is_running())
+            .map(RedisServer::url)
+            .collect()
+    }
+
+    /// A connection to node `index`.
+    pub fn connection(&self, index: usize) -> redis::Connection {
+        let client = redis::Client::open(self.nodes[index].url()).unwrap();
+        client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .expect("connect to a cluster node")
+    }
+
+    /// The node id of node `index`.
+    pub fn id(&self, index: usize) -> String {
+        redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut self.connection(index))
+            .unwrap()
+    }
+
+    /// The index of the primary serving `key`'s slot, as a running node sees it.
+    pub fn primary_of(&self, key: &str) -> usize {
+        let slot = self.slot_of(key);
+        let index = self.running();
+        let slots: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut self.connection(index))
+            .unwrap();
+        let Value::Array(ranges) = slots else {
+            panic!("CLUSTER SLOTS: {slots:?}")
+        };
+        for range in ranges {
+            let Value::Array(parts) = range else { continue };
+            let (Value::Int(first), Value::Int(last), Value::Array(primary)) =
+                (&parts[0], &parts[1], &parts[2])
+            else {
+                continue;
+            };
+            if (*first..=*last).contains(&i64::from(slot)) {
+                let Value::Int(port) = primary[1] else {
+                    panic!("{primary:?}")
+                };
+                return self
+                    .nodes
+                    .iter()
+                    .position(|node| i64::from(node.port) == port)
+                    .expect("a node of this cluster");
+            }
+        }
+        panic!("slot {slot} is served by no primary");
+    }
+
+    /// The slot of `key`, asked of the cluster.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.connection(self.running()))
+            .unwrap()
+    }
+
+    /// The index of a running node.
+    fn running(&self) -> usize {
+        self.nodes
+            .iter()
+            .position(RedisServer::is_running)
+            .expect("a running node")
+    }
+
+    /// Moves `slot`, with its keys, from primary `from` to primary `to` while clients use it:
+    /// Redis's resharding steps (what `redis-cli --cluster reshard` does, for one chosen slot).
+    pub fn move_slot(&self, slot: u16, from: usize, to: usize) {
+        let (from_id, to_id) = (self.id(from), self.id(to));
+        let mut source = self.connection(from);
+        let mut target = self.connection(to);
+        let setslot = |connection: &mut redis::Connection, state: &str, id: &str| {
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(state)
+                .arg(id)
+                .exec(connection)
+                .unwrap_or_else(|error| panic!("CLUSTER SETSLOT {slot} {state}: {error}"));
+        };
+        setslot(&mut target, "IMPORTING", &from_id);
+        setslot(&mut source, "MIGRATING", &to_id);
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(100)
+                .query(&mut source)
+                .unwrap();
+            if keys.is_empty() {
+                break;
+            }
+            redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(self.nodes[to].port)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys)
+                .exec(&mut source)
+                .expect("MIGRATE");
+        }
+        setslot(&mut target, "NODE", &to_id);
+        setslot(&mut source, "NODE", &to_id);
+        for index in 0..self.nodes.len() {
+            if index != from && index != to && self.nodes[index].is_running() {
+                setslot(&mut self.connection(index), "NODE", &to_id);
+            }
+        }
+    }
+
+    /// Kills node `index` with SIGKILL.
+    pub fn kill(&mut self, index: usize) {
+        self.nodes[index].kill();
+    }
+
+    /// Waits until every running node says the cluster is ok and every slot has a primary.
+    pub fn wait_until_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = self
+                .nodes
+                .iter()
+                .filter(|node| node.is_running())
+                .all(|node| {
+                    let info = node.raw(&["CLUSTER", "INFO"]).unwrap_or_default();
+                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not serve every slot within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The entries of the stream `key`, oldest first, as `(id, frame)`, read from its primary.
+    pub fn stream(&self, key: &str) -> Vec<(String, String)> {
+        let mut connection = self.connection(self.primary_of(key));
+        type Fields = Vec<(String, String)>;
+        let entries: Vec<(String, Fields)> = redis::cmd("XRANGE")
+            .arg(key)
+            .arg("-")
+            .arg("+")
+            .query(&mut connection)
+            .expect("XRANGE");
+        entries
+            .into_iter()
+            .map(|(id, fields)| {
+                let frame = fields
+                    .into_iter()
+                    .next()
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                (id, frame)
+            })
+            .collect()
+    }
+
+    /// For each primary, the number of client connections that hold sharded subscriptions
+    /// (`ssub` > 0 in `CLIENT LIST`), and their subscription counts.
+    pub fn sharded_subscribers(&self) -> Vec<Vec<usize>> {
+        (0..self.nodes.len())
+            .filter(|&index| self.nodes[index].is_running())
+            .map(|index| {
+                let list = self.nodes[index]
+                    .raw(&["CLIENT", "LIST"])
+                    .unwrap_or_default();
+                list.lines()
+                    .filter_map(|line| {
+                        let ssub = line.split(' ').find_map(|f| f.strip_prefix("ssub="))?;
+                        ssub.parse::<usize>().ok().filter(|&n| n > 0)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
