@@ -116,7 +116,7 @@ pub use storage::RedisStorage;
 pub use tidings::hub::PublishError;
 
 use cluster::ClusterFollower;
-use commands::Commands;
+use commands::{ClusterCommands, Commands};
 use follow::{Follower, Registered, Topic};
 use reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
@@ -211,12 +211,12 @@ impl Redis {
     /// topic whose stream lost entries it had read (asynchronous replication: a failover can
     /// lose what the old primary acknowledged) gives its subscribers a `tidings.reset`. To make
     /// acknowledged events survive a failover, see [`Redis::wait_for_replicas`].
-    pub fn open_cluster<T: redis::IntoConnectionInfo>(
-        nodes: impl IntoIterator<Item = T>,
+    pub fn open_cluster(
+        nodes: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> Result<Redis, redis::RedisError> {
         let nodes = nodes
             .into_iter()
-            .map(redis::IntoConnectionInfo::into_connection_info)
+            .map(|url| redis::IntoConnectionInfo::into_connection_info(url.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         let Some(seed) = nodes.first().cloned() else {
             return Err(redis::RedisError::from((
@@ -241,7 +241,7 @@ impl Redis {
         let config = redis::cluster::ClusterConfig::new()
             .set_connection_timeout(CONNECT_TIMEOUT)
             .set_response_timeout(RESPONSE_TIMEOUT);
-        let commands = Commands::Cluster(client.get_pending_async_connection_with_config(config));
+        let commands = Commands::Cluster(ClusterCommands::new(client, config));
         let follower = ClusterFollower::new(seed, commands.clone());
         Ok(Redis {
             target,

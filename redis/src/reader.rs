@@ -227,8 +227,8 @@ fn decode<E: EventSet>(body: &[u8]) -> Option<E> {
 }
 
 /// The reset every subscriber gets when the stream's history broke. Its id is the last entry
-/// read before the break, which the record has too: a client that reconnects with it resumes
-/// right after the reset, not before it.
+/// read before the break, which the record has too: a client that reconnects with it gets the
+/// reset (again, if it had it), then what came after (`Window::cursor_after`).
 fn reset_frame(last: EventId) -> Bytes {
     let data =
         serde_json::json!({ "reason": "unknown", "oldest": null, "latest": last.to_string() });

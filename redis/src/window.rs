@@ -256,9 +256,20 @@ impl<E> Window<E> {
             .is_some_and(|record| record.id == id)
     }
 
-    /// The position of the first record after `id`.
+    /// The position right after the record `id` (or of the first record after `id`). A
+    /// reset the storage made when the stream's history broke has the id of the last entry
+    /// before the break: a client whose last event was that entry gets the reset, not what
+    /// comes after it; one that got the reset gets it again (harmless, where skipping it
+    /// would not be).
     pub(crate) fn cursor_after(&self, id: EventId) -> Cursor {
-        let index = self.records.partition_point(|record| record.id <= id);
+        let mut index = self.records.partition_point(|record| record.id < id);
+        if self
+            .records
+            .get(index)
+            .is_some_and(|record| record.id == id)
+        {
+            index += 1;
+        }
         match self.records.get(index) {
             Some(next) => Cursor {
                 next_seq: self.first_seq() + index as u64,

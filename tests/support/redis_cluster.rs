@@ -168,11 +168,63 @@ impl RedisCluster {
         }
         setslot(&mut target, "NODE", &to_id);
         setslot(&mut source, "NODE", &to_id);
-        for index in 0..self.nodes.len() {
-            if index != from && index != to && self.nodes[index].is_running() {
-                setslot(&mut self.connection(index), "NODE", &to_id);
-            }
-        }
+    }
+
+    /// The index of the replica of primary `index`.
+    pub fn replica_of(&self, index: usize) -> usize {
+        let primary = self.id(index);
+        let nodes = self.nodes[index]
+            .raw(&["CLUSTER", "NODES"])
+            .unwrap_or_default();
+        let port = nodes
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let replica =
+                    fields.get(2)?.contains("slave") && fields.get(3) == Some(&primary.as_str());
+                let port = fields
+                    .get(1)?
+                    .split(['@', ':'])
+                    .nth(1)?
+                    .parse::<u16>()
+                    .ok()?;
+                replica.then_some(port)
+            })
+            .expect("the primary has a replica");
+        self.nodes
+            .iter()
+            .position(|node| node.port == port)
+            .expect("a node of this cluster")
+    }
+
+    /// Holds node `index` for `seconds` (`DEBUG SLEEP`): a replica receives nothing
+    /// meanwhile. Returns at once; the sleep runs on a thread.
+    pub fn hold(&self, index: usize, seconds: f64) -> std::thread::JoinHandle<()> {
+        let mut connection = self.connection(index);
+        std::thread::spawn(move || {
+            redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(seconds)
+                .exec(&mut connection)
+                .expect("DEBUG SLEEP");
+        })
+    }
+
+    /// Drops the replication links of primary `index` (`CLIENT KILL TYPE replica`): what it
+    /// writes until a replica reconnects stays in its backlog only.
+    pub fn cut_replicas(&self, index: usize) {
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("replica")
+            .exec(&mut self.connection(index))
+            .expect("CLIENT KILL TYPE replica");
+    }
+
+    /// Starts node `index` again after `kill`, with its cluster configuration: a primary that
+    /// was failed over comes back as a replica of the one that took over.
+    pub fn restart(&mut self, index: usize) {
+        self.nodes[index].start_again();
     }
 
     /// Kills node `index` with SIGKILL.
@@ -180,7 +232,8 @@ impl RedisCluster {
         self.nodes[index].kill();
     }
 
-    /// Waits until every running node says the cluster is ok and every slot has a primary.
+    /// Waits until every running node says the cluster is ok and every slot has a primary, and
+    /// every replica has synced with its primary.
     pub fn wait_until_serving(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -190,7 +243,19 @@ impl RedisCluster {
                 .filter(|node| node.is_running())
                 .all(|node| {
                     let info = node.raw(&["CLUSTER", "INFO"]).unwrap_or_default();
-                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                    let replication = node.raw(&["INFO", "replication"]).unwrap_or_default();
+                    // A primary's replica has synced (a replica that never did cannot take
+                    // over), and a replica is linked to its primary.
+                    let synced = if replication.contains("role:master") {
+                        !replication.contains("connected_slaves:")
+                            || replication.contains("state=online")
+                            || replication.contains("connected_slaves:0")
+                    } else {
+                        replication.contains("master_link_status:up")
+                    };
+                    info.contains("cluster_state:ok")
+                        && info.contains("cluster_slots_ok:16384")
+                        && synced
                 });
             if ok {
                 return;

@@ -49,6 +49,12 @@ impl RedisServer {
             // The other primaries' slots stay served while one fails over.
             "--cluster-require-full-coverage",
             "no",
+            // A replica's first sync starts at once, not after 5 s.
+            "--repl-diskless-sync-delay",
+            "0",
+            // `DEBUG SLEEP` holds a replica back, so that a failover loses writes.
+            "--enable-debug-command",
+            "local",
         ]
         .map(str::to_owned)
         .to_vec();
