@@ -68,7 +68,7 @@ async fn instance(redis: &Redis) -> (ClusterHub, TestServer) {
 }
 
 /// What a client received, in order.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Seen {
     Event {
         id: String,
@@ -140,6 +140,22 @@ async fn roam(instances: Vec<SocketAddr>, seed: u64) -> Vec<Seen> {
     }
 }
 
+/// What a client saw around a failed check, one line each.
+fn describe(seen: &[Seen]) -> String {
+    let lines: Vec<String> = seen
+        .iter()
+        .map(|item| match item {
+            Seen::Event { id, n } => format!("  event {id} (n = {n})"),
+            Seen::Reset { id } => format!("  reset {id}"),
+            Seen::Connected {
+                instance,
+                last_event_id,
+            } => format!("  connected to instance {instance}, Last-Event-ID {last_event_id:?}"),
+        })
+        .collect();
+    format!("it saw:\n{}", lines.join("\n"))
+}
+
 fn parse_id(id: &str) -> (u64, u64) {
     let (ms, seq) = id.split_once('-').expect("a stream id");
     (ms.parse().unwrap(), seq.parse().unwrap())
@@ -163,12 +179,7 @@ fn check(client: usize, seen: &[Seen], history: &[String]) {
             Seen::Connected { .. } => continue,
             Seen::Event { id, n } => (id.as_str(), n),
         };
-        let context = || {
-            format!(
-                "{:#?}",
-                &seen[at.saturating_sub(6)..(at + 2).min(seen.len())]
-            )
-        };
+        let context = || describe(&seen[at.saturating_sub(6)..(at + 2).min(seen.len())]);
         assert!(
             ids.insert(id),
             "client {client}: event {id} (n = {n}) twice"

@@ -51,6 +51,20 @@ impl ClusterCommands {
             .clone()
     }
 
+    /// Replaces the connection now (at most every 250 ms).
+    fn remake(&self) {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.1.elapsed() >= REMAKE_AT_MOST_EVERY {
+            let connection = self
+                .client
+                .get_pending_async_connection_with_config(self.config.clone());
+            *current = (connection, Instant::now());
+        }
+    }
+
     /// After an answer: a connection that could not reach a node, or reached a primary that
     /// has become a replica (it came back after a failover: `READONLY`, which redis-rs
     /// passes on as a value), is replaced (at most every 250 ms), so that the next command
@@ -66,19 +80,52 @@ impl ClusterCommands {
                 matches!(value, Value::ServerError(error) if error.kind() == Some(ServerErrorKind::ReadOnly))
             }),
         };
-        if !stale {
-            return;
+        if stale {
+            self.remake();
         }
-        let mut current = self
-            .current
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if current.1.elapsed() >= REMAKE_AT_MOST_EVERY {
-            let connection = self
-                .client
-                .get_pending_async_connection_with_config(self.config.clone());
-            *current = (connection, Instant::now());
+    }
+}
+
+impl Commands {
+    /// The answers of `pipeline`, which reads one key, from that key's primary.
+    ///
+    /// On a cluster, redis-rs marks every connection `READONLY` and so reads from whatever node
+    /// its slot map names: after a failover, while its map is stale, that can be the old
+    /// primary come back as a replica, still syncing. A catch-up that read such a lagging copy
+    /// would miss what the primary had before the topic subscribed there. So `ROLE` goes first,
+    /// in the same round trip (the same node), and an answer from a replica is refused (and the
+    /// connection made again, to read the slot map afresh).
+    pub(crate) async fn query_on_primary(
+        &mut self,
+        pipeline: &Pipeline,
+    ) -> redis::RedisResult<Vec<Value>> {
+        let Commands::Cluster(cluster) = self else {
+            return pipeline.query_async(self).await;
+        };
+        let cluster = cluster.clone();
+        let mut checked = redis::pipe();
+        checked.cmd("ROLE");
+        for command in pipeline.cmd_iter() {
+            checked.add_command(command.clone());
         }
+        let mut answers: Vec<Value> = checked.query_async(self).await?;
+        let role = answers.remove(0);
+        let primary = match &role {
+            Value::Array(parts) => match parts.first() {
+                Some(Value::BulkString(role)) => role == b"master",
+                Some(Value::SimpleString(role)) => role == "master",
+                _ => false,
+            },
+            _ => false,
+        };
+        if !primary {
+            cluster.remake();
+            return Err(redis::RedisError::from((
+                ErrorKind::Io,
+                "a read reached a replica (the cluster's slot map changed)",
+            )));
+        }
+        Ok(answers)
     }
 }
 

@@ -58,7 +58,7 @@ pub(crate) async fn follow<E: EventSet + Sync>(shared: Arc<Shared<E>>, mut comma
 /// Reads what the stream holds past the window. The first time, the window is filled with the
 /// stream's newest entries, so that this instance resumes clients of the others. Later, the
 /// stream must still hold the last entry read; otherwise its history broke (Redis restarted
-/// empty, or trimmed past it meanwhile) and every subscriber is told.
+/// empty, trimmed past it meanwhile, or a failover lost it) and every subscriber is told.
 async fn read_past_window<E: EventSet + Sync>(
     shared: &Shared<E>,
     connection: &mut Commands,
@@ -72,17 +72,18 @@ async fn read_past_window<E: EventSet + Sync>(
         // `XREVRANGE` or comes on the channel with an id after it. (Asked after an empty read,
         // the time could pass an entry added in between, which then belonged to no window
         // and made its readers' resumes a reset.)
-        let (time, reply): ((u64, u64), redis::Value) = redis::pipe()
+        let mut pipeline = redis::pipe();
+        pipeline
             .cmd("TIME")
             .cmd("XREVRANGE")
             .arg(&shared.key)
             .arg("+")
             .arg("-")
             .arg("COUNT")
-            .arg(shared.limits.max_events.max(1))
-            .query_async(connection)
-            .await?;
-        let mut newest = entries(reply)?;
+            .arg(shared.limits.max_events.max(1));
+        let mut answers = connection.query_on_primary(&pipeline).await?.into_iter();
+        let time: (u64, u64) = redis::from_redis_value(answers.next().unwrap_or(Value::Nil))?;
+        let mut newest = entries(answers.next().unwrap_or(Value::Nil))?;
         newest.reverse();
         // Resumable: what comes after the first entry loaded (older ids were trimmed, or are
         // from another history). On an empty stream, what comes after Redis's "now": an id
@@ -101,29 +102,37 @@ async fn read_past_window<E: EventSet + Sync>(
         shared.push(newest.into_iter().map(|(id, body)| record::<E>(id, &body)));
         return Ok(());
     }
-    if read_any {
-        let reply = redis::cmd("XRANGE")
-            .arg(&shared.key)
-            .arg(last.to_string())
-            .arg(last.to_string())
-            .query_async(connection)
-            .await?;
-        if entries(reply)?.is_empty() {
-            tracing::warn!(key = %shared.key, %last, "the Redis stream lost its history: subscribers get a reset");
-            shared.push([(last, reset_frame(last), None)]);
-        }
-    }
+    // Each page comes with a look at the entry read last, in the same round trip (so from
+    // the same node): a node whose stream lacks it holds another history (Redis restarted
+    // empty, a failover lost it, or a restarted node still takes itself for the primary),
+    // and reading on from it as if nothing happened would hide a gap.
+    let mut check = read_any;
     loop {
-        let reply = redis::cmd("XRANGE")
+        let mut pipeline = redis::pipe();
+        if check {
+            pipeline
+                .cmd("XRANGE")
+                .arg(&shared.key)
+                .arg(last.to_string())
+                .arg(last.to_string());
+        }
+        pipeline
+            .cmd("XRANGE")
             .arg(&shared.key)
             .arg(format!("({last}"))
             .arg("+")
             .arg("COUNT")
-            .arg(BATCH)
-            .query_async(connection)
-            .await?;
-        let page = entries(reply)?;
+            .arg(BATCH);
+        let mut replies = connection.query_on_primary(&pipeline).await?;
+        let page = entries(replies.pop().unwrap_or(Value::Nil))?;
+        if check && entries(replies.pop().unwrap_or(Value::Nil))?.is_empty() {
+            tracing::warn!(key = %shared.key, %last, "the Redis stream lost its history: subscribers get a reset");
+            shared.push([(last, reset_frame(last), None)]);
+        }
         let full = page.len() == BATCH;
+        // The next page checks the newest entry of this one; after an empty page there is
+        // none (and a reset was given if the old one was gone).
+        check = !page.is_empty();
         if let Some((newest, _)) = page.last() {
             last = *newest;
         }
