@@ -381,6 +381,43 @@ async fn redis_restarted_empty_gives_one_reset_then_live_events() {
     assert_eq!(next(&mut stream).await.2, Some(3), "one reset only");
 }
 
+/// A client whose last event was the last one before the history broke, and which missed the
+/// reset (it was away), gets the reset when it comes back: the reset has that event's id, and
+/// skipping both would splice the new history onto the old one without a word.
+#[tokio::test]
+async fn a_client_away_when_the_history_broke_gets_the_reset_when_it_resumes() {
+    let mut redis_server = RedisServer::start();
+    let redis = Redis::open(&redis_server.url()).unwrap();
+    let (hub, server) = instance(&redis, HubOptions::default()).await;
+    ready(&hub).await;
+    let tick_1 = hub.publish(Feed::Tick { n: 1 }).await.unwrap().to_string();
+    eventually("tick 1 in the window", || {
+        hub.storage().window_size().0 == 1
+    })
+    .await;
+
+    // The client that saw tick 1 is away while Redis restarts empty.
+    redis_server.kill();
+    redis_server.start_again();
+    let tick_2 = loop {
+        match hub.publish(Feed::Tick { n: 2 }).await {
+            Ok(id) => break id.to_string(),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    eventually("the window has tick 1, the reset and tick 2", || {
+        hub.storage().window_size().0 == 3
+    })
+    .await;
+
+    let mut back = subscribe(&server, Some(&tick_1)).await;
+    let (id, name, _) = next(&mut back).await;
+    assert_eq!(name, RESET_EVENT, "the reset first");
+    assert_eq!(id.as_deref(), Some(tick_1.as_str()));
+    let (id, _, got) = next(&mut back).await;
+    assert_eq!((id, got), (Some(tick_2), Some(2)));
+}
+
 #[tokio::test]
 async fn redis_down_at_startup_answers_503_on_hub_routes_only_until_it_is_up() {
     let port = free_port();

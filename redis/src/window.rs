@@ -296,3 +296,32 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(epoch: u64) -> EventId {
+        EventId { epoch, seq: 0 }
+    }
+
+    #[test]
+    fn resuming_after_the_last_entry_before_a_break_starts_at_the_reset() {
+        let shared: Shared<()> = Shared::new("key".into(), WindowLimits::default());
+        // Entry 1, the reset made when the history broke after it (same id), entry 2.
+        shared.push([
+            (id(1), Bytes::from_static(b"id: 1-0\ndata: a\n\n"), None),
+            (
+                id(1),
+                Bytes::from_static(b"id: 1-0\nevent: tidings.reset\n\n"),
+                None,
+            ),
+            (id(2), Bytes::from_static(b"id: 2-0\ndata: b\n\n"), None),
+        ]);
+        let window = shared.lock();
+        let first = window.first_seq();
+        assert_eq!(window.cursor_after(id(1)).next_seq, first + 1, "the reset");
+        assert_eq!(window.cursor_after(id(2)).next_seq, first + 3, "live");
+        assert!(window.holds(id(2)) && !window.holds(EventId { epoch: 1, seq: 5 }));
+    }
+}
