@@ -20,6 +20,11 @@
 //!   instance publishing to them flat out (8 tasks, batches of 64 per topic): published
 //!   events/s, every event counted at both subscribers after the publisher stops, Redis CPU
 //!   per event, and how long subscribing to a topic nobody used yet takes.
+//!
+//! Then the fan-out, publishing and topics scenarios again on a Redis Cluster of 3 primaries
+//! with a replica each (six `redis-server` processes, started here), next to the single Redis;
+//! and on the cluster with `wait_for_replicas(1, 500 ms)`, what waiting for a replica costs
+//! a publisher.
 
 use std::cell::{Cell, RefCell};
 use std::process::Command;
@@ -29,6 +34,7 @@ use std::time::{Duration, Instant};
 use tidings_bench::load::{
     Server, build_servers, open_paths, open_streams, quantile_ms, raise_fd_limit,
 };
+use tidings_tests::redis_cluster::RedisCluster;
 use tidings_tests::redis_server::RedisServer;
 
 struct Sizes {
@@ -63,6 +69,68 @@ struct Figures {
     benchmark_1: f64,
     benchmark_8: f64,
     benchmark_pipelined: f64,
+    /// On the cluster, with `wait_for_replicas(1, ..)`.
+    wait_published_8: f64,
+    wait_p50: f64,
+    wait_p99: f64,
+}
+
+/// The Redis the instances share: one server, or a cluster (its nodes' figures summed).
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Server(&'a RedisServer),
+    Cluster(&'a RedisCluster),
+}
+
+impl Target<'_> {
+    /// The environment variable that points a server instance at it.
+    fn env(&self) -> (&'static str, String) {
+        match self {
+            Target::Server(redis) => ("REDIS_URL", redis.url()),
+            Target::Cluster(cluster) => ("REDIS_CLUSTER", cluster.urls().join(",")),
+        }
+    }
+
+    /// The nodes whose commands count: the server, or the cluster's primaries.
+    fn primaries(&self) -> Vec<&RedisServer> {
+        match self {
+            Target::Server(redis) => vec![redis],
+            Target::Cluster(cluster) => cluster
+                .nodes
+                .iter()
+                .filter(|node| {
+                    node.raw(&["INFO", "replication"])
+                        .is_some_and(|info| info.contains("role:master"))
+                })
+                .collect(),
+        }
+    }
+
+    /// Calls of `command` so far, on the primaries.
+    fn calls(&self, command: &str) -> u64 {
+        self.primaries()
+            .iter()
+            .map(|node| node.command_calls().get(command).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// CPU seconds so far, every node's (a cluster's replicas included: replication is part
+    /// of its cost).
+    fn cpu_seconds(&self) -> f64 {
+        match self {
+            Target::Server(redis) => redis.cpu_seconds(),
+            Target::Cluster(cluster) => cluster.nodes.iter().map(RedisServer::cpu_seconds).sum(),
+        }
+    }
+
+    /// Deletes `keys`, one per command (a cluster's node refuses the keys of other slots).
+    fn delete(&self, keys: &[String]) {
+        for node in self.primaries() {
+            for key in keys {
+                node.command(&["DEL", key]);
+            }
+        }
+    }
 }
 
 const WARM_UP: Duration = Duration::from_millis(500);
@@ -100,26 +168,153 @@ fn main() {
         .build()
         .unwrap();
     let local = tokio::task::LocalSet::new();
+    let cluster = RedisCluster::start();
     let mut runs = Vec::new();
+    let mut cluster_runs = Vec::new();
     for run in 0..sizes.runs {
         let memory_server = dir.join("tidings-server");
         let redis_server = dir.join("tidings-redis-server");
         let mut figures = Figures::default();
         runtime.block_on(local.run_until(on_memory(&memory_server, &sizes, &mut figures)));
-        runtime.block_on(local.run_until(on_redis(&redis_server, &redis, &sizes, &mut figures)));
+        let target = Target::Server(&redis);
+        runtime.block_on(local.run_until(on_redis(&redis_server, target, &sizes, &mut figures)));
         redis_benchmark(&redis, quick, &mut figures);
         runs.push(figures);
+        let mut on_cluster = Figures::default();
+        let target = Target::Cluster(&cluster);
+        runtime.block_on(local.run_until(on_redis(&redis_server, target, &sizes, &mut on_cluster)));
+        runtime.block_on(local.run_until(waiting(
+            &redis_server,
+            &cluster,
+            &sizes,
+            &mut on_cluster,
+        )));
+        cluster_runs.push(on_cluster);
         eprintln!("run {} of {}: done", run + 1, sizes.runs);
     }
     report(&runs, &sizes);
+    report_cluster(&runs, &cluster_runs, &sizes);
+}
+
+/// The median of `field` over `runs`.
+fn median(runs: &[Figures], field: fn(&Figures) -> f64) -> f64 {
+    let mut values: Vec<f64> = runs.iter().map(field).collect();
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn report_cluster(runs: &[Figures], cluster_runs: &[Figures], sizes: &Sizes) {
+    let subscribers = 2 * sizes.subscribers_per_instance;
+    println!("\nOne Redis, and a Redis Cluster of 3 primaries with a replica each (same run):\n");
+    println!("| scenario | one Redis | cluster | cluster / one Redis |");
+    println!("|---|---|---|---|");
+    type Field = fn(&Figures) -> f64;
+    let rows: [(String, Field); 7] = [
+        (
+            format!("fan-out, {subscribers} subscribers: delivered events/s"),
+            |f| f.fanout_delivered,
+        ),
+        ("fan-out, 100 events/s: latency p50 ms".into(), |f| f.p50),
+        ("fan-out, 100 events/s: latency p99 ms".into(), |f| f.p99),
+        (
+            "one hub: one task, batches of 64: published events/s".into(),
+            |f| f.hub10_published,
+        ),
+        (
+            "one hub: 8 tasks, `publish`: published events/s".into(),
+            |f| f.hub10_published_8,
+        ),
+        (
+            format!(
+                "{} topics: 8 tasks, batches of 64: published events/s",
+                sizes.topics
+            ),
+            |f| f.topics_published,
+        ),
+        (
+            format!(
+                "{} topics: Redis CPU per event (µs, every node)",
+                sizes.topics
+            ),
+            |f| f.topics_cpu_us,
+        ),
+    ];
+    for (name, field) in rows {
+        let (one, cluster) = (median(runs, field), median(cluster_runs, field));
+        println!(
+            "| {name} | {one:.2} | {cluster:.2} | {:.2}x |",
+            cluster / one
+        );
+    }
+    println!("\nOn the cluster, waiting for a replica (`wait_for_replicas(1, 500 ms)`):\n");
+    println!("| scenario | without | with WAIT | with / without |");
+    println!("|---|---|---|---|");
+    let rows: [(&str, Field, Field); 3] = [
+        (
+            "one hub: 8 tasks, `publish`: published events/s",
+            |f| f.hub10_published_8,
+            |f| f.wait_published_8,
+        ),
+        (
+            "fan-out, 100 events/s: latency p50 ms",
+            |f| f.p50,
+            |f| f.wait_p50,
+        ),
+        (
+            "fan-out, 100 events/s: latency p99 ms",
+            |f| f.p99,
+            |f| f.wait_p99,
+        ),
+    ];
+    for (name, without, with) in rows {
+        let (without, with) = (median(cluster_runs, without), median(cluster_runs, with));
+        println!(
+            "| {name} | {without:.2} | {with:.2} | {:.2}x |",
+            with / without
+        );
+    }
+    for (run, figures) in cluster_runs.iter().enumerate() {
+        println!(
+            "- cluster run {}: topics {} delivered of {} expected",
+            run + 1,
+            figures.topics_delivered,
+            figures.topics_expected
+        );
+    }
+}
+
+/// On the cluster, with `wait_for_replicas(1, 500 ms)`: 8 publishing tasks, and the latency at
+/// 100 events/s.
+async fn waiting(
+    path: &std::path::Path,
+    cluster: &RedisCluster,
+    sizes: &Sizes,
+    figures: &mut Figures,
+) {
+    let target = Target::Cluster(cluster);
+    let window = sizes.seconds + WARM_UP.as_secs_f64();
+    let (a, b) = instances(path, target, 0, "8", "1", true);
+    let xadd0 = target.calls("xadd");
+    deliver(&[&a, &b], 5, sizes.seconds, false).await;
+    figures.wait_published_8 = (target.calls("xadd") - xadd0) as f64 / window;
+    drop((a, b));
+    target.delete(&["tidings:bench".to_owned()]);
+    let (a, b) = instances(path, target, 100, "1", "1", true);
+    let (_, latencies) = deliver(
+        &[&a, &b],
+        sizes.subscribers_per_instance,
+        sizes.seconds,
+        true,
+    )
+    .await;
+    figures.wait_p50 = quantile_ms(&latencies, 0.5);
+    figures.wait_p99 = quantile_ms(&latencies, 0.99);
+    drop((a, b));
+    target.delete(&["tidings:bench".to_owned()]);
 }
 
 fn report(runs: &[Figures], sizes: &Sizes) {
-    let median = |field: fn(&Figures) -> f64| {
-        let mut values: Vec<f64> = runs.iter().map(field).collect();
-        values.sort_by(|a, b| a.total_cmp(b));
-        values[values.len() / 2]
-    };
+    let median = |field: fn(&Figures) -> f64| median(runs, field);
     let subscribers = 2 * sizes.subscribers_per_instance;
     println!(
         "\n{} runs (median); {} s windows\n",
@@ -229,78 +424,76 @@ async fn on_memory(path: &std::path::Path, sizes: &Sizes, figures: &mut Figures)
     figures.memory_p99 = quantile_ms(&latencies, 0.99);
 }
 
-/// Two instances on `redis`: the first publishes (`rate`, `publishers` tasks, `batch` events
-/// per call), the second only serves.
+/// Two instances on `target`: the first publishes (`rate`, `publishers` tasks, `batch` events
+/// per call; waiting for a replica if `durable`), the second only serves.
 fn instances(
     path: &std::path::Path,
-    redis: &RedisServer,
+    target: Target,
     rate: u64,
     publishers: &str,
     batch: &str,
+    durable: bool,
 ) -> (Server, Server) {
-    let url = redis.url();
+    let (variable, value) = target.env();
+    let wait = if durable { "1" } else { "0" };
     let publisher = Server::start_with(
         path,
         rate,
         &[
-            ("REDIS_URL", &url),
+            (variable, &value),
             ("PUBLISHERS", publishers),
             ("BATCH", batch),
+            ("WAIT_REPLICAS", wait),
         ],
     );
-    let reader = Server::start_with(path, 0, &[("REDIS_URL", &url), ("PUBLISH", "off")]);
+    let reader = Server::start_with(path, 0, &[(variable, &value), ("PUBLISH", "off")]);
     (publisher, reader)
 }
 
-async fn on_redis(
-    path: &std::path::Path,
-    redis: &RedisServer,
-    sizes: &Sizes,
-    figures: &mut Figures,
-) {
+async fn on_redis(path: &std::path::Path, redis: Target<'_>, sizes: &Sizes, figures: &mut Figures) {
     let per_instance = sizes.subscribers_per_instance;
     // Counted over the whole window, warm-up included, as Redis saw it.
     let window = sizes.seconds + WARM_UP.as_secs_f64();
 
-    redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(path, redis, 0, "1", "64");
-    let xadd0 = calls(redis, "xadd");
+    redis.delete(&["tidings:bench".to_owned()]);
+    let (a, b) = instances(path, redis, 0, "1", "64", false);
+    let xadd0 = redis.calls("xadd");
     figures.fanout_delivered = deliver(&[&a, &b], per_instance, sizes.seconds, false)
         .await
         .0;
-    figures.fanout_published = (calls(redis, "xadd") - xadd0) as f64 / window;
+    figures.fanout_published = (redis.calls("xadd") - xadd0) as f64 / window;
     drop((a, b));
 
     // The same on one instance: what the storage costs, without a second process.
-    redis.command(&["DEL", "tidings:bench"]);
-    let url = redis.url();
-    let alone = Server::start_with(path, 0, &[("REDIS_URL", &url), ("BATCH", "64")]);
+    redis.delete(&["tidings:bench".to_owned()]);
+    let (variable, value) = redis.env();
+    let alone = Server::start_with(path, 0, &[(variable, &value), ("BATCH", "64")]);
     figures.one_instance_delivered = deliver(&[&alone], 2 * per_instance, sizes.seconds, false)
         .await
         .0;
     drop(alone);
 
-    redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(path, redis, 100, "1", "1");
+    redis.delete(&["tidings:bench".to_owned()]);
+    let (a, b) = instances(path, redis, 100, "1", "1", false);
     let (_, latencies) = deliver(&[&a, &b], per_instance, sizes.seconds, true).await;
     figures.p50 = quantile_ms(&latencies, 0.5);
     figures.p99 = quantile_ms(&latencies, 0.99);
     drop((a, b));
 
-    redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(path, redis, 0, "1", "64");
-    let (xadd0, cpu0) = (calls(redis, "xadd"), redis.cpu_seconds());
+    redis.delete(&["tidings:bench".to_owned()]);
+    let (a, b) = instances(path, redis, 0, "1", "64", false);
+    let (xadd0, cpu0) = (redis.calls("xadd"), redis.cpu_seconds());
     deliver(&[&a, &b], 5, sizes.seconds, false).await;
-    let published = (calls(redis, "xadd") - xadd0) as f64;
+    let published = (redis.calls("xadd") - xadd0) as f64;
     figures.hub10_published = published / window;
     figures.hub10_cpu_us = (redis.cpu_seconds() - cpu0) * 1e6 / published.max(1.0);
     drop((a, b));
 
-    redis.command(&["DEL", "tidings:bench"]);
-    let (a, b) = instances(path, redis, 0, "8", "1");
-    let xadd0 = calls(redis, "xadd");
+    redis.delete(&["tidings:bench".to_owned()]);
+    let (a, b) = instances(path, redis, 0, "8", "1", false);
+    let xadd0 = redis.calls("xadd");
     deliver(&[&a, &b], 5, sizes.seconds, false).await;
-    figures.hub10_published_8 = (calls(redis, "xadd") - xadd0) as f64 / window;
+    figures.hub10_published_8 = (redis.calls("xadd") - xadd0) as f64 / window;
     drop((a, b));
 
     topics(path, redis, sizes, figures).await;
@@ -308,9 +501,9 @@ async fn on_redis(
 
 /// The topics scenario: two serving instances with a subscriber per topic each, a third
 /// instance publishing flat out; then the publisher stops and every event is counted.
-async fn topics(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes, figures: &mut Figures) {
-    let url = redis.url();
-    let serving = || Server::start_with(path, 0, &[("REDIS_URL", &url), ("PUBLISH", "off")]);
+async fn topics(path: &std::path::Path, redis: Target<'_>, sizes: &Sizes, figures: &mut Figures) {
+    let (variable, url) = redis.env();
+    let serving = || Server::start_with(path, 0, &[(variable, &url), ("PUBLISH", "off")]);
     let (a, b) = (serving(), serving());
     let paths: Vec<String> = (0..sizes.topics).map(|t| format!("/topics/{t}")).collect();
     let events = Rc::new(Cell::new(0));
@@ -352,22 +545,22 @@ async fn topics(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes, figu
     (figures.again_p50, figures.again_p99) = quantiles(&again);
     drop(second);
 
-    let xadd_start = calls(redis, "xadd");
+    let xadd_start = redis.calls("xadd");
     let topics = sizes.topics.to_string();
     let publisher = Server::start_with(
         path,
         0,
         &[
-            ("REDIS_URL", &url),
+            (variable, &url),
             ("TOPICS", &topics),
             ("PUBLISHERS", "8"),
             ("BATCH", "64"),
         ],
     );
     tokio::time::sleep(WARM_UP).await;
-    let (xadd0, cpu0, at) = (calls(redis, "xadd"), redis.cpu_seconds(), Instant::now());
+    let (xadd0, cpu0, at) = (redis.calls("xadd"), redis.cpu_seconds(), Instant::now());
     tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
-    let published = (calls(redis, "xadd") - xadd0) as f64;
+    let published = (redis.calls("xadd") - xadd0) as f64;
     figures.topics_published = published / at.elapsed().as_secs_f64();
     figures.topics_cpu_us = (redis.cpu_seconds() - cpu0) * 1e6 / published.max(1.0);
     drop(publisher);
@@ -383,15 +576,13 @@ async fn topics(path: &std::path::Path, redis: &RedisServer, sizes: &Sizes, figu
         last = events.get();
     }
     figures.topics_delivered = events.get() as f64;
-    figures.topics_expected = 2.0 * (calls(redis, "xadd") - xadd_start) as f64;
+    figures.topics_expected = 2.0 * (redis.calls("xadd") - xadd_start) as f64;
     drop(streams);
     drop((a, b));
     let keys: Vec<String> = (0..sizes.topics)
         .map(|t| format!("tidings:topics:{t}"))
         .collect();
-    let mut del = vec!["DEL"];
-    del.extend(keys.iter().map(String::as_str));
-    redis.command(&del);
+    redis.delete(&keys);
 }
 
 /// Redis's own tool on the same Redis: `XADD` of a 120-byte field, trimmed as tidings trims.
@@ -473,8 +664,4 @@ async fn deliver(
     sorted.sort_unstable();
     drop(streams);
     (rate, sorted)
-}
-
-fn calls(redis: &RedisServer, command: &str) -> u64 {
-    redis.command_calls().get(command).copied().unwrap_or(0)
 }

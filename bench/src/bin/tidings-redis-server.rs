@@ -1,4 +1,6 @@
-//! The tidings side of the Redis benchmark, on the Redis at `REDIS_URL`:
+//! The tidings side of the Redis benchmark, on the Redis at `REDIS_URL`, or on the Redis
+//! Cluster whose nodes `REDIS_CLUSTER` lists (comma-separated URLs); with `WAIT_REPLICAS=N`,
+//! each publish waits until N replicas have it (up to 500 ms):
 //!
 //! - `GET /broadcast`: a hub on the stream `tidings:bench`;
 //! - `GET /topics/{topic}`: one hub per topic, on the streams `tidings:topics:{topic}`.
@@ -35,8 +37,14 @@ async fn topic(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("REDIS_URL")?;
-    let redis = Redis::open(&url)?;
+    let redis = match std::env::var("REDIS_CLUSTER") {
+        Ok(nodes) => Redis::open_cluster(nodes.split(','))?,
+        Err(_) => Redis::open(&std::env::var("REDIS_URL")?)?,
+    };
+    let redis = match env_u64("WAIT_REPLICAS", 0) {
+        0 => redis,
+        replicas => redis.wait_for_replicas(replicas as u32, Duration::from_millis(500)),
+    };
     let hub = redis.hub::<Bench>(
         "tidings:bench",
         HubOptions {
