@@ -427,7 +427,7 @@ fn malformed(value: &Value) -> redis::RedisError {
 /// Handles a batch of pushes: messages go to their topics, in order; a broken connection or an
 /// unsubscription Redis made (a slot moved) has that connection's topics placed again.
 fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push>) {
-    let mut by_channel: HashMap<Vec<u8>, Vec<Vec<u8>>> = HashMap::new();
+    let mut by_channel: HashMap<(Vec<u8>, (String, u16)), Vec<Vec<u8>>> = HashMap::new();
     let mut lost = Vec::new();
     for (serial, push) in batch {
         let Some(node) = placement
@@ -445,7 +445,7 @@ fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push
                 if let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
                     (data.next(), data.next())
                 {
-                    by_channel.entry(channel).or_default().push(payload);
+                    by_channel.entry((channel, node)).or_default().push(payload);
                 }
             }
             PushKind::SUnsubscribe => {
@@ -468,11 +468,12 @@ fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push
         }
     }
     // Messages before losses: they came before, and a topic holds what comes while it catches up.
-    for (channel, messages) in by_channel {
+    for ((channel, node), messages) in by_channel {
         let Ok(key) = String::from_utf8(channel) else {
             continue;
         };
-        if !placement.placed.contains_key(&key) {
+        // Only from the connection the topic is subscribed on.
+        if placement.placed.get(&key) != Some(&node) {
             continue;
         }
         let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();

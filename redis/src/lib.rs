@@ -81,6 +81,45 @@
 //! (an `XADD` and a `PUBLISH` to each instance that follows the topic); no command runs per
 //! subscriber.
 //!
+//! **Redis Cluster.** [`Redis::open_cluster`] runs the same hubs and topics on a cluster, with
+//! the same guarantees:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # use tidings::hub::HubOptions;
+//! # #[tidings::event_stream] #[derive(Debug, Clone)] enum Prices { Quote { cents: u64 } }
+//! let redis = tidings_redis::Redis::open_cluster([
+//!     "redis://10.0.0.1:6379/",
+//!     "redis://10.0.0.2:6379/", // any nodes: the others are found from them
+//! ])?;
+//! // Each publish returns once a replica has the event: a failover cannot lose it.
+//! let durable = redis.wait_for_replicas(1, std::time::Duration::from_millis(500));
+//! let hub = durable.hub::<Prices>("tidings:prices", HubOptions::default());
+//! # Ok(()) }
+//! ```
+//!
+//! - A topic's stream and its channel have one name, so one slot and one primary: publishing
+//!   is one script call on that primary (`SPUBLISH`, sharded Pub/Sub, Redis 7), heard only by
+//!   that primary's subscribers. No hash tags are needed; the topics of [`Redis::hubs`] spread
+//!   over the primaries.
+//! - An instance holds the commands connections of redis-rs's cluster client (one per node)
+//!   and one Pub/Sub connection per primary that owns a topic it follows: connections grow
+//!   with the shards, not with the topics.
+//! - *A slot moves* (resharding): Redis unsubscribes its channels on the old primary; the
+//!   topics of that connection are placed again from a fresh slot map and catch up from their
+//!   streams, as after any reconnection: nothing lost, nothing twice. Commands follow `MOVED`
+//!   and `ASK`.
+//! - *A primary fails* and its replica takes over: its topics catch up on the new primary.
+//!   Replication is asynchronous, so what the old primary acknowledged in its last moments may
+//!   be missing there. A topic whose last entry read is gone gives its subscribers a
+//!   `tidings.reset`; a `Last-Event-ID` the new history lacks gets one too; a client never
+//!   resumes into a different history, and never misses an event without a reset. Publishes
+//!   fail (`PublishError::Storage`) until the replica has taken over (about
+//!   `cluster-node-timeout` plus an election).
+//! - With [`Redis::wait_for_replicas`], `publish` returns `Ok` only once the replicas have the
+//!   event, so an event it acknowledged survives the failover; while a primary has no live
+//!   replica, every publish on its slots fails after the timeout.
+//!
 //! **Why Pub/Sub and streams together.** One `XREAD BLOCK` over many keys would also bound the
 //! connections, but it must be re-sent with every key after each wake-up, so its cost grows
 //! with the number of topics; Pub/Sub costs nothing per idle topic and delivers in one hop,
