@@ -1,0 +1,378 @@
+//! tidings behind a real reverse proxy, configured with the file `deploy/` ships: two
+//! instances (`tests/bin/deploy_server.rs`, separate processes) share a hub through a
+//! `redis-server`, and the proxy balances between them; everything on free loopback ports,
+//! started (and stopped, by PID) here.
+//!
+//! nginx so far: events are not held back (latency through the proxy next to direct, event by
+//! event), a quiet stream outlives the proxy's read timeout on heartbeats, a client resumes
+//! through the proxy on either instance, and a rolling restart (SIGTERM to one instance) moves
+//! the clients to the other with nothing lost and no `502`.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tidings::event::END_EVENT;
+use tidings::hub::RESET_EVENT;
+use tidings_tests::redis_server::{RedisServer, free_port, signal};
+use tidings_tests::{RawResponse, parse_frame};
+
+/// A deploy-server process.
+struct Instance {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Instance {
+    fn start(redis: &RedisServer, heartbeat_ms: u64) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_deploy-server"))
+            .env("REDIS_URL", redis.url())
+            .env("ADDR", "127.0.0.1:0")
+            .env("HEARTBEAT_MS", heartbeat_ms.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the deploy server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+            .expect("the deploy server prints its address");
+        Instance { child, addr }
+    }
+
+    /// SIGTERM: a graceful shutdown, as a process manager does it in a rolling restart.
+    fn terminate(&mut self) {
+        signal(&self.child, "TERM");
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The proxy in front of the instances.
+struct Proxy {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Proxy {
+    /// nginx with `deploy/nginx.conf`, filled in.
+    fn nginx(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "tidings-nginx-{}-{}",
+            std::process::id(),
+            addr.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = fill(
+            "nginx.conf",
+            &[
+                ("LISTEN", addr.to_string()),
+                ("INSTANCE_A", instances[0].to_string()),
+                ("INSTANCE_B", instances[1].to_string()),
+                ("READ_TIMEOUT", read_timeout.to_owned()),
+                ("RUN_DIR", dir.display().to_string()),
+            ],
+        );
+        let file = dir.join("nginx.conf");
+        std::fs::write(&file, config).unwrap();
+        let spawned = Command::new("nginx")
+            .arg("-c")
+            .arg(&file)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                panic!("nginx is not installed: `sudo apt-get install nginx` (Debian, Ubuntu)")
+            }
+            Err(error) => panic!("cannot start nginx: {error}"),
+        };
+        let proxy = Proxy { child, addr, dir };
+        proxy.wait_until_listening();
+        proxy
+    }
+
+    fn wait_until_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(self.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `deploy/{name}` with each `${NAME}` replaced; fails on one left unfilled.
+fn fill(name: &str, values: &[(&str, String)]) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/");
+    let mut text = std::fs::read_to_string(format!("{path}{name}")).expect("deploy/ file");
+    for (key, value) in values {
+        text = text.replace(&format!("${{{key}}}"), value);
+    }
+    // Only in comments may a placeholder stay (the envsubst example names them).
+    for line in text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+    {
+        assert!(!line.contains("${"), "deploy/{name}: unfilled: {line}");
+    }
+    text
+}
+
+/// Publishes tick `n` on the instance at `addr`; its event id.
+async fn publish(addr: SocketAddr, n: u64) -> String {
+    let body = format!("{{\"n\":{n}}}");
+    let length = body.len().to_string();
+    let mut response = RawResponse::send_body(
+        addr,
+        "POST",
+        "/publish",
+        &[
+            ("content-type", "application/json"),
+            ("content-length", &length),
+            ("connection", "close"),
+        ],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status, 201, "publish {n}");
+    let answer: serde_json::Value = serde_json::from_str(&response.rest().await).unwrap();
+    answer["id"].as_str().expect("an id").to_owned()
+}
+
+async fn subscribe(addr: SocketAddr, last_event_id: Option<&str>) -> RawResponse {
+    let headers: Vec<(&str, &str)> = last_event_id
+        .iter()
+        .map(|id| ("last-event-id", *id))
+        .collect();
+    let response = RawResponse::send(addr, "GET", "/events", &headers).await;
+    assert_eq!(response.status, 200, "{:?}", response.headers);
+    response
+}
+
+/// The next tick of `stream` (heartbeats skipped): `(id, n)`; `None` when the stream ended
+/// (`tidings.end`, as on a server's shutdown, or the connection closed) or nothing came within
+/// `patience`.
+async fn next_tick(stream: &mut RawResponse, patience: Duration) -> Option<(String, u64)> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let frame = tokio::time::timeout(remaining, stream.next_frame())
+            .await
+            .ok()??;
+        let Some(event) = parse_frame(&frame) else {
+            continue; // a heartbeat
+        };
+        assert_ne!(event.event, RESET_EVENT, "no reset expected: {frame}");
+        if event.event == END_EVENT {
+            return None;
+        }
+        let data: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+        return Some((event.id.expect("an id"), data["n"].as_u64().unwrap()));
+    }
+}
+
+/// Quantile `q` of sorted values.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+#[tokio::test]
+async fn through_nginx_events_arrive_as_soon_as_direct() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Instance::start(&redis, 15_000),
+        Instance::start(&redis, 15_000),
+    );
+    let nginx = Proxy::nginx([a.addr, b.addr], "60s");
+    let mut direct = subscribe(a.addr, None).await;
+    let mut proxied = subscribe(nginx.addr, None).await;
+    // Both streams hear every tick; the difference in arrival, event by event, is the proxy's.
+    let mut direct_ms = Vec::new();
+    let mut added_ms = Vec::new();
+    for n in 1..=200 {
+        let sent = Instant::now();
+        publish(a.addr, n).await;
+        let (_, got) = next_tick(&mut direct, Duration::from_secs(5))
+            .await
+            .expect("direct");
+        let direct_at = sent.elapsed();
+        let (_, through) = next_tick(&mut proxied, Duration::from_secs(5))
+            .await
+            .expect("an event held back by the proxy");
+        let proxied_at = sent.elapsed();
+        assert_eq!((got, through), (n, n));
+        direct_ms.push(direct_at.as_secs_f64() * 1e3);
+        added_ms.push((proxied_at.saturating_sub(direct_at)).as_secs_f64() * 1e3);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    direct_ms.sort_by(f64::total_cmp);
+    added_ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "nginx: publish-to-receive direct p50 {:.2} ms p99 {:.2} ms; added by the proxy p50 {:.2} ms p99 {:.2} ms",
+        quantile(&direct_ms, 0.5),
+        quantile(&direct_ms, 0.99),
+        quantile(&added_ms, 0.5),
+        quantile(&added_ms, 0.99)
+    );
+    // Generous: a buffering proxy holds small events for seconds (until its buffer fills).
+    assert!(quantile(&added_ms, 0.99) < 50.0, "{added_ms:?}");
+}
+
+#[tokio::test]
+async fn through_nginx_a_quiet_stream_outlives_the_read_timeout_on_heartbeats() {
+    let redis = RedisServer::start();
+    // A 3 s read timeout, a heartbeat every second.
+    let (a, b) = (
+        Instance::start(&redis, 1_000),
+        Instance::start(&redis, 1_000),
+    );
+    let nginx = Proxy::nginx([a.addr, b.addr], "3s");
+    let mut stream = subscribe(nginx.addr, None).await;
+    let quiet = Instant::now();
+    // Twice the read timeout with no event: the heartbeats keep the stream open.
+    let nothing = next_tick(&mut stream, Duration::from_secs(7)).await;
+    assert!(nothing.is_none() && quiet.elapsed() >= Duration::from_secs(7));
+    publish(a.addr, 1).await;
+    let (_, n) = next_tick(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the same stream, still open after 7 quiet seconds");
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn through_nginx_a_client_resumes_on_either_instance() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Instance::start(&redis, 15_000),
+        Instance::start(&redis, 15_000),
+    );
+    let nginx = Proxy::nginx([a.addr, b.addr], "60s");
+    let mut last: Option<String> = None;
+    let (mut n, mut next_expected) = (0, 1);
+    // Six times: two ticks published (alternately on each instance) and read, then the client
+    // is cut, two more are published while it is away, and it resumes through the proxy (which
+    // takes the instances in turn): every tick once, in order.
+    for _ in 0..6 {
+        let mut stream = subscribe(nginx.addr, last.as_deref()).await;
+        for _ in 0..2 {
+            n += 1;
+            publish(if n % 2 == 0 { a.addr } else { b.addr }, n).await;
+        }
+        while next_expected <= n {
+            let (id, got) = next_tick(&mut stream, Duration::from_secs(5))
+                .await
+                .expect("a tick");
+            assert_eq!(got, next_expected);
+            next_expected += 1;
+            last = Some(id);
+        }
+        drop(stream);
+        for _ in 0..2 {
+            n += 1;
+            publish(a.addr, n).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn through_nginx_a_rolling_restart_loses_nothing_and_never_answers_502() {
+    let redis = RedisServer::start();
+    let (mut a, b) = (
+        Instance::start(&redis, 1_000),
+        Instance::start(&redis, 1_000),
+    );
+    let nginx = Proxy::nginx([a.addr, b.addr], "60s");
+    let proxy = nginx.addr;
+    let publisher = b.addr;
+    // Eight clients through the proxy, each resuming with its last id whenever its stream
+    // ends; every status the proxy answers is kept.
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut seen: Vec<u64> = Vec::new();
+                let mut statuses = Vec::new();
+                let mut last: Option<String> = None;
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline {
+                    let headers: Vec<(&str, &str)> = last
+                        .iter()
+                        .map(|id| ("last-event-id", id.as_str()))
+                        .collect();
+                    let Ok(mut stream) =
+                        RawResponse::try_send(proxy, "GET", "/events", &headers).await
+                    else {
+                        continue;
+                    };
+                    statuses.push(stream.status);
+                    if stream.status != 200 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    while let Some((id, n)) = next_tick(&mut stream, Duration::from_secs(3)).await {
+                        seen.push(n);
+                        last = Some(id);
+                        if n == 0 {
+                            return (seen, statuses);
+                        }
+                    }
+                }
+                (seen, statuses)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 1..=300 {
+        if n == 100 {
+            a.terminate();
+        }
+        publish(publisher, n).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    publish(publisher, 0).await; // the end
+    let mut moved = 0;
+    for client in clients {
+        let (seen, statuses) = client.await.unwrap();
+        moved += usize::from(statuses.len() > 1);
+        assert!(
+            statuses.iter().all(|&status| status == 200),
+            "the proxy answered {statuses:?}"
+        );
+        assert_eq!(seen.last(), Some(&0), "reached the end");
+        let ticks = &seen[..seen.len() - 1];
+        let first = ticks[0];
+        let expected: Vec<u64> = (first..=300).collect();
+        assert_eq!(ticks, expected, "every tick from the first, once, in order");
+    }
+    assert!(moved > 0, "the clients of the stopped instance reconnected");
+    // nginx did try the stopped instance, and sent the request on to the other.
+    let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+    assert!(log.contains("Connection refused"), "{log}");
+    eprintln!("nginx: {moved} of 8 clients moved to the other instance");
+}
