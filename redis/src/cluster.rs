@@ -131,6 +131,9 @@ pub(crate) fn slot(key: &str) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(bytes)) % SLOTS
 }
 
+/// A primary's address: host and port.
+type Node = (String, u16);
+
 /// One primary's connection and the topics subscribed on it.
 struct Link {
     connection: MultiplexedConnection,
@@ -146,9 +149,9 @@ struct Placement {
     slots: Vec<(u16, u16, String, u16)>,
     /// The slot map must be read again before placing topics.
     stale: bool,
-    links: HashMap<(String, u16), Link>,
+    links: HashMap<Node, Link>,
     /// The primary each subscribed key is on.
-    placed: HashMap<String, (String, u16)>,
+    placed: HashMap<String, Node>,
     /// Registered keys subscribed nowhere yet.
     unplaced: HashSet<String>,
     /// Keys unsubscribed on purpose, whose `sunsubscribe` is expected.
@@ -264,7 +267,7 @@ async fn place(
             }
         }
     }
-    let mut by_node: HashMap<(String, u16), Vec<String>> = HashMap::new();
+    let mut by_node: HashMap<Node, Vec<String>> = HashMap::new();
     for key in &placement.unplaced {
         let slot = slot(key);
         match placement
@@ -352,7 +355,7 @@ async fn place(
 /// A RESP3 connection to a primary whose pushes go to `pushes`, tagged with `serial`.
 async fn connect(
     follower: &ClusterFollower,
-    (host, port): &(String, u16),
+    (host, port): &Node,
     serial: u64,
     pushes: &mpsc::UnboundedSender<Push>,
 ) -> redis::RedisResult<MultiplexedConnection> {
@@ -427,7 +430,7 @@ fn malformed(value: &Value) -> redis::RedisError {
 /// Handles a batch of pushes: messages go to their topics, in order; a broken connection or an
 /// unsubscription Redis made (a slot moved) has that connection's topics placed again.
 fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push>) {
-    let mut by_channel: HashMap<(Vec<u8>, (String, u16)), Vec<Vec<u8>>> = HashMap::new();
+    let mut by_channel: HashMap<(Vec<u8>, Node), Vec<Vec<u8>>> = HashMap::new();
     let mut lost = Vec::new();
     for (serial, push) in batch {
         let Some(node) = placement
@@ -487,7 +490,7 @@ fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push
 }
 
 /// Drops a primary's connection: its topics wait, and are placed again from a fresh slot map.
-fn lose_link(follower: &ClusterFollower, placement: &mut Placement, node: &(String, u16)) {
+fn lose_link(follower: &ClusterFollower, placement: &mut Placement, node: &Node) {
     let Some(link) = placement.links.remove(node) else {
         return;
     };
@@ -506,7 +509,7 @@ fn lose_link(follower: &ClusterFollower, placement: &mut Placement, node: &(Stri
 /// `PING`s every primary's connection; one that does not answer is dropped (a peer that
 /// vanished without closing would otherwise leave its topics waiting forever).
 async fn check_links(follower: &ClusterFollower, placement: &mut Placement) {
-    let nodes: Vec<((String, u16), MultiplexedConnection)> = placement
+    let nodes: Vec<(Node, MultiplexedConnection)> = placement
         .links
         .iter()
         .map(|(node, link)| (node.clone(), link.connection.clone()))
