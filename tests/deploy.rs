@@ -3,10 +3,10 @@
 //! `redis-server`, and the proxy balances between them; everything on free loopback ports,
 //! started (and stopped, by PID) here.
 //!
-//! nginx so far: events are not held back (latency through the proxy next to direct, event by
-//! event), a quiet stream outlives the proxy's read timeout on heartbeats, a client resumes
-//! through the proxy on either instance, and a rolling restart (SIGTERM to one instance) moves
-//! the clients to the other with nothing lost and no `502`.
+//! Through nginx and HAProxy: events are not held back (latency through the proxy next to
+//! direct, event by event), a quiet stream outlives the proxy's read timeout on heartbeats, a
+//! client resumes through the proxy on either instance, and a rolling restart (SIGTERM to one
+//! instance) moves the clients to the other with nothing lost and no `502`.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -62,10 +62,16 @@ impl Drop for Instance {
 
 /// The proxy in front of the instances.
 struct Proxy {
+    name: &'static str,
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
+    /// Where the proxy logs a connection an instance refused, and what it writes then.
+    refusals: Option<(PathBuf, &'static str)>,
 }
+
+/// Starts a proxy in front of two instances, with a read timeout.
+type StartProxy = fn([SocketAddr; 2], &str) -> Proxy;
 
 impl Proxy {
     /// nginx with `deploy/nginx.conf`, filled in.
@@ -89,21 +95,50 @@ impl Proxy {
         );
         let file = dir.join("nginx.conf");
         std::fs::write(&file, config).unwrap();
-        let spawned = Command::new("nginx")
-            .arg("-c")
-            .arg(&file)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                panic!("nginx is not installed: `sudo apt-get install nginx` (Debian, Ubuntu)")
-            }
-            Err(error) => panic!("cannot start nginx: {error}"),
+        let mut command = Command::new("nginx");
+        command.arg("-c").arg(&file).args(["-g", "daemon off;"]);
+        let child = spawn(command, "nginx", "nginx");
+        let refusals = Some((dir.join("error.log"), "Connection refused"));
+        let proxy = Proxy {
+            name: "nginx",
+            child,
+            addr,
+            dir,
+            refusals,
         };
-        let proxy = Proxy { child, addr, dir };
+        proxy.wait_until_listening();
+        proxy
+    }
+
+    /// HAProxy with `deploy/haproxy.cfg` as it is: it reads the values from its environment.
+    fn haproxy(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "tidings-haproxy-{}-{}",
+            std::process::id(),
+            addr.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new("haproxy");
+        command
+            .arg("-f")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../deploy/haproxy.cfg"
+            ))
+            .arg("-db")
+            .env("LISTEN", addr.to_string())
+            .env("INSTANCE_A", instances[0].to_string())
+            .env("INSTANCE_B", instances[1].to_string())
+            .env("READ_TIMEOUT", read_timeout);
+        let child = spawn(command, "haproxy", "haproxy");
+        let proxy = Proxy {
+            name: "haproxy",
+            child,
+            addr,
+            dir,
+            refusals: None,
+        };
         proxy.wait_until_listening();
         proxy
     }
@@ -125,6 +160,17 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Spawns `command`, or fails with one line saying how to install `package`.
+fn spawn(mut command: Command, program: &str, package: &str) -> Child {
+    match command.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            panic!("{program} is not installed: `sudo apt-get install {package}` (Debian, Ubuntu)")
+        }
+        Err(error) => panic!("cannot start {program}: {error}"),
     }
 }
 
@@ -203,16 +249,15 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-#[tokio::test]
-async fn through_nginx_events_arrive_as_soon_as_direct() {
+async fn events_arrive_as_soon_as_direct(start: StartProxy) {
     let redis = RedisServer::start();
     let (a, b) = (
         Instance::start(&redis, 15_000),
         Instance::start(&redis, 15_000),
     );
-    let nginx = Proxy::nginx([a.addr, b.addr], "60s");
+    let proxy = start([a.addr, b.addr], "60s");
     let mut direct = subscribe(a.addr, None).await;
-    let mut proxied = subscribe(nginx.addr, None).await;
+    let mut proxied = subscribe(proxy.addr, None).await;
     // Both streams hear every tick; the difference in arrival, event by event, is the proxy's.
     let mut direct_ms = Vec::new();
     let mut added_ms = Vec::new();
@@ -235,7 +280,8 @@ async fn through_nginx_events_arrive_as_soon_as_direct() {
     direct_ms.sort_by(f64::total_cmp);
     added_ms.sort_by(f64::total_cmp);
     eprintln!(
-        "nginx: publish-to-receive direct p50 {:.2} ms p99 {:.2} ms; added by the proxy p50 {:.2} ms p99 {:.2} ms",
+        "{}: publish-to-receive direct p50 {:.2} ms p99 {:.2} ms; added by the proxy p50 {:.2} ms p99 {:.2} ms",
+        proxy.name,
         quantile(&direct_ms, 0.5),
         quantile(&direct_ms, 0.99),
         quantile(&added_ms, 0.5),
@@ -245,16 +291,15 @@ async fn through_nginx_events_arrive_as_soon_as_direct() {
     assert!(quantile(&added_ms, 0.99) < 50.0, "{added_ms:?}");
 }
 
-#[tokio::test]
-async fn through_nginx_a_quiet_stream_outlives_the_read_timeout_on_heartbeats() {
+async fn a_quiet_stream_outlives_the_read_timeout_on_heartbeats(start: StartProxy) {
     let redis = RedisServer::start();
     // A 3 s read timeout, a heartbeat every second.
     let (a, b) = (
         Instance::start(&redis, 1_000),
         Instance::start(&redis, 1_000),
     );
-    let nginx = Proxy::nginx([a.addr, b.addr], "3s");
-    let mut stream = subscribe(nginx.addr, None).await;
+    let proxy = start([a.addr, b.addr], "3s");
+    let mut stream = subscribe(proxy.addr, None).await;
     let quiet = Instant::now();
     // Twice the read timeout with no event: the heartbeats keep the stream open.
     let nothing = next_tick(&mut stream, Duration::from_secs(7)).await;
@@ -266,21 +311,20 @@ async fn through_nginx_a_quiet_stream_outlives_the_read_timeout_on_heartbeats() 
     assert_eq!(n, 1);
 }
 
-#[tokio::test]
-async fn through_nginx_a_client_resumes_on_either_instance() {
+async fn a_client_resumes_on_either_instance(start: StartProxy) {
     let redis = RedisServer::start();
     let (a, b) = (
         Instance::start(&redis, 15_000),
         Instance::start(&redis, 15_000),
     );
-    let nginx = Proxy::nginx([a.addr, b.addr], "60s");
+    let proxy = start([a.addr, b.addr], "60s");
     let mut last: Option<String> = None;
     let (mut n, mut next_expected) = (0, 1);
     // Six times: two ticks published (alternately on each instance) and read, then the client
     // is cut, two more are published while it is away, and it resumes through the proxy (which
     // takes the instances in turn): every tick once, in order.
     for _ in 0..6 {
-        let mut stream = subscribe(nginx.addr, last.as_deref()).await;
+        let mut stream = subscribe(proxy.addr, last.as_deref()).await;
         for _ in 0..2 {
             n += 1;
             publish(if n % 2 == 0 { a.addr } else { b.addr }, n).await;
@@ -301,15 +345,14 @@ async fn through_nginx_a_client_resumes_on_either_instance() {
     }
 }
 
-#[tokio::test]
-async fn through_nginx_a_rolling_restart_loses_nothing_and_never_answers_502() {
+async fn a_rolling_restart_loses_nothing_and_never_answers_502(start: StartProxy) {
     let redis = RedisServer::start();
     let (mut a, b) = (
         Instance::start(&redis, 1_000),
         Instance::start(&redis, 1_000),
     );
-    let nginx = Proxy::nginx([a.addr, b.addr], "60s");
-    let proxy = nginx.addr;
+    let proxy = start([a.addr, b.addr], "60s");
+    let proxy_addr = proxy.addr;
     let publisher = b.addr;
     // Eight clients through the proxy, each resuming with its last id whenever its stream
     // ends; every status the proxy answers is kept.
@@ -326,7 +369,7 @@ async fn through_nginx_a_rolling_restart_loses_nothing_and_never_answers_502() {
                         .map(|id| ("last-event-id", id.as_str()))
                         .collect();
                     let Ok(mut stream) =
-                        RawResponse::try_send(proxy, "GET", "/events", &headers).await
+                        RawResponse::try_send(proxy_addr, "GET", "/events", &headers).await
                     else {
                         continue;
                     };
@@ -371,8 +414,45 @@ async fn through_nginx_a_rolling_restart_loses_nothing_and_never_answers_502() {
         assert_eq!(ticks, expected, "every tick from the first, once, in order");
     }
     assert!(moved > 0, "the clients of the stopped instance reconnected");
-    // nginx did try the stopped instance, and sent the request on to the other.
-    let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-    assert!(log.contains("Connection refused"), "{log}");
-    eprintln!("nginx: {moved} of 8 clients moved to the other instance");
+    // The proxy did try the stopped instance, and sent the request on to the other.
+    if let Some((log, refused)) = &proxy.refusals {
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(log.contains(refused), "{log}");
+    }
+    eprintln!(
+        "{}: {moved} of 8 clients moved to the other instance",
+        proxy.name
+    );
 }
+
+/// The tests above, through one proxy.
+macro_rules! through {
+    ($proxy:ident) => {
+        mod $proxy {
+            use super::*;
+
+            #[tokio::test]
+            async fn events_arrive_as_soon_as_direct() {
+                super::events_arrive_as_soon_as_direct(Proxy::$proxy).await;
+            }
+
+            #[tokio::test]
+            async fn a_quiet_stream_outlives_the_read_timeout_on_heartbeats() {
+                super::a_quiet_stream_outlives_the_read_timeout_on_heartbeats(Proxy::$proxy).await;
+            }
+
+            #[tokio::test]
+            async fn a_client_resumes_on_either_instance() {
+                super::a_client_resumes_on_either_instance(Proxy::$proxy).await;
+            }
+
+            #[tokio::test]
+            async fn a_rolling_restart_loses_nothing_and_never_answers_502() {
+                super::a_rolling_restart_loses_nothing_and_never_answers_502(Proxy::$proxy).await;
+            }
+        }
+    };
+}
+
+through!(nginx);
+through!(haproxy);
