@@ -3,7 +3,7 @@
 //! `redis-server`, and the proxy balances between them; everything on free loopback ports,
 //! started (and stopped, by PID) here.
 //!
-//! Through nginx and HAProxy: events are not held back (latency through the proxy next to
+//! Through nginx, HAProxy and Caddy: events are not held back (latency through the proxy next to
 //! direct, event by event), a quiet stream outlives the proxy's read timeout on heartbeats, a
 //! client resumes through the proxy on either instance, and a rolling restart (SIGTERM to one
 //! instance) moves the clients to the other with nothing lost and no `502`.
@@ -134,6 +134,39 @@ impl Proxy {
         let child = spawn(command, "haproxy", "haproxy");
         let proxy = Proxy {
             name: "haproxy",
+            child,
+            addr,
+            dir,
+            refusals: None,
+        };
+        proxy.wait_until_listening();
+        proxy
+    }
+
+    /// Caddy with `deploy/Caddyfile` as it is: it reads the values from its environment.
+    fn caddy(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "tidings-caddy-{}-{}",
+            std::process::id(),
+            addr.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new("caddy");
+        command
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/Caddyfile"))
+            .env("SITE", format!("http://{addr}"))
+            .env("BIND", "127.0.0.1")
+            .env("INSTANCE_A", instances[0].to_string())
+            .env("INSTANCE_B", instances[1].to_string())
+            .env("READ_TIMEOUT", read_timeout)
+            // Its data and configuration in the test's directory, not the user's.
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"));
+        let child = spawn(command, "caddy", "caddy");
+        let proxy = Proxy {
+            name: "caddy",
             child,
             addr,
             dir,
@@ -456,3 +489,4 @@ macro_rules! through {
 
 through!(nginx);
 through!(haproxy);
+through!(caddy);
