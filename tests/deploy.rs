@@ -458,6 +458,73 @@ async fn a_rolling_restart_loses_nothing_and_never_answers_502(start: StartProxy
     );
 }
 
+/// What passes through the proxy unchanged: a request body, refusals as tidings writes them
+/// (`application/problem+json`; `503` with `Retry-After` while Redis is away), and no
+/// compression of an event stream, even for a client that accepts gzip.
+async fn bodies_refusals_and_uncompressed_streams_pass_through(start: StartProxy) {
+    let mut redis = RedisServer::start();
+    let (a, b) = (
+        Instance::start(&redis, 15_000),
+        Instance::start(&redis, 15_000),
+    );
+    let proxy = start([a.addr, b.addr], "60s");
+
+    let mut stream = RawResponse::send(
+        proxy.addr,
+        "GET",
+        "/events",
+        &[("accept-encoding", "gzip, deflate, br, zstd")],
+    )
+    .await;
+    assert_eq!(stream.status, 200);
+    assert_eq!(
+        stream.header("content-encoding"),
+        None,
+        "{:?}",
+        stream.headers
+    );
+    assert_eq!(stream.header("content-type"), Some("text/event-stream"));
+    // A POST's body, through the proxy.
+    publish(proxy.addr, 7).await;
+    let (_, n) = next_tick(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the tick posted through the proxy");
+    assert_eq!(n, 7);
+
+    // A refusal with its problem details.
+    let body = br#"{"n":"seven"}"#;
+    let mut refused = RawResponse::send_body(
+        proxy.addr,
+        "POST",
+        "/publish",
+        &[
+            ("content-type", "application/json"),
+            ("content-length", &body.len().to_string()),
+            ("connection", "close"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.headers);
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json")
+    );
+    let problem: serde_json::Value = serde_json::from_str(&refused.rest().await).unwrap();
+    assert_eq!(problem["status"], 400, "{problem}");
+
+    // Redis away: new subscribers wait up to 3 s, then get 503 with Retry-After, as the
+    // instance sent it (not a proxy error page, not retried into a 502).
+    redis.kill();
+    let unavailable = RawResponse::send(proxy.addr, "GET", "/events", &[]).await;
+    assert_eq!(unavailable.status, 503, "{:?}", unavailable.headers);
+    assert_eq!(unavailable.header("retry-after"), Some("1"));
+    assert_eq!(
+        unavailable.header("content-type"),
+        Some("application/problem+json")
+    );
+}
+
 /// The tests above, through one proxy.
 macro_rules! through {
     ($proxy:ident) => {
@@ -477,6 +544,11 @@ macro_rules! through {
             #[tokio::test]
             async fn a_client_resumes_on_either_instance() {
                 super::a_client_resumes_on_either_instance(Proxy::$proxy).await;
+            }
+
+            #[tokio::test]
+            async fn bodies_refusals_and_uncompressed_streams_pass_through() {
+                super::bodies_refusals_and_uncompressed_streams_pass_through(Proxy::$proxy).await;
             }
 
             #[tokio::test]
