@@ -31,6 +31,9 @@ impl Instance {
             .env("REDIS_URL", redis.url())
             .env("ADDR", "127.0.0.1:0")
             .env("HEARTBEAT_MS", heartbeat_ms.to_string())
+            // Every proxy of the tests runs on 127.0.0.1; their clients come from elsewhere
+            // in 127.0.0.0/8.
+            .env("TRUSTED_PROXIES", "127.0.0.1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -525,6 +528,48 @@ async fn bodies_refusals_and_uncompressed_streams_pass_through(start: StartProxy
     );
 }
 
+/// `GET path` on `addr` from the loopback address `source`; the answer's body.
+async fn get_from(
+    source: [u8; 4],
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let mut stream = socket.connect(addr).await.expect("connect");
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = RawResponse::read_head(stream).await;
+    assert_eq!(response.status, 200, "{:?}", response.headers);
+    response.rest().await
+}
+
+/// The instances see the client's address, not the proxy's: they trust the proxy's
+/// `X-Forwarded-For` (`TrustedProxies`), and only the proxy's. A client that sends its own
+/// header is not believed, through the proxy or directly.
+async fn instances_see_the_clients_address(start: StartProxy) {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Instance::start(&redis, 15_000),
+        Instance::start(&redis, 15_000),
+    );
+    let proxy = start([a.addr, b.addr], "60s");
+    let spoofed = [("x-forwarded-for", "203.0.113.7")];
+    for _ in 0..2 {
+        // Twice: each instance once.
+        let through = get_from([127, 0, 0, 2], proxy.addr, "/whoami", &spoofed).await;
+        assert_eq!(through, r#"{"address":"127.0.0.2"}"#, "{}", proxy.name);
+    }
+    let direct = get_from([127, 0, 0, 3], a.addr, "/whoami", &spoofed).await;
+    assert_eq!(direct, r#"{"address":"127.0.0.3"}"#);
+}
+
 /// The tests above, through one proxy.
 macro_rules! through {
     ($proxy:ident) => {
@@ -549,6 +594,11 @@ macro_rules! through {
             #[tokio::test]
             async fn bodies_refusals_and_uncompressed_streams_pass_through() {
                 super::bodies_refusals_and_uncompressed_streams_pass_through(Proxy::$proxy).await;
+            }
+
+            #[tokio::test]
+            async fn instances_see_the_clients_address() {
+                super::instances_see_the_clients_address(Proxy::$proxy).await;
             }
 
             #[tokio::test]

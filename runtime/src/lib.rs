@@ -89,7 +89,8 @@ pub mod typescript;
 // The modules' public paths, wherever they live.
 #[doc(inline)]
 pub use self::http::{
-    endpoint, error_handler, extract, json, limits, middleware, rejection, reply, router, wiring,
+    endpoint, error_handler, extract, forwarded, json, limits, middleware, rejection, reply,
+    router, wiring,
 };
 pub use stream::emitter;
 

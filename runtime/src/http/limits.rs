@@ -42,9 +42,9 @@ use crate::http::wiring::Wiring;
 /// has returned (a handler sees [`closed()`](crate::Emitter::closed) as soon as its client
 /// leaves), or until the request is refused by a later middleware or extractor. Clients are
 /// told apart by [`RequestContext::peer_addr`]; behind a proxy, every client has the proxy's
-/// address, so set the cap for that (or insert a [`PeerAddr`](crate::server::PeerAddr) from
-/// the proxy's forwarded header in a middleware that runs first). A request without an
-/// address is let through.
+/// address, unless [`TrustedProxies`](crate::forwarded::TrustedProxies) runs first and takes
+/// the client's from the proxy's forwarded header. A request without an address is let
+/// through.
 #[derive(Clone)]
 pub struct StreamsPerClient {
     max: usize,
@@ -138,9 +138,9 @@ impl Middleware for StreamsPerClient {
 ///
 /// It keeps a reconnect storm or a scripted client from opening thousands of streams a second;
 /// [`StreamsPerClient`] caps how many stay open. Clients are told apart as there: by
-/// [`RequestContext::peer_addr`], which behind a proxy is the proxy's address unless a
-/// middleware that runs first puts the forwarded client's [`PeerAddr`](crate::server::PeerAddr)
-/// in the request's extensions (trust only your proxy's header for that).
+/// [`RequestContext::peer_addr`], which behind a proxy is the proxy's address unless
+/// [`TrustedProxies`](crate::forwarded::TrustedProxies) runs first and takes the client's from
+/// your proxy's forwarded header.
 ///
 /// ```
 /// use std::time::Duration;

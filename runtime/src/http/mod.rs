@@ -25,6 +25,7 @@ pub use ::http::*;
 pub mod endpoint;
 pub mod error_handler;
 pub mod extract;
+pub mod forwarded;
 pub(crate) mod inputs;
 pub mod json;
 pub(crate) mod json_route;
