@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::CertificateDer;
 use tidings::event::END_EVENT;
 use tidings::hub::RESET_EVENT;
 use tidings_tests::redis_server::{RedisServer, free_port, signal};
@@ -68,6 +69,9 @@ struct Proxy {
     name: &'static str,
     child: Child,
     addr: SocketAddr,
+    /// Its HTTPS listener (HTTP/2 by ALPN), with the certificate `certificate`.
+    tls_addr: SocketAddr,
+    certificate: CertificateDer<'static>,
     dir: PathBuf,
     /// Where the proxy logs a connection an instance refused, and what it writes then.
     refusals: Option<(PathBuf, &'static str)>,
@@ -86,6 +90,7 @@ impl Proxy {
             addr.port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
+        let tls = Tls::make(&dir);
         let config = fill(
             "nginx.conf",
             &[
@@ -94,6 +99,9 @@ impl Proxy {
                 ("INSTANCE_B", instances[1].to_string()),
                 ("READ_TIMEOUT", read_timeout.to_owned()),
                 ("RUN_DIR", dir.display().to_string()),
+                ("LISTEN_TLS", tls.addr.to_string()),
+                ("CERT", tls.cert_file.display().to_string()),
+                ("KEY", tls.key_file.display().to_string()),
             ],
         );
         let file = dir.join("nginx.conf");
@@ -106,6 +114,8 @@ impl Proxy {
             name: "nginx",
             child,
             addr,
+            tls_addr: tls.addr,
+            certificate: tls.certificate,
             dir,
             refusals,
         };
@@ -122,6 +132,7 @@ impl Proxy {
             addr.port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
+        let tls = Tls::make(&dir);
         let mut command = Command::new("haproxy");
         command
             .arg("-f")
@@ -133,12 +144,16 @@ impl Proxy {
             .env("LISTEN", addr.to_string())
             .env("INSTANCE_A", instances[0].to_string())
             .env("INSTANCE_B", instances[1].to_string())
-            .env("READ_TIMEOUT", read_timeout);
+            .env("READ_TIMEOUT", read_timeout)
+            .env("LISTEN_TLS", tls.addr.to_string())
+            .env("CERT_AND_KEY", &tls.cert_and_key_file);
         let child = spawn(command, "haproxy", "haproxy");
         let proxy = Proxy {
             name: "haproxy",
             child,
             addr,
+            tls_addr: tls.addr,
+            certificate: tls.certificate,
             dir,
             refusals: None,
         };
@@ -155,6 +170,7 @@ impl Proxy {
             addr.port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
+        let tls = Tls::make(&dir);
         let mut command = Command::new("caddy");
         command
             .args(["run", "--adapter", "caddyfile", "--config"])
@@ -164,6 +180,11 @@ impl Proxy {
             .env("INSTANCE_A", instances[0].to_string())
             .env("INSTANCE_B", instances[1].to_string())
             .env("READ_TIMEOUT", read_timeout)
+            .env("TLS_SITE", format!("https://localhost:{}", tls.addr.port()))
+            .env(
+                "TLS",
+                format!("{} {}", tls.cert_file.display(), tls.key_file.display()),
+            )
             // Its data and configuration in the test's directory, not the user's.
             .env("XDG_DATA_HOME", dir.join("data"))
             .env("XDG_CONFIG_HOME", dir.join("config"));
@@ -172,6 +193,8 @@ impl Proxy {
             name: "caddy",
             child,
             addr,
+            tls_addr: tls.addr,
+            certificate: tls.certificate,
             dir,
             refusals: None,
         };
@@ -181,7 +204,9 @@ impl Proxy {
 
     fn wait_until_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(self.addr).is_err() {
+        while std::net::TcpStream::connect(self.addr).is_err()
+            || std::net::TcpStream::connect(self.tls_addr).is_err()
+        {
             assert!(
                 Instant::now() < deadline,
                 "the proxy did not listen within 10 s"
@@ -196,6 +221,34 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A proxy's HTTPS listener: a free port, and a self-signed certificate for `localhost` in
+/// PEM files (certificate, key, and both in one for HAProxy).
+struct Tls {
+    addr: SocketAddr,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    cert_and_key_file: PathBuf,
+    certificate: CertificateDer<'static>,
+}
+
+impl Tls {
+    fn make(dir: &std::path::Path) -> Tls {
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert, key) = (generated.cert.pem(), generated.signing_key.serialize_pem());
+        let tls = Tls {
+            addr: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+            cert_file: dir.join("cert.pem"),
+            key_file: dir.join("key.pem"),
+            cert_and_key_file: dir.join("cert-and-key.pem"),
+            certificate: generated.cert.der().clone(),
+        };
+        std::fs::write(&tls.cert_file, &cert).unwrap();
+        std::fs::write(&tls.key_file, &key).unwrap();
+        std::fs::write(&tls.cert_and_key_file, format!("{cert}{key}")).unwrap();
+        tls
     }
 }
 
@@ -570,6 +623,111 @@ async fn instances_see_the_clients_address(start: StartProxy) {
     assert_eq!(direct, r#"{"address":"127.0.0.3"}"#);
 }
 
+/// Over HTTPS the proxy speaks HTTP/2 (ALPN), which a browser needs to open more than six
+/// event streams to one origin: twelve streams on one connection, as a page with twelve
+/// `EventSource`s opens them, all live.
+async fn twelve_streams_over_one_http2_connection(start: StartProxy) {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let redis = RedisServer::start();
+    let (a, b) = (
+        Instance::start(&redis, 2_000),
+        Instance::start(&redis, 2_000),
+    );
+    let proxy = start([a.addr, b.addr], "60s");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(proxy.certificate.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    // What a browser offers.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(proxy.tls_addr)
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .expect("TLS handshake with the proxy");
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "{}",
+        proxy.name
+    );
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    // All twelve at once, as a page opens them; the time each response head took.
+    let opening = (0..12).map(|_| {
+        let mut sender = sender.clone();
+        async move {
+            let request = http::Request::get("https://localhost/events")
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let asked = Instant::now();
+            let response = sender.send_request(request).await.expect("a stream");
+            (response, asked.elapsed())
+        }
+    });
+    let mut bodies = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for (response, took) in futures_util::future::join_all(opening).await {
+        assert_eq!(response.status(), 200, "{}", proxy.name);
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        slowest = slowest.max(took);
+        bodies.push(response.into_body());
+    }
+    eprintln!(
+        "{}: 12 streams over one HTTP/2 connection, the slowest response head in {slowest:?}",
+        proxy.name
+    );
+    // nginx over HTTP/2 holds a response head until the first bytes of its body: here the
+    // heartbeat, after 2 s (README: Deploying). The others pass it at once.
+    let bound = if proxy.name == "nginx" {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_millis(500)
+    };
+    assert!(slowest < bound, "{}: {slowest:?}", proxy.name);
+    for n in 1..=3 {
+        publish(a.addr, n).await;
+    }
+    for (stream, body) in bodies.iter_mut().enumerate() {
+        let mut text = String::new();
+        let mut ticks = Vec::new();
+        while ticks.len() < 3 {
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("{}: stream {stream} got {ticks:?}", proxy.name))
+                .expect("the stream goes on")
+                .unwrap();
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            text.push_str(std::str::from_utf8(&data).unwrap());
+            while let Some(end) = text.find("\n\n") {
+                let frame: String = text.drain(..end + 2).collect();
+                if let Some(event) = parse_frame(&frame) {
+                    let data: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+                    ticks.push(data["n"].as_u64().unwrap());
+                }
+            }
+        }
+        assert_eq!(ticks, [1, 2, 3], "{}: stream {stream}", proxy.name);
+    }
+}
+
 /// The tests above, through one proxy.
 macro_rules! through {
     ($proxy:ident) => {
@@ -599,6 +757,11 @@ macro_rules! through {
             #[tokio::test]
             async fn instances_see_the_clients_address() {
                 super::instances_see_the_clients_address(Proxy::$proxy).await;
+            }
+
+            #[tokio::test]
+            async fn twelve_streams_over_one_http2_connection() {
+                super::twelve_streams_over_one_http2_connection(Proxy::$proxy).await;
             }
 
             #[tokio::test]
