@@ -8,276 +8,23 @@
 //! client resumes through the proxy on either instance, and a rolling restart (SIGTERM to one
 //! instance) moves the clients to the other with nothing lost and no `502`.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::CertificateDer;
 use tidings::event::END_EVENT;
 use tidings::hub::RESET_EVENT;
-use tidings_tests::redis_server::{RedisServer, free_port, signal};
+use tidings_tests::deploy::{Instance, Proxy, StartProxy};
+use tidings_tests::redis_server::RedisServer;
 use tidings_tests::{RawResponse, parse_frame};
 
-/// A deploy-server process.
-struct Instance {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Instance {
-    fn start(redis: &RedisServer, heartbeat_ms: u64) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deploy-server"))
-            .env("REDIS_URL", redis.url())
-            .env("ADDR", "127.0.0.1:0")
-            .env("HEARTBEAT_MS", heartbeat_ms.to_string())
-            // Every proxy of the tests runs on 127.0.0.1; their clients come from elsewhere
-            // in 127.0.0.0/8.
-            .env("TRUSTED_PROXIES", "127.0.0.1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the deploy server");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|rest| rest.trim_end_matches('/').parse().ok())
-            .expect("the deploy server prints its address");
-        Instance { child, addr }
-    }
-
-    /// SIGTERM: a graceful shutdown, as a process manager does it in a rolling restart.
-    fn terminate(&mut self) {
-        signal(&self.child, "TERM");
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The proxy in front of the instances.
-struct Proxy {
-    name: &'static str,
-    child: Child,
-    addr: SocketAddr,
-    /// Its HTTPS listener (HTTP/2 by ALPN), with the certificate `certificate`.
-    tls_addr: SocketAddr,
-    certificate: CertificateDer<'static>,
-    dir: PathBuf,
-    /// Where the proxy logs a connection an instance refused, and what it writes then.
-    refusals: Option<(PathBuf, &'static str)>,
-}
-
-/// Starts a proxy in front of two instances, with a read timeout.
-type StartProxy = fn([SocketAddr; 2], &str) -> Proxy;
-
-impl Proxy {
-    /// nginx with `deploy/nginx.conf`, filled in.
-    fn nginx(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "tidings-nginx-{}-{}",
-            std::process::id(),
-            addr.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tls = Tls::make(&dir);
-        let config = fill(
-            "nginx.conf",
-            &[
-                ("LISTEN", addr.to_string()),
-                ("INSTANCE_A", instances[0].to_string()),
-                ("INSTANCE_B", instances[1].to_string()),
-                ("READ_TIMEOUT", read_timeout.to_owned()),
-                ("RUN_DIR", dir.display().to_string()),
-                ("LISTEN_TLS", tls.addr.to_string()),
-                ("CERT", tls.cert_file.display().to_string()),
-                ("KEY", tls.key_file.display().to_string()),
-            ],
-        );
-        let file = dir.join("nginx.conf");
-        std::fs::write(&file, config).unwrap();
-        let mut command = Command::new("nginx");
-        command.arg("-c").arg(&file).args(["-g", "daemon off;"]);
-        let child = spawn(command, "nginx", "nginx");
-        let refusals = Some((dir.join("error.log"), "Connection refused"));
-        let proxy = Proxy {
-            name: "nginx",
-            child,
-            addr,
-            tls_addr: tls.addr,
-            certificate: tls.certificate,
-            dir,
-            refusals,
-        };
-        proxy.wait_until_listening();
-        proxy
-    }
-
-    /// HAProxy with `deploy/haproxy.cfg` as it is: it reads the values from its environment.
-    fn haproxy(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "tidings-haproxy-{}-{}",
-            std::process::id(),
-            addr.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tls = Tls::make(&dir);
-        let mut command = Command::new("haproxy");
-        command
-            .arg("-f")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../deploy/haproxy.cfg"
-            ))
-            .arg("-db")
-            .env("LISTEN", addr.to_string())
-            .env("INSTANCE_A", instances[0].to_string())
-            .env("INSTANCE_B", instances[1].to_string())
-            .env("READ_TIMEOUT", read_timeout)
-            .env("LISTEN_TLS", tls.addr.to_string())
-            .env("CERT_AND_KEY", &tls.cert_and_key_file);
-        let child = spawn(command, "haproxy", "haproxy");
-        let proxy = Proxy {
-            name: "haproxy",
-            child,
-            addr,
-            tls_addr: tls.addr,
-            certificate: tls.certificate,
-            dir,
-            refusals: None,
-        };
-        proxy.wait_until_listening();
-        proxy
-    }
-
-    /// Caddy with `deploy/Caddyfile` as it is: it reads the values from its environment.
-    fn caddy(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "tidings-caddy-{}-{}",
-            std::process::id(),
-            addr.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tls = Tls::make(&dir);
-        let mut command = Command::new("caddy");
-        command
-            .args(["run", "--adapter", "caddyfile", "--config"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/Caddyfile"))
-            .env("SITE", format!("http://{addr}"))
-            .env("BIND", "127.0.0.1")
-            .env("INSTANCE_A", instances[0].to_string())
-            .env("INSTANCE_B", instances[1].to_string())
-            .env("READ_TIMEOUT", read_timeout)
-            .env("TLS_SITE", format!("https://localhost:{}", tls.addr.port()))
-            .env(
-                "TLS",
-                format!("{} {}", tls.cert_file.display(), tls.key_file.display()),
-            )
-            // Its data and configuration in the test's directory, not the user's.
-            .env("XDG_DATA_HOME", dir.join("data"))
-            .env("XDG_CONFIG_HOME", dir.join("config"));
-        let child = spawn(command, "caddy", "caddy");
-        let proxy = Proxy {
-            name: "caddy",
-            child,
-            addr,
-            tls_addr: tls.addr,
-            certificate: tls.certificate,
-            dir,
-            refusals: None,
-        };
-        proxy.wait_until_listening();
-        proxy
-    }
-
-    fn wait_until_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(self.addr).is_err()
-            || std::net::TcpStream::connect(self.tls_addr).is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the proxy did not listen within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A proxy's HTTPS listener: a free port, and a self-signed certificate for `localhost` in
-/// PEM files (certificate, key, and both in one for HAProxy).
-struct Tls {
-    addr: SocketAddr,
-    cert_file: PathBuf,
-    key_file: PathBuf,
-    cert_and_key_file: PathBuf,
-    certificate: CertificateDer<'static>,
-}
-
-impl Tls {
-    fn make(dir: &std::path::Path) -> Tls {
-        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let (cert, key) = (generated.cert.pem(), generated.signing_key.serialize_pem());
-        let tls = Tls {
-            addr: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
-            cert_file: dir.join("cert.pem"),
-            key_file: dir.join("key.pem"),
-            cert_and_key_file: dir.join("cert-and-key.pem"),
-            certificate: generated.cert.der().clone(),
-        };
-        std::fs::write(&tls.cert_file, &cert).unwrap();
-        std::fs::write(&tls.key_file, &key).unwrap();
-        std::fs::write(&tls.cert_and_key_file, format!("{cert}{key}")).unwrap();
-        tls
-    }
-}
-
-/// Spawns `command`, or fails with one line saying how to install `package`.
-fn spawn(mut command: Command, program: &str, package: &str) -> Child {
-    match command.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            panic!("{program} is not installed: `sudo apt-get install {package}` (Debian, Ubuntu)")
-        }
-        Err(error) => panic!("cannot start {program}: {error}"),
-    }
-}
-
-/// `deploy/{name}` with each `${NAME}` replaced; fails on one left unfilled.
-fn fill(name: &str, values: &[(&str, String)]) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/");
-    let mut text = std::fs::read_to_string(format!("{path}{name}")).expect("deploy/ file");
-    for (key, value) in values {
-        text = text.replace(&format!("${{{key}}}"), value);
-    }
-    // Only in comments may a placeholder stay (the envsubst example names them).
-    for line in text
-        .lines()
-        .filter(|line| !line.trim_start().starts_with('#'))
-    {
-        assert!(!line.contains("${"), "deploy/{name}: unfilled: {line}");
-    }
-    text
+/// A deploy-server process on `redis`.
+fn instance(redis: &RedisServer, heartbeat_ms: u64) -> Instance {
+    Instance::start(
+        Path::new(env!("CARGO_BIN_EXE_deploy-server")),
+        redis,
+        heartbeat_ms,
+    )
 }
 
 /// Publishes tick `n` on the instance at `addr`; its event id.
@@ -340,10 +87,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 async fn events_arrive_as_soon_as_direct(start: StartProxy) {
     let redis = RedisServer::start();
-    let (a, b) = (
-        Instance::start(&redis, 15_000),
-        Instance::start(&redis, 15_000),
-    );
+    let (a, b) = (instance(&redis, 15_000), instance(&redis, 15_000));
     let proxy = start([a.addr, b.addr], "60s");
     let mut direct = subscribe(a.addr, None).await;
     let mut proxied = subscribe(proxy.addr, None).await;
@@ -383,10 +127,7 @@ async fn events_arrive_as_soon_as_direct(start: StartProxy) {
 async fn a_quiet_stream_outlives_the_read_timeout_on_heartbeats(start: StartProxy) {
     let redis = RedisServer::start();
     // A 3 s read timeout, a heartbeat every second.
-    let (a, b) = (
-        Instance::start(&redis, 1_000),
-        Instance::start(&redis, 1_000),
-    );
+    let (a, b) = (instance(&redis, 1_000), instance(&redis, 1_000));
     let proxy = start([a.addr, b.addr], "3s");
     let mut stream = subscribe(proxy.addr, None).await;
     let quiet = Instant::now();
@@ -402,10 +143,7 @@ async fn a_quiet_stream_outlives_the_read_timeout_on_heartbeats(start: StartProx
 
 async fn a_client_resumes_on_either_instance(start: StartProxy) {
     let redis = RedisServer::start();
-    let (a, b) = (
-        Instance::start(&redis, 15_000),
-        Instance::start(&redis, 15_000),
-    );
+    let (a, b) = (instance(&redis, 15_000), instance(&redis, 15_000));
     let proxy = start([a.addr, b.addr], "60s");
     let mut last: Option<String> = None;
     let (mut n, mut next_expected) = (0, 1);
@@ -436,10 +174,7 @@ async fn a_client_resumes_on_either_instance(start: StartProxy) {
 
 async fn a_rolling_restart_loses_nothing_and_never_answers_502(start: StartProxy) {
     let redis = RedisServer::start();
-    let (mut a, b) = (
-        Instance::start(&redis, 1_000),
-        Instance::start(&redis, 1_000),
-    );
+    let (mut a, b) = (instance(&redis, 1_000), instance(&redis, 1_000));
     let proxy = start([a.addr, b.addr], "60s");
     let proxy_addr = proxy.addr;
     let publisher = b.addr;
@@ -519,10 +254,7 @@ async fn a_rolling_restart_loses_nothing_and_never_answers_502(start: StartProxy
 /// compression of an event stream, even for a client that accepts gzip.
 async fn bodies_refusals_and_uncompressed_streams_pass_through(start: StartProxy) {
     let mut redis = RedisServer::start();
-    let (a, b) = (
-        Instance::start(&redis, 15_000),
-        Instance::start(&redis, 15_000),
-    );
+    let (a, b) = (instance(&redis, 15_000), instance(&redis, 15_000));
     let proxy = start([a.addr, b.addr], "60s");
 
     let mut stream = RawResponse::send(
@@ -572,6 +304,21 @@ async fn bodies_refusals_and_uncompressed_streams_pass_through(start: StartProxy
     // Redis away: new subscribers wait up to 3 s, then get 503 with Retry-After, as the
     // instance sent it (not a proxy error page, not retried into a 502).
     redis.kill();
+    // Each instance notices that Redis went away (its Pub/Sub connection breaks) first.
+    for instance in [a.addr, b.addr] {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while RawResponse::send(instance, "GET", "/events", &[])
+            .await
+            .status
+            != 503
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{instance} still serves without Redis"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let unavailable = RawResponse::send(proxy.addr, "GET", "/events", &[]).await;
     assert_eq!(unavailable.status, 503, "{:?}", unavailable.headers);
     assert_eq!(unavailable.header("retry-after"), Some("1"));
@@ -608,10 +355,7 @@ async fn get_from(
 /// header is not believed, through the proxy or directly.
 async fn instances_see_the_clients_address(start: StartProxy) {
     let redis = RedisServer::start();
-    let (a, b) = (
-        Instance::start(&redis, 15_000),
-        Instance::start(&redis, 15_000),
-    );
+    let (a, b) = (instance(&redis, 15_000), instance(&redis, 15_000));
     let proxy = start([a.addr, b.addr], "60s");
     let spoofed = [("x-forwarded-for", "203.0.113.7")];
     for _ in 0..2 {
@@ -631,10 +375,7 @@ async fn twelve_streams_over_one_http2_connection(start: StartProxy) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let redis = RedisServer::start();
-    let (a, b) = (
-        Instance::start(&redis, 2_000),
-        Instance::start(&redis, 2_000),
-    );
+    let (a, b) = (instance(&redis, 2_000), instance(&redis, 2_000));
     let proxy = start([a.addr, b.addr], "60s");
     let mut roots = rustls::RootCertStore::empty();
     roots.add(proxy.certificate.clone()).unwrap();

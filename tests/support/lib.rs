@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: a server on an ephemeral loopback port, and clients that
 //! speak raw HTTP/1.1 or HTTP/2 over real sockets.
 
+pub mod deploy;
 pub mod raw_h2;
 pub mod redis_cluster;
 pub mod redis_server;
