@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::commands::Commands;
-use crate::follow::{Registered, Registry, Topic, Topics};
+use crate::follow::{Changes, Registered, Registry, Topic, Topics};
 use crate::reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
 /// How often each primary's connection is checked with a `PING`.
@@ -46,26 +46,23 @@ pub(crate) struct ClusterFollower {
     /// For `CLUSTER SLOTS`.
     commands: Commands,
     topics: Mutex<Topics>,
-    changed: mpsc::UnboundedSender<String>,
-    changes: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    changes: Changes,
 }
 
 impl Registry for ClusterFollower {
     fn unregister(&self, key: &str, id: u64) {
         self.lock().remove(key, id);
-        let _ = self.changed.send(key.to_owned());
+        self.changes.notify(key);
     }
 }
 
 impl ClusterFollower {
     pub(crate) fn new(seed: ConnectionInfo, commands: Commands) -> Arc<ClusterFollower> {
-        let (changed, changes) = mpsc::unbounded_channel();
         Arc::new(ClusterFollower {
             seed,
             commands,
             topics: Mutex::new(Topics::default()),
-            changed,
-            changes: Mutex::new(Some(changes)),
+            changes: Changes::new(),
         })
     }
 
@@ -80,15 +77,10 @@ impl ClusterFollower {
     /// follower's task on first use; call it inside a Tokio runtime.
     pub(crate) fn register(self: &Arc<Self>, key: &str, topic: Weak<dyn Topic>) -> Registered {
         let id = self.lock().add(key, topic);
-        let changes = self
-            .changes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(changes) = changes {
+        if let Some(changes) = self.changes.take_receiver() {
             tokio::spawn(run(Arc::downgrade(self), changes));
         }
-        let _ = self.changed.send(key.to_owned());
+        self.changes.notify(key);
         Registered {
             registry: self.clone(),
             key: key.to_owned(),

@@ -50,9 +50,7 @@ pub(crate) struct Follower {
     client: redis::Client,
     state: Mutex<State>,
     /// Keys whose registrations changed, for the follower's task.
-    changed: mpsc::UnboundedSender<String>,
-    /// Taken by the task when the first topic registers.
-    changes: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    changes: Changes,
 }
 
 #[derive(Default)]
@@ -146,18 +144,46 @@ impl Drop for Registered {
 impl Registry for Follower {
     fn unregister(&self, key: &str, id: u64) {
         self.lock().topics.remove(key, id);
-        let _ = self.changed.send(key.to_owned());
+        self.changes.notify(key);
+    }
+}
+
+/// The keys whose registrations changed, for a follower's task; the task takes the receiving
+/// end when the first topic registers.
+pub(crate) struct Changes {
+    sender: mpsc::UnboundedSender<String>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+}
+
+impl Changes {
+    pub(crate) fn new() -> Changes {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        Changes {
+            sender,
+            receiver: Mutex::new(Some(receiver)),
+        }
+    }
+
+    /// Tells the task that `key`'s registrations changed.
+    pub(crate) fn notify(&self, key: &str) {
+        let _ = self.sender.send(key.to_owned());
+    }
+
+    /// The receiving end, the first time only: whoever gets it starts the task.
+    pub(crate) fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.receiver
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
     }
 }
 
 impl Follower {
     pub(crate) fn new(client: redis::Client) -> Arc<Follower> {
-        let (changed, changes) = mpsc::unbounded_channel();
         Arc::new(Follower {
             client,
             state: Mutex::new(State::default()),
-            changed,
-            changes: Mutex::new(Some(changes)),
+            changes: Changes::new(),
         })
     }
 
@@ -172,15 +198,10 @@ impl Follower {
     /// follower's connection on first use; call it inside a Tokio runtime.
     pub(crate) fn register(self: &Arc<Self>, key: &str, topic: Weak<dyn Topic>) -> Registered {
         let id = self.lock().topics.add(key, topic);
-        let changes = self
-            .changes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(changes) = changes {
+        if let Some(changes) = self.changes.take_receiver() {
             tokio::spawn(run(Arc::downgrade(self), changes));
         }
-        let _ = self.changed.send(key.to_owned());
+        self.changes.notify(key);
         Registered {
             registry: self.clone(),
             key: key.to_owned(),

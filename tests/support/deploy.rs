@@ -77,20 +77,56 @@ pub struct Proxy {
     pub refusals: Option<(PathBuf, &'static str)>,
 }
 
+/// Where a proxy runs: its plain address, its own directory, its HTTPS listener.
+struct Setup {
+    addr: SocketAddr,
+    dir: PathBuf,
+    tls: Tls,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "tidings-{name}-{}-{}",
+            std::process::id(),
+            addr.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tls = Tls::make(&dir);
+        Setup { addr, dir, tls }
+    }
+
+    /// Runs `command` (the proxy `name`, from the Debian package of that name) and waits until
+    /// both its listeners accept.
+    fn start(
+        self,
+        name: &'static str,
+        command: Command,
+        refusals: Option<(PathBuf, &'static str)>,
+    ) -> Proxy {
+        let proxy = Proxy {
+            name,
+            child: spawn(command, name, name),
+            addr: self.addr,
+            tls_addr: self.tls.addr,
+            certificate: self.tls.certificate,
+            certificate_file: self.tls.cert_file,
+            dir: self.dir,
+            refusals,
+        };
+        proxy.wait_until_listening();
+        proxy
+    }
+}
+
 /// Starts a proxy in front of two instances, with a read timeout.
 pub type StartProxy = fn([SocketAddr; 2], &str) -> Proxy;
 
 impl Proxy {
     /// nginx with `deploy/nginx.conf`, filled in.
     pub fn nginx(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "tidings-nginx-{}-{}",
-            std::process::id(),
-            addr.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tls = Tls::make(&dir);
+        let Setup { addr, dir, tls } = Setup::new("nginx");
         let config = fill(
             "nginx.conf",
             &[
@@ -108,32 +144,13 @@ impl Proxy {
         std::fs::write(&file, config).unwrap();
         let mut command = Command::new("nginx");
         command.arg("-c").arg(&file).args(["-g", "daemon off;"]);
-        let child = spawn(command, "nginx", "nginx");
         let refusals = Some((dir.join("error.log"), "Connection refused"));
-        let proxy = Proxy {
-            name: "nginx",
-            child,
-            addr,
-            tls_addr: tls.addr,
-            certificate: tls.certificate,
-            certificate_file: tls.cert_file,
-            dir,
-            refusals,
-        };
-        proxy.wait_until_listening();
-        proxy
+        Setup { addr, dir, tls }.start("nginx", command, refusals)
     }
 
     /// HAProxy with `deploy/haproxy.cfg` as it is: it reads the values from its environment.
     pub fn haproxy(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "tidings-haproxy-{}-{}",
-            std::process::id(),
-            addr.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tls = Tls::make(&dir);
+        let Setup { addr, dir, tls } = Setup::new("haproxy");
         let mut command = Command::new("haproxy");
         command
             .arg("-f")
@@ -148,31 +165,12 @@ impl Proxy {
             .env("READ_TIMEOUT", read_timeout)
             .env("LISTEN_TLS", tls.addr.to_string())
             .env("CERT_AND_KEY", &tls.cert_and_key_file);
-        let child = spawn(command, "haproxy", "haproxy");
-        let proxy = Proxy {
-            name: "haproxy",
-            child,
-            addr,
-            tls_addr: tls.addr,
-            certificate: tls.certificate,
-            certificate_file: tls.cert_file,
-            dir,
-            refusals: None,
-        };
-        proxy.wait_until_listening();
-        proxy
+        Setup { addr, dir, tls }.start("haproxy", command, None)
     }
 
     /// Caddy with `deploy/Caddyfile` as it is: it reads the values from its environment.
     pub fn caddy(instances: [SocketAddr; 2], read_timeout: &str) -> Proxy {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "tidings-caddy-{}-{}",
-            std::process::id(),
-            addr.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tls = Tls::make(&dir);
+        let Setup { addr, dir, tls } = Setup::new("caddy");
         let mut command = Command::new("caddy");
         command
             .args(["run", "--adapter", "caddyfile", "--config"])
@@ -190,19 +188,7 @@ impl Proxy {
             // Its data and configuration in the test's directory, not the user's.
             .env("XDG_DATA_HOME", dir.join("data"))
             .env("XDG_CONFIG_HOME", dir.join("config"));
-        let child = spawn(command, "caddy", "caddy");
-        let proxy = Proxy {
-            name: "caddy",
-            child,
-            addr,
-            tls_addr: tls.addr,
-            certificate: tls.certificate,
-            certificate_file: tls.cert_file,
-            dir,
-            refusals: None,
-        };
-        proxy.wait_until_listening();
-        proxy
+        Setup { addr, dir, tls }.start("caddy", command, None)
     }
 
     fn wait_until_listening(&self) {
