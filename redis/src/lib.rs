@@ -142,7 +142,6 @@ mod storage;
 mod window;
 
 use std::fmt::Display;
-use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -156,8 +155,9 @@ pub use tidings::hub::PublishError;
 
 use cluster::ClusterFollower;
 use commands::{ClusterCommands, Commands};
-use follow::{Follower, Registered, Topic};
+use follow::Follower;
 use reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use storage::{Backend, Followers};
 
 /// One Redis server (or proxy), or one Redis Cluster, shared by every hub storage made from
 /// it.
@@ -169,35 +169,6 @@ pub struct Redis {
     /// What it was opened on, for `Debug`.
     target: String,
     backend: Backend,
-}
-
-/// What every storage of a [`Redis`] shares.
-#[derive(Clone)]
-pub(crate) struct Backend {
-    pub(crate) commands: Commands,
-    pub(crate) followers: Followers,
-    /// Replicas that must have each event before `publish` returns, and how long to wait.
-    pub(crate) durability: Option<(u32, Duration)>,
-}
-
-/// The Pub/Sub side: one connection to one server, or one per primary of a cluster.
-#[derive(Clone)]
-pub(crate) enum Followers {
-    Server(Arc<Follower>),
-    Cluster(Arc<ClusterFollower>),
-}
-
-impl Followers {
-    fn register(&self, key: &str, topic: std::sync::Weak<dyn Topic>) -> Registered {
-        match self {
-            Followers::Server(follower) => follower.register(key, topic),
-            Followers::Cluster(follower) => follower.register(key, topic),
-        }
-    }
-
-    fn is_cluster(&self) -> bool {
-        matches!(self, Followers::Cluster(_))
-    }
 }
 
 impl std::fmt::Debug for Redis {

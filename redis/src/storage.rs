@@ -10,9 +10,9 @@ use tidings::hub::{
 };
 use tokio::sync::watch;
 
-use crate::Backend;
+use crate::cluster::ClusterFollower;
 use crate::commands::Commands;
-use crate::follow::{Registered, Topic};
+use crate::follow::{Follower, Registered, Topic};
 use crate::reader;
 use crate::window::{Shared, now_ms};
 
@@ -47,6 +47,35 @@ return ids
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(APPEND_AND_PUBLISH));
 static SHARDED_SCRIPT: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(&APPEND_AND_PUBLISH.replace("'PUBLISH'", "'SPUBLISH'")));
+
+/// What every storage of a [`Redis`](crate::Redis) shares.
+#[derive(Clone)]
+pub(crate) struct Backend {
+    pub(crate) commands: Commands,
+    pub(crate) followers: Followers,
+    /// Replicas that must have each event before `publish` returns, and how long to wait.
+    pub(crate) durability: Option<(u32, Duration)>,
+}
+
+/// The Pub/Sub side: one connection to one server, or one per primary of a cluster.
+#[derive(Clone)]
+pub(crate) enum Followers {
+    Server(Arc<Follower>),
+    Cluster(Arc<ClusterFollower>),
+}
+
+impl Followers {
+    pub(crate) fn register(&self, key: &str, topic: Weak<dyn Topic>) -> Registered {
+        match self {
+            Followers::Server(follower) => follower.register(key, topic),
+            Followers::Cluster(follower) => follower.register(key, topic),
+        }
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Followers::Cluster(_))
+    }
+}
 
 /// A hub's storage on one Redis stream: append and publish with one script, read from a local
 /// window that the [`Redis`](crate::Redis)'s one Pub/Sub connection keeps current. See the
