@@ -15,7 +15,7 @@
 //! so the connection is not trusted after one and is made again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, MutexGuard, Weak};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::commands::Commands;
-use crate::follow::{Changes, Registered, Registry, Topic, Topics};
+use crate::follow::{Registered, Registrations, Registry, Topic, Topics};
 use crate::reader::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 
 /// How often each primary's connection is checked with a `PING`.
@@ -45,14 +45,12 @@ pub(crate) struct ClusterFollower {
     seed: ConnectionInfo,
     /// For `CLUSTER SLOTS`.
     commands: Commands,
-    topics: Mutex<Topics>,
-    changes: Changes,
+    registrations: Registrations,
 }
 
 impl Registry for ClusterFollower {
     fn unregister(&self, key: &str, id: u64) {
-        self.lock().remove(key, id);
-        self.changes.notify(key);
+        self.registrations.unregister(key, id);
     }
 }
 
@@ -61,31 +59,21 @@ impl ClusterFollower {
         Arc::new(ClusterFollower {
             seed,
             commands,
-            topics: Mutex::new(Topics::default()),
-            changes: Changes::new(),
+            registrations: Registrations::new(),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, Topics> {
-        // Every mutation completes before anything that could panic.
-        self.topics
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.registrations.lock()
     }
 
     /// Follows `topic` on the sharded channel `key` until the returned guard drops. Starts the
     /// follower's task on first use; call it inside a Tokio runtime.
     pub(crate) fn register(self: &Arc<Self>, key: &str, topic: Weak<dyn Topic>) -> Registered {
-        let id = self.lock().add(key, topic);
-        if let Some(changes) = self.changes.take_receiver() {
-            tokio::spawn(run(Arc::downgrade(self), changes));
-        }
-        self.changes.notify(key);
-        Registered {
-            registry: self.clone(),
-            key: key.to_owned(),
-            id,
-        }
+        self.registrations
+            .register(self.clone(), key, topic, |changes| {
+                tokio::spawn(run(Arc::downgrade(self), changes));
+            })
     }
 
     /// The address of the connection to a primary at `host:port`, with the seed's settings.
@@ -422,25 +410,21 @@ fn malformed(value: &Value) -> redis::RedisError {
 /// Handles a batch of pushes: messages go to their topics, in order; a broken connection or an
 /// unsubscription Redis made (a slot moved) has that connection's topics placed again.
 fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push>) {
-    let mut by_channel: HashMap<(Vec<u8>, Node), Vec<Vec<u8>>> = HashMap::new();
+    // Grouped by channel and connection serial; connections are looked up once per group,
+    // not per message (this runs for every event the instance receives).
+    let mut by_channel: HashMap<(Vec<u8>, u64), Vec<Vec<u8>>> = HashMap::new();
     let mut lost = Vec::new();
     for (serial, push) in batch {
-        let Some(node) = placement
-            .links
-            .iter()
-            .find(|(_, link)| link.serial == serial)
-            .map(|(node, _)| node.clone())
-        else {
-            // A connection that was replaced: its topics catch up on the new one.
-            continue;
-        };
         match push.kind {
             PushKind::SMessage => {
                 let mut data = push.data.into_iter();
                 if let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
                     (data.next(), data.next())
                 {
-                    by_channel.entry((channel, node)).or_default().push(payload);
+                    by_channel
+                        .entry((channel, serial))
+                        .or_default()
+                        .push(payload);
                 }
             }
             PushKind::SUnsubscribe => {
@@ -452,23 +436,30 @@ fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push
                 };
                 if !placement.leaving.remove(&channel) {
                     tracing::info!(key = %channel, "Redis unsubscribed a topic (its slot moved): placing its primary's topics again");
-                    lost.push(node);
+                    lost.push(serial);
                 }
             }
             PushKind::Disconnection => {
-                tracing::warn!(host = %node.0, port = node.1, "connection to a Redis Cluster primary lost: its topics catch up when placed again");
-                lost.push(node);
+                tracing::warn!(
+                    "connection to a Redis Cluster primary lost: its topics catch up when placed again"
+                );
+                lost.push(serial);
             }
             _ => {}
         }
     }
     // Messages before losses: they came before, and a topic holds what comes while it catches up.
-    for ((channel, node), messages) in by_channel {
+    for ((channel, serial), messages) in by_channel {
         let Ok(key) = String::from_utf8(channel) else {
             continue;
         };
-        // Only from the connection the topic is subscribed on.
-        if placement.placed.get(&key) != Some(&node) {
+        // Only from the connection the topic is subscribed on (not from one since replaced).
+        let current = placement
+            .placed
+            .get(&key)
+            .and_then(|node| placement.links.get(node))
+            .is_some_and(|link| link.serial == serial);
+        if !current {
             continue;
         }
         let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
@@ -476,8 +467,16 @@ fn handle(follower: &ClusterFollower, placement: &mut Placement, batch: Vec<Push
             topic.live(&messages);
         }
     }
-    for node in lost {
-        lose_link(follower, placement, &node);
+    for serial in lost {
+        let node = placement
+            .links
+            .iter()
+            .find(|(_, link)| link.serial == serial)
+            .map(|(node, _)| node.clone());
+        // None: a connection already replaced, whose topics catch up on the new one.
+        if let Some(node) = node {
+            lose_link(follower, placement, &node);
+        }
     }
 }
 

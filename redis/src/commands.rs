@@ -87,6 +87,11 @@ impl ClusterCommands {
 }
 
 impl Commands {
+    /// Whether these are a cluster's commands (whose channels are sharded: `SPUBLISH`).
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Commands::Cluster(_))
+    }
+
     /// The answers of `pipeline`, which reads one key, from that key's primary.
     ///
     /// On a cluster, redis-rs marks every connection `READONLY` and so reads from whatever node

@@ -49,13 +49,11 @@ pub(crate) trait Topic: Send + Sync + 'static {
 pub(crate) struct Follower {
     client: redis::Client,
     state: Mutex<State>,
-    /// Keys whose registrations changed, for the follower's task.
-    changes: Changes,
+    registrations: Registrations,
 }
 
 #[derive(Default)]
 struct State {
-    topics: Topics,
     /// The generation of the live connection, if there is one.
     connected: Option<u64>,
     generations: u64,
@@ -143,38 +141,65 @@ impl Drop for Registered {
 
 impl Registry for Follower {
     fn unregister(&self, key: &str, id: u64) {
-        self.lock().topics.remove(key, id);
-        self.changes.notify(key);
+        self.registrations.unregister(key, id);
     }
 }
 
-/// The keys whose registrations changed, for a follower's task; the task takes the receiving
-/// end when the first topic registers.
-pub(crate) struct Changes {
-    sender: mpsc::UnboundedSender<String>,
-    receiver: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+/// What both followers (one server's, a cluster's) keep of their topics: who is registered on
+/// which key, and the keys whose registrations changed, for the follower's task (which takes
+/// the receiving end when the first topic registers).
+pub(crate) struct Registrations {
+    topics: Mutex<Topics>,
+    changed: mpsc::UnboundedSender<String>,
+    changes: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
-impl Changes {
-    pub(crate) fn new() -> Changes {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        Changes {
-            sender,
-            receiver: Mutex::new(Some(receiver)),
+impl Registrations {
+    pub(crate) fn new() -> Registrations {
+        let (changed, changes) = mpsc::unbounded_channel();
+        Registrations {
+            topics: Mutex::new(Topics::default()),
+            changed,
+            changes: Mutex::new(Some(changes)),
         }
     }
 
-    /// Tells the task that `key`'s registrations changed.
-    pub(crate) fn notify(&self, key: &str) {
-        let _ = self.sender.send(key.to_owned());
-    }
-
-    /// The receiving end, the first time only: whoever gets it starts the task.
-    pub(crate) fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<String>> {
-        self.receiver
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Topics> {
+        // Every mutation completes before anything that could panic.
+        self.topics
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
+    }
+
+    /// Registers `topic` on `key` with `registry` (whose `unregister` the guard calls when
+    /// dropped). The first time, `start` gets the changes' receiving end: it starts the task.
+    pub(crate) fn register(
+        &self,
+        registry: Arc<dyn Registry>,
+        key: &str,
+        topic: Weak<dyn Topic>,
+        start: impl FnOnce(mpsc::UnboundedReceiver<String>),
+    ) -> Registered {
+        let id = self.lock().add(key, topic);
+        let changes = self
+            .changes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(changes) = changes {
+            start(changes);
+        }
+        let _ = self.changed.send(key.to_owned());
+        Registered {
+            registry,
+            key: key.to_owned(),
+            id,
+        }
+    }
+
+    pub(crate) fn unregister(&self, key: &str, id: u64) {
+        self.lock().remove(key, id);
+        let _ = self.changed.send(key.to_owned());
     }
 }
 
@@ -183,7 +208,7 @@ impl Follower {
         Arc::new(Follower {
             client,
             state: Mutex::new(State::default()),
-            changes: Changes::new(),
+            registrations: Registrations::new(),
         })
     }
 
@@ -197,20 +222,14 @@ impl Follower {
     /// Follows `topic` on the channel `key` until the returned guard drops. Starts the
     /// follower's connection on first use; call it inside a Tokio runtime.
     pub(crate) fn register(self: &Arc<Self>, key: &str, topic: Weak<dyn Topic>) -> Registered {
-        let id = self.lock().topics.add(key, topic);
-        if let Some(changes) = self.changes.take_receiver() {
-            tokio::spawn(run(Arc::downgrade(self), changes));
-        }
-        self.changes.notify(key);
-        Registered {
-            registry: self.clone(),
-            key: key.to_owned(),
-            id,
-        }
+        self.registrations
+            .register(self.clone(), key, topic, |changes| {
+                tokio::spawn(run(Arc::downgrade(self), changes));
+            })
     }
 
     fn topics_of(&self, key: &str) -> Vec<Arc<dyn Topic>> {
-        self.lock().topics.of(key)
+        self.registrations.lock().of(key)
     }
 }
 
@@ -243,7 +262,8 @@ async fn run(follower: Weak<Follower>, mut changes: mpsc::UnboundedReceiver<Stri
             } else {
                 tracing::debug!(%error, "Redis still unreachable");
             }
-            state.topics.all()
+            drop(state);
+            strong.registrations.lock().all()
         };
         drop(strong);
         for topic in topics {
@@ -273,7 +293,7 @@ async fn serve(
     // Every registered key is (re)subscribed on a new connection.
     let mut subscribed = HashSet::new();
     let mut pending: HashSet<String> = match follower.upgrade() {
-        Some(strong) => strong.lock().topics.keys().cloned().collect(),
+        Some(strong) => strong.registrations.lock().keys().cloned().collect(),
         None => return "stopped".to_owned(),
     };
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -354,8 +374,8 @@ async fn reconcile(
         return Err("stopped".to_owned());
     };
     let (wanted, unwanted): (Vec<String>, Vec<String>) = {
-        let state = strong.lock();
-        let (wanted, unwanted) = keys.into_iter().partition(|key| state.topics.contains(key));
+        let topics = strong.registrations.lock();
+        let (wanted, unwanted) = keys.into_iter().partition(|key| topics.contains(key));
         (wanted, unwanted)
     };
     drop(strong);

@@ -175,7 +175,7 @@ impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis")
             .field("target", &self.target)
-            .field("cluster", &self.backend.followers.is_cluster())
+            .field("cluster", &self.backend.commands.is_cluster())
             .field("durability", &self.backend.durability)
             .finish_non_exhaustive()
     }

@@ -71,10 +71,6 @@ impl Followers {
             Followers::Cluster(follower) => follower.register(key, topic),
         }
     }
-
-    pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Followers::Cluster(_))
-    }
 }
 
 /// A hub's storage on one Redis stream: append and publish with one script, read from a local
@@ -83,8 +79,6 @@ impl Followers {
 pub struct RedisStorage<E> {
     shared: Arc<Shared<E>>,
     commands: Commands,
-    /// `SPUBLISH`, on a cluster.
-    sharded: bool,
     /// Replicas that must have each event before `publish` returns, and how long to wait.
     durability: Option<(u32, Duration)>,
     /// Milliseconds after the last publish at which the key expires, for topics.
@@ -124,7 +118,6 @@ impl<E: tidings::EventSet + Sync> RedisStorage<E> {
         RedisStorage {
             shared,
             commands,
-            sharded: backend.followers.is_cluster(),
             durability: backend.durability,
             expire_ms: expire.map(|d| d.as_millis() as u64),
             _registered: registered,
@@ -222,7 +215,7 @@ impl<E> RedisStorage<E> {
     /// durability, `WAIT` follows the script in one pipeline (it counts the replicas that
     /// have every write made on that connection before it, ours included).
     async fn append_frames(&self, bodies: &[&[u8]]) -> Result<Vec<EventId>, StorageError> {
-        let script = if self.sharded {
+        let script = if self.commands.is_cluster() {
             &*SHARDED_SCRIPT
         } else {
             &*SCRIPT
@@ -277,13 +270,13 @@ impl<E> RedisStorage<E> {
             )))
         })?;
         let mut answer = answer.into_iter();
-        let ids: Vec<String> = answer
-            .next()
-            .map(redis::from_redis_value)
-            .transpose()
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let ids: Vec<String> = redis::from_redis_value(answer.next().unwrap_or(redis::Value::Nil))
+            .map_err(|error| {
+                StorageError(tidings::Error::msg(format!(
+                    "Redis answered the append to `{}` with no ids: {error}",
+                    self.shared.key
+                )))
+            })?;
         if let Some((replicas, timeout)) = self.durability {
             let acknowledged: u64 = answer
                 .next()
