@@ -418,6 +418,40 @@ async fn a_client_away_when_the_history_broke_gets_the_reset_when_it_resumes() {
     assert_eq!((id, got), (Some(tick_2), Some(2)));
 }
 
+/// `wait_for_replicas` on a Redis with no replica: `publish` fails after its timeout with an
+/// error that says why, and the event, written and published before the `WAIT`, still reaches
+/// the subscribers (the error is about durability, not delivery). Without it, the same publish
+/// succeeds at once.
+#[tokio::test]
+async fn waiting_for_a_replica_that_is_not_there_fails_the_publish_but_not_the_event() {
+    let redis_server = RedisServer::start();
+    let redis = Redis::open(&redis_server.url()).unwrap();
+    let durable = redis.wait_for_replicas(1, Duration::from_millis(200));
+    let hub = durable.hub::<Feed>("tidings:feed", HubOptions::default());
+    let server = TestServer::start(Router::new().route(feed).with_state(hub.clone())).await;
+    ready(&hub).await;
+    let mut stream = subscribe(&server, None).await;
+    eventually("subscribed", || hub.stats().subscribers == 1).await;
+
+    let started = std::time::Instant::now();
+    let refused = hub.publish(Feed::Tick { n: 1 }).await;
+    let Err(PublishError::Storage(error)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let message = error.to_string();
+    assert!(
+        message.contains("0 of the 1 replicas") && message.contains("was written"),
+        "{message}"
+    );
+    assert_eq!(next(&mut stream).await.2, Some(1), "delivered all the same");
+    assert_eq!(redis_server.stream_ids("tidings:feed").len(), 1);
+
+    let plain = redis.hub::<Feed>("tidings:feed", HubOptions::default());
+    plain.publish(Feed::Tick { n: 2 }).await.unwrap();
+    assert_eq!(next(&mut stream).await.2, Some(2));
+}
+
 #[tokio::test]
 async fn redis_down_at_startup_answers_503_on_hub_routes_only_until_it_is_up() {
     let port = free_port();
