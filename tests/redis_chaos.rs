@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tidings::hub::RESET_EVENT;
 use tidings_example_dashboard::REDIS_KEY;
 use tidings_tests::redis_server::{RedisServer, free_port};
-use tidings_tests::{RawResponse, Rng, parse_frame, start_example};
+use tidings_tests::{RawResponse, Rng, announced_addr, parse_frame, start_example};
 
 /// A dashboard process on `redis`, publishing every `sample_ms` (or not at all).
 fn dashboard(redis: &RedisServer, port: u16, sample_ms: Option<u64>) -> (Child, SocketAddr) {
@@ -293,7 +293,6 @@ const TOPIC_CLIENTS: u64 = 30;
 /// A topic server process (`tests/bin/topic_server.rs`) on `redis`, publishing to every topic
 /// every `every_ms` (or not at all).
 fn topic_server(redis: &RedisServer, port: u16, every_ms: Option<u64>) -> (Child, SocketAddr) {
-    use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_topic-server"));
     command
         .env("REDIS_URL", redis.url())
@@ -305,15 +304,7 @@ fn topic_server(redis: &RedisServer, port: u16, every_ms: Option<u64>) -> (Child
         command.env("PUBLISH_EVERY_MS", ms.to_string());
     }
     let mut child = command.spawn().expect("start the topic server");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
-        .expect("the topic server prints its address");
+    let addr = announced_addr(&mut child);
     (child, addr)
 }
 

@@ -3,7 +3,6 @@
 //! with the configuration `deploy/` ships, on free loopback ports, with a certificate made
 //! here; each stopped (by its PID) when dropped.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::CertificateDer;
 
 use crate::redis_server::{RedisServer, free_port, signal};
+use crate::{announced_addr, cannot_start};
 
 /// A deploy-server process.
 pub struct Instance {
@@ -34,15 +34,7 @@ impl Instance {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the deploy server");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|rest| rest.trim_end_matches('/').parse().ok())
-            .expect("the deploy server prints its address");
+        let addr = announced_addr(&mut child);
         Instance { child, addr }
     }
 
@@ -250,13 +242,14 @@ impl Tls {
 
 /// Spawns `command`, or fails with one line saying how to install `package`.
 fn spawn(mut command: Command, program: &str, package: &str) -> Child {
-    match command.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            panic!("{program} is not installed: `sudo apt-get install {package}` (Debian, Ubuntu)")
-        }
-        Err(error) => panic!("cannot start {program}: {error}"),
-    }
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| {
+            let install = format!("`sudo apt-get install {package}` (Debian, Ubuntu)");
+            cannot_start(program, &install, error)
+        })
 }
 
 /// `deploy/{name}` with each `${NAME}` replaced; fails on one left unfilled.

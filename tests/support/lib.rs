@@ -622,7 +622,6 @@ pub fn start_example(
     name: &str,
     env: &[(&str, &str)],
 ) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead;
     let mut child = std::process::Command::new(example_binary(name))
         .env("ADDR", "127.0.0.1:0")
         .envs(env.iter().copied())
@@ -630,20 +629,33 @@ pub fn start_example(
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start the example");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the example prints its address")
-            .unwrap();
+    let addr = announced_addr(&mut child);
+    (child, addr)
+}
+
+/// The address a server process prints on its standard output (piped) when it serves: the
+/// `HOST:PORT` after `http://` on the first line that has one.
+pub fn announced_addr(child: &mut std::process::Child) -> std::net::SocketAddr {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("its standard output is piped");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("its standard output");
         if let Some(at) = line.find("http://") {
             let rest = &line[at + "http://".len()..];
             let end = rest.find('/').unwrap_or(rest.len());
-            break rest[..end].parse().expect("an address");
+            return rest[..end].parse().expect("an address");
         }
-    };
-    (child, addr)
+    }
+    panic!("the process ended without printing its address");
+}
+
+/// Fails the test on an error starting `program`: with one line saying how to install it
+/// (`install`) when it is missing.
+pub fn cannot_start(program: &str, install: &str, error: std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        panic!("{program} is not installed: {install}");
+    }
+    panic!("cannot start {program}: {error}");
 }
 
 /// xorshift64*: enough randomness for cut points and choices in tests, with no dependency.

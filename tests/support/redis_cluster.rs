@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use crate::redis_server::RedisServer;
+use crate::cannot_start;
+use crate::redis_server::{INSTALL_REDIS, RedisServer};
 
 /// How long a node goes unanswered before the others mark it failed (and its replica takes
 /// over): short, so that a failover takes a second or two.
@@ -36,14 +37,8 @@ impl RedisCluster {
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .output();
-        let created = match created {
-            Ok(output) => output,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-                "redis-cli is not installed: `sudo apt-get install redis-server` (Debian, Ubuntu) or `brew install redis`"
-            ),
-            Err(error) => panic!("cannot run redis-cli: {error}"),
-        };
+            .output()
+            .unwrap_or_else(|error| cannot_start("redis-cli", INSTALL_REDIS, error));
         assert!(
             created.status.success(),
             "redis-cli --cluster create failed: {}",

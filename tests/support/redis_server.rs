@@ -8,6 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::cannot_start;
+
+/// How to install `redis-server` and `redis-cli`, for the failure of a test that needs them.
+pub const INSTALL_REDIS: &str =
+    "`sudo apt-get install redis-server` (Debian, Ubuntu) or `brew install redis`";
+
 /// A running (or stopped) `redis-server` of a test.
 pub struct RedisServer {
     child: Option<Child>,
@@ -103,13 +109,8 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-                "redis-server is not installed: `sudo apt-get install redis-server` (Debian, Ubuntu) or `brew install redis`"
-            ),
-            Err(error) => panic!("cannot start redis-server: {error}"),
-        };
+        let child =
+            spawned.unwrap_or_else(|error| cannot_start("redis-server", INSTALL_REDIS, error));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.command(&["PING"]).as_deref() != Some("+PONG") {
