@@ -378,7 +378,7 @@ async fn check_clients(
     for client in clients {
         seens.push(client.await.expect("a client"));
     }
-    let history: Vec<String> = cluster.stream(KEY).into_iter().map(|(id, _)| id).collect();
+    let history = cluster.stream_ids(KEY);
     let (mut resets, mut events) = (0, 0);
     for (client, seen) in seens.iter().enumerate() {
         check(client, seen, &history);

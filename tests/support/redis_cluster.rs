@@ -263,27 +263,9 @@ impl RedisCluster {
         }
     }
 
-    /// The entries of the stream `key`, oldest first, as `(id, frame)`, read from its primary.
-    pub fn stream(&self, key: &str) -> Vec<(String, String)> {
-        let mut connection = self.connection(self.primary_of(key));
-        type Fields = Vec<(String, String)>;
-        let entries: Vec<(String, Fields)> = redis::cmd("XRANGE")
-            .arg(key)
-            .arg("-")
-            .arg("+")
-            .query(&mut connection)
-            .expect("XRANGE");
-        entries
-            .into_iter()
-            .map(|(id, fields)| {
-                let frame = fields
-                    .into_iter()
-                    .next()
-                    .map(|(_, v)| v)
-                    .unwrap_or_default();
-                (id, frame)
-            })
-            .collect()
+    /// The ids of every entry of the stream `key`, oldest first, read from its primary.
+    pub fn stream_ids(&self, key: &str) -> Vec<String> {
+        self.nodes[self.primary_of(key)].stream_ids(key)
     }
 
     /// For each primary, the number of client connections that hold sharded subscriptions
