@@ -91,9 +91,15 @@ test("the page reads fine at 1280 and 390 px (screenshots in target/screenshots)
   await page.waitForSelector('#status[data-state="open"]', { timeout: 10_000 });
   const other = await open("/?user=bob&team=red");
   await untilOnline(page, ["ann", "bob"]);
-  await post(other.page, "Release 2.3 is out: the changelog is in #releases.");
-  await post(other.page, "Incident review at 15:00 in the big room.", "urgent");
-  await page.waitForFunction(() => (window as any).seen.notes.length >= 2);
+  // One post at a time: the page empties the text box when a post succeeds, so a second
+  // text typed before the first post's answer was emptied and posted as "" (refused): the
+  // test then timed out now and then waiting for the second note.
+  const release = "Release 2.3 is out: the changelog is in #releases.";
+  await post(other.page, release);
+  await page.waitForFunction((t) => (window as any).seen.notes.includes(t), release);
+  const incident = "Incident review at 15:00 in the big room.";
+  await post(other.page, incident, "urgent");
+  await page.waitForFunction((t) => (window as any).seen.notes.includes(t), incident);
   await page.fill("#text", "Can someone take the on-call swap on Friday?");
   await screenshots(page, "notes");
   await other.page.close();
