@@ -141,6 +141,7 @@ pub struct Args {
     pub path: Option<LitStr>,
     pub method: Option<LitStr>,
     pub max_event_bytes: Option<syn::LitInt>,
+    pub compress: Option<syn::LitBool>,
 }
 
 impl Args {
@@ -166,11 +167,22 @@ impl Args {
                     )
                 })?;
                 args.max_event_bytes = Some(value);
+            } else if meta.path.is_ident("compress") {
+                let value: syn::Lit = meta.value()?.parse()?;
+                match value {
+                    syn::Lit::Bool(value) => args.compress = Some(value),
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "`compress` is `true` or `false`, e.g. `compress = false`",
+                        ));
+                    }
+                }
             } else {
                 return Err(meta.error(
                     "unknown argument: `#[event_stream]` takes `rename_all = \"...\"` on an enum, \
-                     and `path = \"/...\"`, `method = \"...\"` and `max_event_bytes = N` on an \
-                     async fn",
+                     and `path = \"/...\"`, `method = \"...\"`, `max_event_bytes = N` and \
+                     `compress = true|false` on an async fn",
                 ));
             }
             Ok(())
@@ -486,6 +498,7 @@ pub struct EndpointFn {
     pub path: Option<LitStr>,
     pub method: Option<LitStr>,
     pub max_event_bytes: Option<syn::LitInt>,
+    pub compress: Option<syn::LitBool>,
     pub args: Vec<FnArg>,
 }
 
@@ -523,6 +536,7 @@ impl EndpointFn {
             path: args.path,
             method: args.method,
             max_event_bytes: args.max_event_bytes,
+            compress: args.compress,
             args: fn_args,
         }
     }

@@ -146,6 +146,17 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
         quote!(const MAX_EVENT_BYTES: ::core::option::Option<usize> = ::core::option::Option::Some(#max);)
     });
 
+    // `true` names an item that exists only with tidings' `compression` feature, so that
+    // asking for compression without it fails to compile, naming the feature.
+    let compress = input.compress.as_ref().map(|compress| {
+        let value = if compress.value {
+            quote_spanned!(compress.span()=> ::tidings::__private::compression_feature::ON)
+        } else {
+            quote!(::core::option::Option::Some(false))
+        };
+        quote!(const COMPRESS: ::core::option::Option<bool> = #value;)
+    });
+
     quote! {
         #endpoint_type
 
@@ -154,6 +165,7 @@ pub fn expand(input: &EndpointFn) -> TokenStream {
             type Event = #event;
             #shared_items
             #max_event_bytes
+            #compress
 
             #[allow(unused_mut)]
             fn start(

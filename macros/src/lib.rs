@@ -62,6 +62,12 @@ fn event_stream2(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
                     "`max_event_bytes` belongs on the endpoint's async fn, not on the event enum",
                 );
             }
+            if let Some(compress) = &parsed_args.compress {
+                errors.push(
+                    compress.span(),
+                    "`compress` belongs on the endpoint's async fn, not on the event enum",
+                );
+            }
             let rename_all = parsed_args.rename_all.map(|(rule, _)| rule);
             let model = ast::EventEnum::parse(item, rename_all, &mut errors);
             valid::event_enum(&model, &mut errors);
@@ -105,6 +111,12 @@ fn json_route2(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
                 errors.push(
                     max.span(),
                     "`max_event_bytes` is for streams: a `#[json_route]` sends no events",
+                );
+            }
+            if let Some(compress) = &parsed_args.compress {
+                errors.push(
+                    compress.span(),
+                    "`compress` is for streams: a `#[json_route]` answers once, uncompressed",
                 );
             }
             let model = ast::EndpointFn::parse(item, parsed_args, &mut errors);

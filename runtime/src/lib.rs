@@ -92,6 +92,8 @@ pub use self::http::{
     endpoint, error_handler, extract, forwarded, json, limits, middleware, rejection, reply,
     router, wiring,
 };
+#[cfg(feature = "compression")]
+pub use stream::compress as compression;
 pub use stream::emitter;
 
 pub use self::http::json_route::JsonEndpoint;
@@ -133,6 +135,12 @@ pub use tidings_macros::Validate;
 /// What generated code names. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    /// What `#[event_stream(compress = true)]` names: there only with the feature.
+    #[cfg(feature = "compression")]
+    pub mod compression_feature {
+        /// The route compresses its streams.
+        pub const ON: Option<bool> = Some(true);
+    }
     pub use crate::boxed::BoxFuture;
     pub use crate::event::support;
     pub use crate::http::endpoint::StreamTask;

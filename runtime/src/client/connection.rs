@@ -9,6 +9,7 @@ use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{Notify, mpsc};
 
+use super::decode::Decoder;
 use super::parser::{Parsed, Parser};
 use super::update::{ClientError, Problem, Receive, Update};
 use super::{SCHEMES, Subscribe};
@@ -183,6 +184,13 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
         return Ended::Stop;
     }
 
+    let mut decoder = match Decoder::for_response(response.headers()) {
+        Ok(decoder) => decoder,
+        Err(encoding) => {
+            let _ = tx.send(Err(ClientError::ContentEncoding(encoding))).await;
+            return Ended::Stop;
+        }
+    };
     if config.report_connections && tx.send(Ok(Update::Connected)).await.is_err() {
         return Ended::Stop;
     }
@@ -222,42 +230,75 @@ async fn connect<E: Receive>(config: &Subscribe<E>, parser: &mut Parser, tx: &Se
                 };
             }
         };
-        // The events before an oversized one still count; the client resumes after them.
-        let result = if config.comments {
-            parser.feed_all(&chunk, &mut parsed)
-        } else {
-            parser.feed_events(&chunk, &mut parsed)
-        };
-        for item in parsed.drain(..) {
-            let update = match item {
-                Parsed::Event(raw) => {
-                    progressed = true;
-                    E::receive(raw)
+        let mut input = &chunk[..];
+        while !input.is_empty() {
+            let (taken, rest) = input.split_at(decoder.step(input.len()));
+            input = rest;
+            let decoded = match decoder.decode(taken) {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    tracing::debug!(uri = %config.uri, %error, "event stream corrupt");
+                    return Ended::Retry {
+                        progressed,
+                        reason: format!("the compressed stream is corrupt: {error}"),
+                    };
                 }
-                Parsed::Comment(text) => Ok(Update::Comment(text)),
             };
-            // The handler marked the stream complete: nothing more will come.
-            let complete = matches!(
-                update,
-                Ok(Update::Ended {
-                    reconnect: false,
-                    ..
-                })
-            );
-            if tx.send(update).await.is_err() || complete {
-                return Ended::Stop;
+            let text = decoded.as_deref().unwrap_or(taken);
+            if let Some(ended) =
+                deliver(config, parser, tx, text, &mut parsed, &mut progressed).await
+            {
+                return ended;
             }
-        }
-        if let Err(error) = result {
-            if tx.send(Err(ClientError::Parse(error))).await.is_err() {
-                return Ended::Stop;
-            }
-            return Ended::Retry {
-                progressed,
-                reason: error.to_string(),
-            };
         }
     }
+}
+
+/// Parses `text` of the stream and sends what it holds; `Some` when the connection ends.
+async fn deliver<E: Receive>(
+    config: &Subscribe<E>,
+    parser: &mut Parser,
+    tx: &Sender<E>,
+    text: &[u8],
+    parsed: &mut Vec<Parsed>,
+    progressed: &mut bool,
+) -> Option<Ended> {
+    // The events before an oversized one still count; the client resumes after them.
+    let result = if config.comments {
+        parser.feed_all(text, parsed)
+    } else {
+        parser.feed_events(text, parsed)
+    };
+    for item in parsed.drain(..) {
+        let update = match item {
+            Parsed::Event(raw) => {
+                *progressed = true;
+                E::receive(raw)
+            }
+            Parsed::Comment(text) => Ok(Update::Comment(text)),
+        };
+        // The handler marked the stream complete: nothing more will come.
+        let complete = matches!(
+            update,
+            Ok(Update::Ended {
+                reconnect: false,
+                ..
+            })
+        );
+        if tx.send(update).await.is_err() || complete {
+            return Some(Ended::Stop);
+        }
+    }
+    if let Err(error) = result {
+        if tx.send(Err(ClientError::Parse(error))).await.is_err() {
+            return Some(Ended::Stop);
+        }
+        return Some(Ended::Retry {
+            progressed: *progressed,
+            reason: error.to_string(),
+        });
+    }
+    None
 }
 
 /// The problem details of a refusal, when its body is JSON: read up to 64 KiB, for at most
@@ -326,6 +367,10 @@ fn request<E>(
         headers.extend(extra());
     }
     headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    #[cfg(feature = "compression")]
+    headers
+        .entry(http::header::ACCEPT_ENCODING)
+        .or_insert(HeaderValue::from_static(super::decode::ACCEPT_ENCODING));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if !target.with_body {
         headers.remove(CONTENT_TYPE);

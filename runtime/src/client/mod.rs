@@ -48,10 +48,15 @@
 //! same way. A stream that the server ends itself says so with `tidings.end`
 //! ([`Update::Ended`]); when the handler marked it complete, the subscription ends there
 //! instead of reconnecting. It stops for good, reporting why, on `204 No Content`, on any
-//! other status but `200`, and on a content type other than `text/event-stream`. It speaks `http://`, and `https://` too with the `client-tls` feature
-//! (rustls, with Mozilla's root certificates or a `rustls::ClientConfig` of your own).
+//! other status but `200`, and on a content type other than `text/event-stream`. It speaks
+//! `http://`, and `https://` too with the `client-tls` feature (rustls, with Mozilla's root
+//! certificates or a `rustls::ClientConfig` of your own). With the `compression` feature it
+//! asks for compressed streams (`Accept-Encoding: zstd, br, gzip, deflate`, unless the
+//! subscription sets the header itself) and decodes them; without it, a compressed response
+//! ends the subscription with [`ClientError::ContentEncoding`].
 
 mod connection;
+mod decode;
 mod parser;
 mod update;
 

@@ -118,6 +118,9 @@ pub enum ClientError {
     Status(StatusCode, Option<Box<Problem>>),
     /// The response is not `text/event-stream`. Final.
     ContentType(Option<String>),
+    /// The response is compressed with an encoding this client cannot decode (its
+    /// `Content-Encoding`): any, without the `compression` feature. Final.
+    ContentEncoding(String),
     /// The stream sent a line or an event larger than
     /// [`max_event_bytes`](super::Subscribe::max_event_bytes); the client reconnects and resumes.
     Parse(ParseError),
@@ -138,6 +141,11 @@ impl fmt::Display for ClientError {
                 f.write_str("://")
             }
             ClientError::Body(error) => write!(f, "cannot serialize the request body: {error}"),
+            ClientError::ContentEncoding(encoding) => write!(
+                f,
+                "the stream is compressed with {encoding}, which this client cannot decode \
+                 (tidings' `compression` feature decodes zstd, br, gzip and deflate)"
+            ),
             ClientError::Decode(error) => error.fmt(f),
             ClientError::NoContent => f.write_str("the server has no stream for this client (204)"),
             ClientError::Status(status, problem) => {

@@ -46,6 +46,10 @@ pub trait Endpoint: Send + Sync + 'static {
     /// (`#[event_stream(path = "...", max_event_bytes = 8388608)]`); the router's
     /// [`max_event_bytes`](crate::Router::max_event_bytes) otherwise.
     const MAX_EVENT_BYTES: Option<usize> = None;
+    /// Whether the stream is compressed for clients that accept it, when the attribute says
+    /// (`#[event_stream(path = "...", compress = false)]`); the router's
+    /// `compression` setting otherwise (feature `compression`).
+    const COMPRESS: Option<bool> = None;
 
     /// Documents the extractors' inputs (generated: each extractor's
     /// [`FromRequest::describe`](crate::FromRequest::describe), in argument order).

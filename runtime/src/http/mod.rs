@@ -31,6 +31,8 @@ pub mod json;
 pub(crate) mod json_route;
 pub mod limits;
 pub mod middleware;
+#[cfg(feature = "compression")]
+pub(crate) mod negotiate;
 pub(crate) mod path_params;
 pub mod rejection;
 pub mod reply;

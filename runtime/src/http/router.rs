@@ -206,6 +206,21 @@ impl Router {
         self
     }
 
+    /// Compresses the streams of this router for clients that accept one of `compression`'s
+    /// encodings (default: never compressed). A route can say otherwise with
+    /// `#[event_stream(path = "...", compress = false)]` (or `true`, to compress it on a router
+    /// that does not, with [`Compression::new`](crate::compression::Compression::new)).
+    ///
+    /// Each compressed stream keeps its own compressor (its memory counts in the server's
+    /// budget, [`Encoding::memory`](crate::compression::Encoding::memory)) and flushes it after
+    /// every write, so that no event waits in it. See the [`compression`](crate::compression)
+    /// module.
+    #[cfg(feature = "compression")]
+    pub fn compression(mut self, compression: crate::compression::Compression) -> Self {
+        self.options.compression = Some(compression);
+        self
+    }
+
     /// Builds the router into a `tower::Service` (and `hyper::service::Service`), e.g. to
     /// mount it into an axum application with `nest_service`. Fails on conflicting routes,
     /// and on a route whose extractors need what the router does not give: a

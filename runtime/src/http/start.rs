@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use http::Response;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, VARY};
 
 use super::endpoint::Endpoint;
 use super::error_handler::ErrorHandler;
@@ -75,6 +75,10 @@ impl<T: Endpoint> ErasedEndpoint for T {
         #[cfg(feature = "metrics")]
         let (peer, protocol) = (cx.peer_addr(), cx.parts().version);
         let last_event_id = cx.last_event_id();
+        #[cfg(feature = "compression")]
+        let compression =
+            super::negotiate::for_route(T::COMPRESS, runtime.options.compression.as_ref())
+                .map(|offered| super::negotiate::negotiate(&cx.parts().headers, &offered));
         let lifecycle = cx.served_by().map(|served| served.0.lifecycle.clone());
         let connection = cx.served_by().map(|served| served.0.clone());
         let kept = cx.take_kept().map(Box::new);
@@ -131,15 +135,70 @@ impl<T: Endpoint> ErasedEndpoint for T {
                 observed,
             };
             let handler = task.run(events, scope);
+            #[allow(unused_mut)]
+            let mut head = StreamHead::default();
+            #[cfg(feature = "compression")]
+            let encoder = compression.map(|encoding| {
+                head.varies = true;
+                let encoder = encoding.and_then(|encoding| compressor(encoding, &shared));
+                head.encoding = encoder.as_ref().map(|encoder| encoder.encoding().as_str());
+                encoder
+            });
             let body = EventBody::new(shared, timing).driving(handler, lifecycle.hard_stop);
-            Ok(event_stream_response(body))
+            #[cfg(feature = "compression")]
+            let body = match encoder.flatten() {
+                Some(encoder) => body.compressed(encoder),
+                None => body,
+            };
+            Ok(event_stream_response(body, head))
         })
     }
 }
 
-fn event_stream_response(body: EventBody) -> Response<ResponseBody> {
+/// A compressor for a stream whose client accepts `encoding`, when the server's budget has room
+/// for its memory; `None`: the stream goes uncompressed.
+#[cfg(feature = "compression")]
+fn compressor(
+    encoding: crate::compression::Encoding,
+    shared: &Shared,
+) -> Option<crate::stream::compress::Encoder> {
+    let reserved = match shared.queue.charge() {
+        Some(charge) => match charge.reserve(encoding.memory()) {
+            Some(reserved) => Some(reserved),
+            None => {
+                tracing::debug!(%encoding, "the server's budget is full: an uncompressed stream");
+                return None;
+            }
+        },
+        None => None,
+    };
+    match crate::stream::compress::Encoder::new(encoding, reserved) {
+        Ok(encoder) => Some(encoder),
+        Err(error) => {
+            tracing::warn!(%encoding, %error, "no compressor: an uncompressed stream");
+            None
+        }
+    }
+}
+
+/// What the head of a stream's response says besides the fixed headers.
+#[derive(Default)]
+struct StreamHead {
+    /// `Content-Encoding`, when the stream is compressed.
+    encoding: Option<&'static str>,
+    /// `Vary: Accept-Encoding`: the route compresses for clients that ask.
+    varies: bool,
+}
+
+fn event_stream_response(body: EventBody, head: StreamHead) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::stream(body));
     let headers = response.headers_mut();
+    if let Some(encoding) = head.encoding {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
+    if head.varies {
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells nginx not to buffer the stream.

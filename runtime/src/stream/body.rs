@@ -110,8 +110,10 @@ impl Body for ResponseBody {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Stream(body) => match body.poll_next(cx) {
                 Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
-                Poll::Ready(None) if body.aborted => Poll::Ready(Some(Err(StreamAborted.into()))),
-                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(None) => match body.failure.take() {
+                    Some(failure) => Poll::Ready(Some(Err(failure))),
+                    None => Poll::Ready(None),
+                },
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -145,8 +147,12 @@ pub(crate) struct EventBody {
     handler: Option<Handler>,
     /// Whether the stream still owes its client the `tidings.end` event.
     end_event: bool,
-    /// Ended to make room in the server's budget: the body fails.
-    aborted: bool,
+    /// Why the response is aborted instead of finished (the stream was ended to make room in
+    /// the server's budget, or its compressor failed): the body fails with it.
+    failure: Option<BoxError>,
+    /// The stream's compressor, when its client asked for a compressed stream.
+    #[cfg(feature = "compression")]
+    encoder: Option<crate::stream::compress::Encoder>,
 }
 
 /// Chunks the body may take from a queue that never runs dry before it polls the handler.
@@ -182,8 +188,17 @@ impl EventBody {
                 .map(|lifetime| Box::pin(tokio::time::sleep_until(now + lifetime))),
             handler: None,
             end_event: timing.end_event,
-            aborted: false,
+            failure: None,
+            #[cfg(feature = "compression")]
+            encoder: None,
         }
+    }
+
+    /// Compresses every chunk with `encoder`, flushed at the end of each.
+    #[cfg(feature = "compression")]
+    pub(crate) fn compressed(mut self, encoder: crate::stream::compress::Encoder) -> Self {
+        self.encoder = Some(encoder);
+        self
     }
 
     /// Runs `handler` whenever the body is polled and has no frame ready.
@@ -208,6 +223,8 @@ impl EventBody {
         // I/O driver (with every worker so busy, the server accepted no connection).
         let budget = ready!(tokio::task::coop::poll_proceed(cx));
         let chunk = self.poll_chunk(cx);
+        #[cfg(feature = "compression")]
+        let chunk = self.compress(chunk);
         if let Poll::Ready(Some(_)) = &chunk {
             budget.made_progress();
         }
@@ -290,12 +307,45 @@ impl EventBody {
 }
 
 impl EventBody {
+    /// The compressed form of `chunk`; at the end of the stream, the compressor's trailer.
+    #[cfg(feature = "compression")]
+    fn compress(&mut self, chunk: Poll<Option<Bytes>>) -> Poll<Option<Bytes>> {
+        let Some(encoder) = &mut self.encoder else {
+            return chunk;
+        };
+        let encoding = encoder.encoding();
+        let encoded = match chunk {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(chunk)) => encoder.encode(&chunk),
+            // An aborted response ends without the trailer.
+            Poll::Ready(None) if self.failure.is_some() => return Poll::Ready(None),
+            Poll::Ready(None) => match self.encoder.take().map(|encoder| encoder.finish()) {
+                Some(trailer) => trailer,
+                None => return Poll::Ready(None),
+            },
+        };
+        match encoded {
+            Ok(bytes) => Poll::Ready(Some(bytes)),
+            Err(error) => {
+                // Memory the compressor could not get: the client must not get a stream it
+                // cannot decode, so the response is aborted and the client reconnects.
+                tracing::error!(%encoding, %error, "compressing a stream failed: aborting it");
+                self.encoder = None;
+                self.shared.closed.cancel();
+                self.shared.queue.close();
+                self.failure =
+                    Some(format!("compressing the stream ({encoding}) failed: {error}").into());
+                Poll::Ready(None)
+            }
+        }
+    }
+
     /// The last frame, once: `tidings.end` with why the stream ends, so that a client can tell
     /// an end the server chose from a broken connection.
     fn end_frame(&mut self) -> Option<Bytes> {
         if self.shared.queue.is_aborted() {
             // No last event: the response is aborted, not finished.
-            self.aborted = true;
+            self.failure = Some(StreamAborted.into());
             return None;
         }
         if !std::mem::take(&mut self.end_event) {

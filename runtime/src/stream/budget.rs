@@ -220,6 +220,36 @@ impl Charge {
     }
 }
 
+/// Memory a stream keeps besides its frames (a compressor), counted in the server's budget
+/// until dropped.
+#[cfg_attr(not(feature = "compression"), allow(dead_code))]
+pub(crate) struct Reserved {
+    charge: Arc<Charge>,
+    len: usize,
+}
+
+impl Charge {
+    /// Counts `len` more bytes for as long as the result lives; `None` when the server's
+    /// budget has no room for them.
+    #[cfg_attr(not(feature = "compression"), allow(dead_code))]
+    pub(crate) fn reserve(self: &Arc<Self>, len: usize) -> Option<Reserved> {
+        if !self.budget.fits(len) {
+            return None;
+        }
+        self.add(len);
+        Some(Reserved {
+            charge: self.clone(),
+            len,
+        })
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.charge.release(self.len);
+    }
+}
+
 /// A frame waiting for room in its stream's own budget, counted until it is queued (where it
 /// is counted again) or dropped.
 pub(crate) struct Waiting<'a> {

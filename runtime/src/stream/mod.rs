@@ -7,6 +7,8 @@
 
 pub(crate) mod body;
 pub(crate) mod budget;
+#[cfg(feature = "compression")]
+pub mod compress;
 pub mod emitter;
 pub(crate) mod hard_stop;
 pub(crate) mod lifecycle;
@@ -26,6 +28,9 @@ pub(crate) struct StreamOptions {
     pub(crate) max_event_bytes: usize,
     /// How long a stream may live before it ends so that its client reconnects.
     pub(crate) max_duration: Option<Duration>,
+    /// The encodings streams may be compressed with; `None`: never compressed.
+    #[cfg(feature = "compression")]
+    pub(crate) compression: Option<compress::Compression>,
 }
 
 impl Default for StreamOptions {
@@ -36,6 +41,8 @@ impl Default for StreamOptions {
             buffer_bytes: 64 * 1024,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             max_duration: None,
+            #[cfg(feature = "compression")]
+            compression: None,
         }
     }
 }
