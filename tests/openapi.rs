@@ -221,3 +221,46 @@ fn the_sample_document_is_up_to_date() {
     let document = serde_json::to_string_pretty(&document()).unwrap() + "\n";
     tidings_tests::assert_up_to_date("tests/openapi/sample.json", &document);
 }
+
+/// Never compressed, whatever the router says.
+#[event_stream(path = "/quiet", compress = false)]
+async fn quiet(events: Emitter<Delivery>) -> tidings::Result<()> {
+    events.emit(Delivery::Delivered).await?;
+    Ok(())
+}
+
+#[test]
+fn compressing_streams_document_their_encodings() {
+    use tidings::compression::{Compression, Encoding};
+    let compressing = Router::new()
+        .route(follow)
+        .route(quiet)
+        .compression(Compression::new().encodings([Encoding::Gzip, Encoding::Zstd]));
+    let document = compressing.openapi().to_json();
+    let ok = |path: &str| document["paths"][path]["get"]["responses"]["200"].clone();
+    let headers = &ok("/deliveries/{id}")["headers"];
+    assert_eq!(
+        headers["Content-Encoding"]["schema"]["enum"],
+        serde_json::json!(["gzip", "zstd"])
+    );
+    assert_eq!(headers["Vary"]["schema"]["const"], "accept-encoding");
+    assert!(ok("/quiet").get("headers").is_none());
+    // Off unless asked for: the sample document's streams list no encodings.
+    let plain = document_paths_with_headers(&self::document());
+    assert!(plain.is_empty(), "{plain:?}");
+}
+
+/// The operations whose `200` response has headers.
+fn document_paths_with_headers(document: &serde_json::Value) -> Vec<String> {
+    let paths = document["paths"].as_object().unwrap();
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, operation)| operation["responses"]["200"].get("headers").is_some())
+                .map(move |(method, _)| format!("{method} {path}"))
+        })
+        .collect()
+}

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example clock
 //! curl -N 'http://127.0.0.1:8080/clock?interval_ms=500'
+//! curl --compressed -N 'http://127.0.0.1:8080/clock?interval_ms=100'
 //! ```
 //!
 //! `ADDR` sets the address to listen on (default `127.0.0.1:8080`); `cargo run --example clock

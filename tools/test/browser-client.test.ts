@@ -76,6 +76,41 @@ for (const transport of ["eventsource", "fetch"] as const) {
       "the missed ticks came first, none lost",
     );
   });
+
+  test(`the ${transport} transport gets every tick of a compressed stream within 100 ms of its emit, in Chromium`, async () => {
+    // Ticks 300 ms apart: a tick held in the server's compressor until the next one would be
+    // 300 ms late. The clock is compressed for clients that accept it, as Chromium does.
+    const encodings: string[] = [];
+    const seen = (response: { url(): string; headers(): Record<string, string> }) => {
+      if (response.url().includes("interval_ms=300")) encodings.push(response.headers()["content-encoding"] ?? "identity");
+    };
+    page.on("response", seen);
+    const delays = await page.evaluate(
+      async ({ transport }) => {
+        const module = "/__browser/client.js";
+        const { Subscription } = await import(module);
+        return await new Promise<number[]>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("no 5 ticks within 10 s")), 10_000);
+          const delays: number[] = [];
+          const clock = new Subscription("GET /clock", { interval_ms: 300, count: 5 }, { transport })
+            .on("tick", (tick: { unix_ms: number }) => {
+              // The page and the server share this machine's clock.
+              delays.push(Date.now() - tick.unix_ms);
+              if (delays.length === 5) {
+                clearTimeout(timer);
+                clock.close();
+                resolve(delays);
+              }
+            });
+        });
+      },
+      { transport },
+    );
+    page.off("response", seen);
+    assert.equal(delays.length, 5);
+    for (const delay of delays) assert.ok(delay < 100, `a tick came ${delay} ms after its emit: ${delays}`);
+    assert.deepEqual(encodings, ["zstd"], "Chromium offers zstd, the clock's first choice");
+  });
 }
 
 test("the fetch transport posts a body and fills the path in Chromium", async () => {

@@ -44,6 +44,8 @@ pub struct RouteInfo {
     /// ([`Router::openapi`](crate::Router::openapi)); empty in
     /// [`Router::routes`](crate::Router::routes).
     pub(crate) guards: Guards,
+    /// The encodings the route's streams may be compressed with, as documents show them.
+    pub(crate) encodings: Vec<&'static str>,
 }
 
 /// Middleware, for its documentation.
@@ -63,6 +65,8 @@ enum RouteKind {
         event_type: &'static str,
         event_names: &'static [&'static str],
         event_schemas: fn(&mut SchemaGenerator) -> Vec<EventSchema>,
+        /// `#[event_stream(compress = ...)]`.
+        compress: Option<bool>,
     },
     Json {
         describe_reply: fn(&mut ReplyDoc, &mut SchemaGenerator),
@@ -98,6 +102,24 @@ impl RouteInfo {
             RouteKind::Stream { event_schemas, .. } => event_schemas(generator),
             RouteKind::Json { .. } => Vec::new(),
         }
+    }
+
+    /// What the route's attribute says of compression (`#[event_stream(compress = ...)]`):
+    /// `None` when it leaves it to the router.
+    pub fn compress(&self) -> Option<bool> {
+        match self.kind {
+            RouteKind::Stream { compress, .. } => compress,
+            RouteKind::Json { .. } => Some(false),
+        }
+    }
+
+    /// The encodings the route's streams may be compressed with, preferred first (`zstd`,
+    /// `gzip`, `br`, `deflate`); empty when they are never compressed. Known once the route
+    /// is in the router it is served from: filled in documents
+    /// ([`Router::openapi`](crate::Router::openapi)), empty in
+    /// [`Router::routes`](crate::Router::routes).
+    pub fn encodings(&self) -> &[&'static str] {
+        &self.encodings
     }
 
     /// What a JSON route answers (its [`Reply`] type's documentation); `None` for a stream.
@@ -161,6 +183,7 @@ where
             event_type: <T::Event as EventSet>::TYPE_NAME,
             event_names: <T::Event as EventSet>::NAMES,
             event_schemas: <T::Event as EventSet>::event_schemas,
+            compress: T::COMPRESS,
         };
         let head = RouteHead {
             method: T::METHOD,
@@ -217,6 +240,7 @@ impl RouteToAdd {
                 describe_inputs: head.describe_inputs,
                 needs: head.needs,
                 guards: Guards::default(),
+                encodings: Vec::new(),
             },
             endpoint,
             middleware: Vec::new(),

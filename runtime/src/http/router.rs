@@ -253,6 +253,12 @@ impl Router {
                 let mut guards = self.middleware.clone();
                 guards.extend(route.middleware.iter().cloned());
                 info.guards = Guards(guards);
+                #[cfg(feature = "compression")]
+                if let Some(compression) =
+                    super::negotiate::for_route(info.compress(), self.options.compression.as_ref())
+                {
+                    info.encodings = compression.offered().iter().map(|e| e.as_str()).collect();
+                }
                 info
             })
             .collect()

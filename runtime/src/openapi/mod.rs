@@ -30,7 +30,9 @@
 //! every stream may end with is one of them. Parameters, request bodies and error answers
 //! come from the extractors ([`FromRequest::describe`](crate::FromRequest::describe)); doc
 //! comments become summaries and descriptions; schemas of named types are shared in
-//! `components/schemas`.
+//! `components/schemas`. A stream that compresses (feature `compression`,
+//! `Router::compression`) lists its encodings under its `200` response's `Content-Encoding`
+//! header, with `Vary`.
 
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
@@ -161,15 +163,16 @@ impl OpenApi {
                 let item = event_set_schema(route, generator, schemas);
                 schemas.insert(events.to_owned(), item);
             }
-            responses.insert(
-                "200".to_owned(),
-                json!({
-                    "description": format!("A stream of `{events}` events"),
-                    "content": {
-                        "text/event-stream": { "itemSchema": { "$ref": format!("{SCHEMAS}{events}") } }
-                    },
-                }),
-            );
+            let mut stream = json!({
+                "description": format!("A stream of `{events}` events"),
+                "content": {
+                    "text/event-stream": { "itemSchema": { "$ref": format!("{SCHEMAS}{events}") } }
+                },
+            });
+            if !route.encodings().is_empty() {
+                stream["headers"] = compression_headers(route.encodings());
+            }
+            responses.insert("200".to_owned(), stream);
             inputs.response(406, "The client does not accept `text/event-stream`");
             inputs.response(500, "The server failed before the stream started");
         }
@@ -364,6 +367,25 @@ fn end_event_schema() -> Value {
          later and nothing new would follow."
     );
     item
+}
+
+/// The headers of a stream that compresses for clients that accept one of `encodings`.
+fn compression_headers(encodings: &[&'static str]) -> Value {
+    json!({
+        "Content-Encoding": {
+            "description": format!(
+                "Present when the stream is compressed: the first of {} (the server's order) \
+                 among those the request's `Accept-Encoding` likes best. Absent (identity) \
+                 when it accepts none of them.",
+                encodings.join(", ")
+            ),
+            "schema": { "type": "string", "enum": encodings },
+        },
+        "Vary": {
+            "description": "`accept-encoding`: the answer depends on it.",
+            "schema": { "type": "string", "const": "accept-encoding" },
+        },
+    })
 }
 
 fn problem_schema() -> Value {
