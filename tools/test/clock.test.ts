@@ -123,6 +123,29 @@ for (const transport of ["eventsource", "fetch"] as const) {
   });
 }
 
+for (const transport of ["eventsource", "fetch"] as const) {
+  test(`${transport}: a compressed clock's ticks arrive within 100 ms of their emit`, async () => {
+    // Node's fetch (under both transports) offers gzip and decodes it; ticks 300 ms apart
+    // would come 300 ms late if the server's compressor held them.
+    const answer = await fetch(`${baseUrl}/clock?interval_ms=300&count=1`);
+    assert.equal(answer.headers.get("content-encoding"), "gzip");
+    await answer.text();
+    const delays = await within<number[]>(10_000, (done, fail) => {
+      const delays: number[] = [];
+      const clock = new Subscription("GET /clock", { interval_ms: 300, count: 5 }, { baseUrl, transport, EventSource })
+        .on("tick", (data) => {
+          delays.push(Date.now() - data.unix_ms);
+          if (delays.length === 5) {
+            clock.close();
+            done(delays);
+          }
+        })
+        .onError((error) => { if (error.fatal) fail(new Error(error.message)); });
+    });
+    for (const delay of delays) assert.ok(delay < 100, `a tick came ${delay} ms after its emit: ${delays}`);
+  });
+}
+
 test("an invalid input is a fatal 400, with the server's problem details and its words", async () => {
   const error = await within<SubscriptionError>(10_000, (done) => {
     new Subscription("GET /clock", { interval_ms: 1 }, { baseUrl, transport: "fetch" }).onError(done);
