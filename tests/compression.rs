@@ -4,7 +4,6 @@
 //! router does not compress, and when the server's budget has no room; the Rust client decodes;
 //! curl `--compressed` reads the same events.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +16,7 @@ use tidings::client::{Client, Update};
 use tidings::compression::{Compression, Encoding};
 use tidings::server::TlsConfig;
 use tidings::{Emitter, FromRequest, Rejection, RequestContext, Router, event_stream};
+use tidings_tests::decode::Decoder;
 use tidings_tests::{PATIENCE, TestServer};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -170,77 +170,6 @@ where
         .unwrap();
     tokio::spawn(connection);
     sender.send_request(request).await.unwrap()
-}
-
-/// A decoder fed as bytes arrive, written independently of the client's.
-enum Decoder {
-    Identity(Vec<u8>),
-    Zstd(zstd::stream::write::Decoder<'static, Vec<u8>>),
-    Brotli(Box<brotli::DecompressorWriter<Vec<u8>>>),
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
-    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
-}
-
-impl Decoder {
-    fn new(content_encoding: Option<&str>) -> Decoder {
-        match content_encoding {
-            None => Decoder::Identity(Vec::new()),
-            Some("zstd") => Decoder::Zstd(zstd::stream::write::Decoder::new(Vec::new()).unwrap()),
-            Some("br") => {
-                Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(Vec::new(), 4096)))
-            }
-            Some("gzip") => Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())),
-            Some("deflate") => Decoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
-            Some(other) => panic!("unexpected Content-Encoding {other}"),
-        }
-    }
-
-    /// Feeds `bytes`; everything decodable so far.
-    fn feed(&mut self, bytes: &[u8]) -> &mut Vec<u8> {
-        fn through<W: Write>(writer: &mut W, bytes: &[u8]) {
-            writer.write_all(bytes).unwrap();
-            writer.flush().unwrap();
-        }
-        match self {
-            Decoder::Identity(text) => {
-                text.extend_from_slice(bytes);
-                text
-            }
-            Decoder::Zstd(decoder) => {
-                through(decoder, bytes);
-                decoder.get_mut()
-            }
-            Decoder::Brotli(decoder) => {
-                through(decoder.as_mut(), bytes);
-                decoder.get_mut()
-            }
-            Decoder::Gzip(decoder) => {
-                through(decoder, bytes);
-                decoder.get_mut()
-            }
-            Decoder::Deflate(decoder) => {
-                through(decoder, bytes);
-                decoder.get_mut()
-            }
-        }
-    }
-
-    /// Checks the end of the body: a compressed stream ends with its trailer.
-    fn finish(self) {
-        match self {
-            Decoder::Identity(_) => {}
-            Decoder::Zstd(decoder) => drop(decoder.into_inner()),
-            Decoder::Brotli(decoder) => {
-                decoder.into_inner().expect("a whole brotli stream");
-            }
-            Decoder::Gzip(decoder) => {
-                decoder.finish().expect("a whole gzip stream");
-            }
-            Decoder::Deflate(decoder) => {
-                decoder.finish().expect("a whole deflate stream");
-            }
-        }
-    }
 }
 
 /// What a client read of a stream.

@@ -108,9 +108,7 @@ fn each_compressor_stays_within_the_memory_counted_for_it() {
 #[ignore = "run by each_compressor_stays_within_the_memory_counted_for_it"]
 async fn one_encoding() {
     let accept_encoding = std::env::var("MEMORY_ACCEPT_ENCODING").expect("MEMORY_ACCEPT_ENCODING");
-    let router = Router::new()
-        .route(samples)
-        .compression(Compression::new());
+    let router = Router::new().route(samples).compression(Compression::new());
     let server = TestServer::start(router).await;
     let before = resident_bytes();
     let mut open = Vec::new();
@@ -127,8 +125,15 @@ async fn one_encoding() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(DONE.load(Ordering::SeqCst), STREAMS, "every stream sent its samples");
+    assert_eq!(
+        DONE.load(Ordering::SeqCst),
+        STREAMS,
+        "every stream sent its samples"
+    );
     // The last chunks reach the sockets.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    println!("per stream: {}", resident_bytes().saturating_sub(before) / STREAMS);
+    println!(
+        "per stream: {}",
+        resident_bytes().saturating_sub(before) / STREAMS
+    );
 }

@@ -6,7 +6,8 @@
 //! Through nginx, HAProxy and Caddy: events are not held back (latency through the proxy next to
 //! direct, event by event), a quiet stream outlives the proxy's read timeout on heartbeats, a
 //! client resumes through the proxy on either instance, and a rolling restart (SIGTERM to one
-//! instance) moves the clients to the other with nothing lost and no `502`.
+//! instance) moves the clients to the other with nothing lost and no `502`; a stream tidings
+//! compresses passes through as it was encoded, each event on time.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tidings::event::END_EVENT;
 use tidings::hub::RESET_EVENT;
+use tidings_tests::decode::Decoder;
 use tidings_tests::deploy::{Instance, Proxy, StartProxy};
 use tidings_tests::redis_server::RedisServer;
 use tidings_tests::{RawResponse, parse_frame};
@@ -328,6 +330,47 @@ async fn bodies_refusals_and_uncompressed_streams_pass_through(start: StartProxy
     );
 }
 
+/// A stream tidings compresses passes through as tidings encoded it (the proxy neither decodes
+/// nor re-encodes it), and no tick waits in the proxy: each is decoded before the next is
+/// published, 400 ms later.
+async fn a_compressed_stream_passes_through_on_time(start: StartProxy) {
+    let redis = RedisServer::start();
+    let a = instance(&redis, 15_000);
+    let proxy = start([a.addr, a.addr], "60s");
+    let mut stream = RawResponse::send(
+        proxy.addr,
+        "GET",
+        "/compressed",
+        &[("accept-encoding", "gzip, deflate, br, zstd")],
+    )
+    .await;
+    assert_eq!(stream.status, 200, "{:?}", stream.headers);
+    assert_eq!(
+        stream.header("content-encoding"),
+        Some("zstd"),
+        "{:?}",
+        stream.headers
+    );
+    let mut decoder = Decoder::new(Some("zstd"));
+    let mut text = String::new();
+    for n in 0..5 {
+        publish(a.addr, n).await;
+        let expected = format!("data: {{\"n\":{n}}}\n");
+        let deadline = Instant::now() + Duration::from_millis(400);
+        while !text.contains(&expected) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let bytes = tokio::time::timeout(remaining, stream.next_bytes())
+                .await
+                .unwrap_or_else(|_| panic!("tick {n} not decoded within 400 ms; got {text:?}"))
+                .expect("the stream goes on");
+            let decoded = decoder.feed(&bytes);
+            text.push_str(std::str::from_utf8(decoded).unwrap());
+            decoded.clear();
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
 /// `GET path` on `addr` from the loopback address `source`; the answer's body.
 async fn get_from(
     source: [u8; 4],
@@ -493,6 +536,11 @@ macro_rules! through {
             #[tokio::test]
             async fn bodies_refusals_and_uncompressed_streams_pass_through() {
                 super::bodies_refusals_and_uncompressed_streams_pass_through(Proxy::$proxy).await;
+            }
+
+            #[tokio::test]
+            async fn a_compressed_stream_passes_through_on_time() {
+                super::a_compressed_stream_passes_through_on_time(Proxy::$proxy).await;
             }
 
             #[tokio::test]

@@ -41,6 +41,16 @@ async fn events(
     Ok(())
 }
 
+/// The same ticks, compressed for clients that accept it.
+#[event_stream(path = "/compressed", compress = true)]
+async fn compressed(
+    Subscribed(ticks): Subscribed<Feed, RedisStorage<Feed>>,
+    events: Emitter<Feed>,
+) -> tidings::Result<()> {
+    events.forward(ticks).await?;
+    Ok(())
+}
+
 #[derive(Deserialize, JsonSchema, Validate)]
 struct Publish {
     n: u64,
@@ -99,6 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let app = app
         .route(events)
+        .route(compressed)
         .route(publish)
         .route(whoami)
         .heartbeat(Some(Duration::from_millis(heartbeat)))

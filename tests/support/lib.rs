@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: a server on an ephemeral loopback port, and clients that
 //! speak raw HTTP/1.1 or HTTP/2 over real sockets.
 
+pub mod decode;
 pub mod deploy;
 pub mod raw_h2;
 pub mod redis_cluster;
@@ -347,6 +348,14 @@ impl RawResponse {
                 return frame;
             }
         }
+    }
+
+    /// The body bytes that came next (de-chunked, not decoded), or `None` at its end.
+    pub async fn next_bytes(&mut self) -> Option<Bytes> {
+        if self.body.is_empty() && !self.fill().await {
+            return None;
+        }
+        Some(self.body.split().freeze())
     }
 
     /// Reads the rest of the body, failing the test after [`PATIENCE`].
