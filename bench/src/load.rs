@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use tidings_tests::decode::Decoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -141,15 +142,75 @@ pub async fn open_paths(
     latencies: Option<Rc<RefCell<Vec<u64>>>>,
     heads: Option<Rc<RefCell<Vec<u64>>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let counters = Counters {
+        events,
+        latencies,
+        ..Counters::default()
+    };
+    open_with(addr, paths, counters, heads, None).await
+}
+
+/// What the readers of streams count.
+#[derive(Clone)]
+pub struct Counters {
+    /// The events counted: their `event:` line (`event: tick` by default).
+    pub event: &'static [u8],
+    /// Events counted.
+    pub events: Rc<Cell<u64>>,
+    /// Each event's delivery latency, in µs, when given.
+    pub latencies: Option<Rc<RefCell<Vec<u64>>>>,
+    /// Bytes of the responses after their heads, as they crossed the socket (chunk framing
+    /// included, compressed when they are).
+    pub wire_bytes: Rc<Cell<u64>>,
+    /// Whether a compressed stream is decoded (and its events counted); `false` only counts
+    /// its bytes, so that the load generator does not spend on decoding what it does not
+    /// measure.
+    pub decode: bool,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            event: b"event: tick",
+            events: Rc::default(),
+            latencies: None,
+            wire_bytes: Rc::default(),
+            decode: true,
+        }
+    }
+}
+
+/// Like [`open_streams`], asking for streams compressed with `encoding` (`Accept-Encoding`),
+/// which the readers decode before they count; `None` asks for none.
+pub async fn open_encoded(
+    addr: std::net::SocketAddr,
+    path: &str,
+    count: usize,
+    counters: Counters,
+    encoding: Option<&'static str>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let paths = vec![path.to_owned(); count];
+    open_with(addr, &paths, counters, None, encoding).await
+}
+
+async fn open_with(
+    addr: std::net::SocketAddr,
+    paths: &[String],
+    counters: Counters,
+    heads: Option<Rc<RefCell<Vec<u64>>>>,
+    encoding: Option<&'static str>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let path = paths.first().map_or("", String::as_str);
+    let accept_encoding = encoding.map_or(String::new(), |e| format!("accept-encoding: {e}\r\n"));
     let mut tasks = Vec::with_capacity(paths.len());
     let ready = Rc::new(Cell::new(0usize));
     // Connect in waves, so that the listen backlog never overflows.
     for wave in paths.chunks(256) {
         for path in wave {
             let mut stream = TcpStream::connect(addr).await.expect("connect");
-            let request =
-                format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n");
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n{accept_encoding}\r\n"
+            );
             let sent = Instant::now();
             stream.write_all(request.as_bytes()).await.unwrap();
             let head = Head {
@@ -157,9 +218,11 @@ pub async fn open_paths(
                 sent,
                 heads: heads.clone(),
             };
-            let (events, latencies) = (events.clone(), latencies.clone());
             tasks.push(tokio::task::spawn_local(read_stream(
-                stream, events, latencies, head,
+                stream,
+                counters.clone(),
+                head,
+                encoding.is_some(),
             )));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -186,25 +249,28 @@ struct Head {
     heads: Option<Rc<RefCell<Vec<u64>>>>,
 }
 
-async fn read_stream(
-    mut stream: TcpStream,
-    events: Rc<Cell<u64>>,
-    latencies: Option<Rc<RefCell<Vec<u64>>>>,
-    report: Head,
-) {
+async fn read_stream(mut stream: TcpStream, counters: Counters, report: Head, encoded: bool) {
+    let Counters {
+        event,
+        events,
+        latencies,
+        wire_bytes,
+        decode,
+    } = counters;
     let mut buffer = vec![0u8; 64 * 1024];
     let mut head = true;
     let mut carry: Vec<u8> = Vec::new();
+    // A compressed body is de-chunked and decoded before it is counted.
+    let mut decoding: Option<(Dechunk, Decoder)> = None;
     loop {
         let n = match stream.read(&mut buffer).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let mut chunk = std::mem::take(&mut carry);
-        chunk.extend_from_slice(&buffer[..n]);
+        let mut received = &buffer[..n];
         if head {
-            let Some(end) = chunk.windows(4).position(|w| w == b"\r\n\r\n") else {
-                carry = chunk;
+            carry.extend_from_slice(received);
+            let Some(end) = carry.windows(4).position(|w| w == b"\r\n\r\n") else {
                 continue;
             };
             head = false;
@@ -214,11 +280,39 @@ async fn read_stream(
                     .borrow_mut()
                     .push(report.sent.elapsed().as_micros() as u64);
             }
-            chunk.drain(..end + 4);
+            let head_text = String::from_utf8_lossy(&carry[..end]).to_ascii_lowercase();
+            let encoding = head_text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-encoding: "))
+                .map(str::to_owned);
+            assert_eq!(
+                encoding.is_some(),
+                encoded,
+                "compressed when asked: {head_text}"
+            );
+            decoding = encoding.map(|e| (Dechunk::default(), Decoder::new(Some(&e))));
+            let body = carry.split_off(end + 4);
+            carry.clear();
+            buffer[..body.len()].copy_from_slice(&body);
+            received = &buffer[..body.len()];
         }
-        // Count whole `tick` events; keep an incomplete tail for the next read.
+        wire_bytes.set(wire_bytes.get() + received.len() as u64);
+        if decoding.is_some() && !decode {
+            continue;
+        }
+        let mut chunk = std::mem::take(&mut carry);
+        match &mut decoding {
+            None => chunk.extend_from_slice(received),
+            Some((dechunk, decoder)) => {
+                for data in dechunk.feed(received) {
+                    let text = decoder.feed(&data);
+                    chunk.append(text);
+                }
+            }
+        }
+        // Count whole events; keep an incomplete tail for the next read.
         let mut at = 0;
-        while let Some(found) = find(&chunk[at..], b"event: tick") {
+        while let Some(found) = find(&chunk[at..], event) {
             let start = at + found;
             let Some(end) = find(&chunk[start..], b"}") else {
                 break;
@@ -241,6 +335,32 @@ async fn read_stream(
         // An incomplete event waits for the rest; a long tail without one is only comments.
         let tail = &chunk[at..];
         carry = tail[tail.len().saturating_sub(4096)..].to_vec();
+    }
+}
+
+/// HTTP/1.1's chunked transfer coding, undone: the data of each whole chunk.
+#[derive(Default)]
+struct Dechunk {
+    buffer: Vec<u8>,
+}
+
+impl Dechunk {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        self.buffer.extend_from_slice(bytes);
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        while let Some(line) = find(&self.buffer[at..], b"\r\n") {
+            let size_text = std::str::from_utf8(&self.buffer[at..at + line]).unwrap_or("");
+            let size = usize::from_str_radix(size_text.trim(), 16).expect("a chunk size");
+            let start = at + line + 2;
+            if self.buffer.len() < start + size + 2 {
+                break;
+            }
+            chunks.push(self.buffer[start..start + size].to_vec());
+            at = start + size + 2;
+        }
+        self.buffer.drain(..at);
+        chunks
     }
 }
 

@@ -118,7 +118,8 @@ pub async fn sample(hub: MetricsHub, every: Duration) {
     }
 }
 
-fn to_sample(reading: host::Reading, viewers: u64) -> Metrics {
+/// The sample of `reading`, stamped now, for `viewers` dashboards.
+pub fn to_sample(reading: host::Reading, viewers: u64) -> Metrics {
     Metrics::Sample {
         unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)

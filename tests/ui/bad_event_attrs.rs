@@ -26,4 +26,15 @@ async fn negative(events: tidings::Emitter<WithLargest>) -> tidings::Result<()> 
     Ok(())
 }
 
+#[event_stream(compress = true)]
+enum Compressed {
+    A,
+}
+
+#[event_stream(path = "/z", compress = "yes")]
+async fn zipped(events: tidings::Emitter<Compressed>) -> tidings::Result<()> {
+    let _ = events;
+    Ok(())
+}
+
 fn main() {}

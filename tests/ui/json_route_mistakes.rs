@@ -29,6 +29,11 @@ async fn quiet() -> tidings::reply::NoContent {
     tidings::reply::NoContent
 }
 
+#[json_route(path = "/zipped", compress = true)]
+async fn zipped() -> tidings::reply::NoContent {
+    tidings::reply::NoContent
+}
+
 #[json_route(path = "/sync")]
 fn sync() -> tidings::reply::NoContent {
     tidings::reply::NoContent

@@ -6,6 +6,9 @@
 //! cargo run -p tidings-bench --bin bench -- --quick           # tiny sizes, checks it works
 //! ```
 //!
+//! Then the compression table: identity, zstd, gzip and brotli streams of the tidings server
+//! side by side (`--only compression` runs it alone).
+//!
 //! The load generator is this process: raw HTTP/1.1 over loopback, every connection on one
 //! thread, counting events and measuring delivery latency from the `ts` in each payload. The
 //! server's memory (RSS) and CPU time come from `/proc`.
@@ -14,7 +17,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tidings_bench::load::{Server, build_servers, open_streams, quantile_ms, raise_fd_limit};
+use tidings_bench::load::{
+    Counters, Server, build_servers, open_encoded, open_streams, quantile_ms, raise_fd_limit,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -146,6 +151,185 @@ fn main() {
         eprintln!("{server}: done");
     }
     print_table(&rows, sizes);
+    if servers.iter().any(|s| s == "tidings") && (only.is_empty() || only == "compression") {
+        let path = dir.join("tidings-server");
+        let table = runtime.block_on(local.run_until(compression(&path, sizes)));
+        print_compression(&table, sizes);
+    }
+}
+
+/// The encodings compared, identity first.
+const ENCODINGS: [Option<&str>; 4] = [None, Some("gzip"), Some("zstd"), Some("br")];
+
+const COMPRESSION_ROWS: [&str; 8] = [
+    "tick: bytes on the wire per event",
+    "dashboard sample: bytes on the wire per event",
+    "latency at 100 events/s: p50 ms",
+    "latency at 100 events/s: p99 ms",
+    "latency at 100 events/s: server CPU µs per delivered event",
+    "broadcast: delivered events/s",
+    "broadcast: events per server CPU-second",
+    "broadcast: server CPU µs per delivered event",
+];
+
+/// Compressed streams next to identity, on the tidings server with compression on
+/// (`COMPRESSION=1`): medians of each row (in [`COMPRESSION_ROWS`] order) per encoding.
+async fn compression(path: &std::path::Path, sizes: Sizes) -> Vec<[f64; 8]> {
+    let mut table = Vec::new();
+    for encoding in ENCODINGS {
+        let mut runs: Vec<[f64; 8]> = Vec::new();
+        for _ in 0..sizes.runs {
+            let (tick_bytes, p50, p99, cpu_paced) = compressed_latency(path, sizes, encoding).await;
+            let sample_bytes = sample_bytes(path, encoding).await;
+            let (rate, per_cpu) = compressed_broadcast(path, sizes, encoding).await;
+            runs.push([
+                tick_bytes,
+                sample_bytes,
+                p50,
+                p99,
+                cpu_paced,
+                rate,
+                per_cpu,
+                1e6 / per_cpu,
+            ]);
+        }
+        let mut medians = [f64::NAN; 8];
+        for (i, median) in medians.iter_mut().enumerate() {
+            let mut values: Vec<f64> = runs.iter().map(|r| r[i]).collect();
+            values.sort_by(|a, b| a.total_cmp(b));
+            *median = values[values.len() / 2];
+        }
+        eprintln!("compression {}: done", encoding.unwrap_or("identity"));
+        table.push(medians);
+    }
+    table
+}
+
+const COMPRESSED: &[(&str, &str)] = &[("COMPRESSION", "1")];
+
+/// Streams of the latency scenario whose events the load generator decodes and times; the
+/// others are read and not decoded, so that the generator's decoding (which real clients do
+/// each on their own machine) does not take the 2 cores the server is measured on.
+const TIMED_STREAMS: usize = 50;
+
+/// Latency at 100 events/s to the latency subscribers, with `encoding`: wire bytes per tick,
+/// p50 and p99 ms (of [`TIMED_STREAMS`] of them, picked evenly), and server CPU µs per
+/// delivered event.
+async fn compressed_latency(
+    path: &std::path::Path,
+    sizes: Sizes,
+    encoding: Option<&'static str>,
+) -> (f64, f64, f64, f64) {
+    let server = Server::start_with(path, 100, COMPRESSED);
+    let timed = Counters {
+        latencies: Some(Rc::default()),
+        ..Counters::default()
+    };
+    let untimed = Counters {
+        decode: false,
+        ..Counters::default()
+    };
+    let count = sizes.latency_subscribers;
+    let timed_count = TIMED_STREAMS.min(count);
+    let mut streams = Vec::new();
+    for i in 0..timed_count {
+        // One timed stream, then its share of the others.
+        let share = count * (i + 1) / timed_count - count * i / timed_count;
+        streams.extend(open_encoded(server.addr, "/broadcast", 1, timed.clone(), encoding).await);
+        let others = untimed.clone();
+        streams.extend(open_encoded(server.addr, "/broadcast", share - 1, others, encoding).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let latencies = timed.latencies.as_ref().unwrap();
+    latencies.borrow_mut().clear();
+    let (events0, bytes0, cpu0) = (
+        timed.events.get(),
+        timed.wire_bytes.get(),
+        server.cpu_seconds(),
+    );
+    tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+    let events = (timed.events.get() - events0) as f64;
+    let bytes = (timed.wire_bytes.get() - bytes0) as f64;
+    let cpu = server.cpu_seconds() - cpu0;
+    let mut all = latencies.borrow().clone();
+    all.sort_unstable();
+    // Every stream got as many events as the timed ones.
+    let delivered = events * count as f64 / timed_count as f64;
+    (
+        bytes / events,
+        quantile_ms(&all, 0.5),
+        quantile_ms(&all, 0.99),
+        cpu * 1e6 / delivered,
+    )
+}
+
+/// Wire bytes per sample of one stream of 100 dashboard samples, 20 ms apart.
+async fn sample_bytes(path: &std::path::Path, encoding: Option<&'static str>) -> f64 {
+    let server = Server::start_with(path, 0, COMPRESSED);
+    let counters = Counters {
+        event: b"event: sample",
+        ..Counters::default()
+    };
+    let stream = open_encoded(
+        server.addr,
+        "/samples?n=100&every_ms=20",
+        1,
+        counters.clone(),
+        encoding,
+    )
+    .await;
+    // The stream ends after its samples (the connection stays open for another request).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counters.events.get() < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Its end (`tidings.end`, the compressor's trailer) arrives right after.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(stream);
+    assert_eq!(counters.events.get(), 100, "every sample arrived");
+    counters.wire_bytes.get() as f64 / 100.0
+}
+
+/// Broadcast flat out to the broadcast subscribers, with `encoding`: delivered events/s and
+/// events per server CPU-second.
+async fn compressed_broadcast(
+    path: &std::path::Path,
+    sizes: Sizes,
+    encoding: Option<&'static str>,
+) -> (f64, f64) {
+    let server = Server::start_with(path, 0, COMPRESSED);
+    let counters = Counters::default();
+    let count = sizes.broadcast_subscribers;
+    let _streams = open_encoded(server.addr, "/broadcast", count, counters.clone(), encoding).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (count0, cpu0, at) = (counters.events.get(), server.cpu_seconds(), Instant::now());
+    tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+    let count = (counters.events.get() - count0) as f64;
+    let cpu = server.cpu_seconds() - cpu0;
+    (count / at.elapsed().as_secs_f64(), count / cpu.max(0.01))
+}
+
+fn print_compression(table: &[[f64; 8]], sizes: Sizes) {
+    println!(
+        "\nCompressed streams (tidings, COMPRESSION=1): {} runs (median), {} latency / {} broadcast subscribers\n",
+        sizes.runs, sizes.latency_subscribers, sizes.broadcast_subscribers
+    );
+    println!(
+        "| scenario | identity | gzip | zstd | br | gzip / identity | zstd / identity | br / identity |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (row, name) in COMPRESSION_ROWS.iter().enumerate() {
+        let cells: Vec<String> = table.iter().map(|t| format!("{:.2}", t[row])).collect();
+        let ratios: Vec<String> = table[1..]
+            .iter()
+            .map(|t| format!("{:.2}x", t[row] / table[0][row]))
+            .collect();
+        println!(
+            "| {name} | {} | {} |",
+            cells.join(" | "),
+            ratios.join(" | ")
+        );
+    }
 }
 
 fn print_table(rows: &[(String, Vec<(String, f64)>)], sizes: Sizes) {

@@ -1,8 +1,13 @@
 //! The tidings side of the benchmark.
 
+use std::time::Duration;
+
+use tidings::compression::Compression;
 use tidings::hub::{Hub, HubOptions, SlowConsumer};
 use tidings::{Emitter, Query, Router, State, Validate, event_stream};
 use tidings_bench::{Bench, announce, publish_loop, rate, tick};
+use tidings_example_dashboard::host::Host;
+use tidings_example_dashboard::{Metrics, to_sample};
 
 #[event_stream(path = "/idle")]
 async fn idle(events: Emitter<Bench>) {
@@ -28,6 +33,25 @@ async fn firehose(Query(query): Query<Firehose>, events: Emitter<Bench>) -> tidi
     Ok(())
 }
 
+#[derive(serde::Deserialize, schemars::JsonSchema, Validate)]
+struct Samples {
+    /// How many samples.
+    n: u64,
+    /// Milliseconds between them.
+    every_ms: u64,
+}
+
+/// The dashboard example's samples of this host, `every_ms` apart: what its browsers receive.
+#[event_stream(path = "/samples")]
+async fn samples(Query(query): Query<Samples>, events: Emitter<Metrics>) -> tidings::Result<()> {
+    let mut host = Host::new();
+    for _ in 0..query.n {
+        tokio::time::sleep(Duration::from_millis(query.every_ms)).await;
+        events.emit(to_sample(host.read(), 1)).await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let hub = Hub::with_options(HubOptions {
@@ -41,11 +65,16 @@ async fn main() -> std::io::Result<()> {
         let hub = publisher.clone();
         async move { hub.publish(tick(seq)).await.is_ok() }
     }));
-    let app = Router::new()
+    let mut app = Router::new()
         .route(idle)
         .route(broadcast)
         .route(firehose)
+        .route(samples)
         .with_state(hub);
+    // `COMPRESSION=1`: every stream compressed for clients that ask.
+    if std::env::var("COMPRESSION").is_ok_and(|on| on == "1") {
+        app = app.compression(Compression::new());
+    }
     let listener = tokio::net::TcpListener::bind(tidings_bench::addr()).await?;
     announce(listener.local_addr()?);
     // The idle scenario holds 15,000 connections, and the HTTP/2 one 102 streams on each of
