@@ -37,7 +37,8 @@
 //! - Cargo features, all off by default: `http2` (HTTP/2 next to HTTP/1.1 on one port: h2c,
 //!   and by ALPN with `tls`), `tls` (HTTPS with rustls; turns on `http2`), `typed-header`
 //!   (the `Header<T>` extractor of the `headers` crate's types), `metrics`, `rate-limit`
-//!   (`limits::RateLimit`), and the two below.
+//!   (`limits::RateLimit`), `compression` (compressed streams, flushed after every write:
+//!   [`Router::compression`]), and the two below.
 //! - `axum` (cargo feature `axum`): `Json<T>` and `Rejection` in plain axum routes.
 //! - `client` (cargo feature `client`): a typed client that reconnects and resumes;
 //!   `client-tls` adds `https://`.

@@ -20,7 +20,8 @@
 //!
 //! `route` is the route's pattern (`/jobs/{id}`), never the requested path, so that labels
 //! stay few. `reason` is one of [`EndReason`]'s names. `tidings_emit_wait_seconds` records
-//! only the emits that had to wait for room in the stream's buffer.
+//! only the emits that had to wait for room in the stream's buffer. `tidings_sent_bytes_total`
+//! counts the event-stream text sent, before compression (feature `compression`).
 //!
 //! Handles are registered when the router is served: install the recorder before that.
 

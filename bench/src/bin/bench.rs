@@ -158,15 +158,20 @@ fn main() {
     }
 }
 
+/// Rows of the compression table.
+const ROWS: usize = 10;
+
 /// The encodings compared, identity first.
 const ENCODINGS: [Option<&str>; 4] = [None, Some("gzip"), Some("zstd"), Some("br")];
 
-const COMPRESSION_ROWS: [&str; 8] = [
+const COMPRESSION_ROWS: [&str; ROWS] = [
     "tick: bytes on the wire per event",
     "dashboard sample: bytes on the wire per event",
     "latency at 100 events/s: p50 ms",
     "latency at 100 events/s: p99 ms",
     "latency at 100 events/s: server CPU µs per delivered event",
+    "latency at 100 events/s, a quarter of the subscribers: p50 ms",
+    "latency at 100 events/s, a quarter of the subscribers: p99 ms",
     "broadcast: delivered events/s",
     "broadcast: events per server CPU-second",
     "broadcast: server CPU µs per delivered event",
@@ -174,12 +179,23 @@ const COMPRESSION_ROWS: [&str; 8] = [
 
 /// Compressed streams next to identity, on the tidings server with compression on
 /// (`COMPRESSION=1`): medians of each row (in [`COMPRESSION_ROWS`] order) per encoding.
-async fn compression(path: &std::path::Path, sizes: Sizes) -> Vec<[f64; 8]> {
+async fn compression(path: &std::path::Path, sizes: Sizes) -> Vec<[f64; ROWS]> {
     let mut table = Vec::new();
+    // `BENCH_ENCODINGS=gzip,zstd` narrows the table down while working on one encoding.
+    let narrowed = std::env::var("BENCH_ENCODINGS").ok();
     for encoding in ENCODINGS {
-        let mut runs: Vec<[f64; 8]> = Vec::new();
+        if let Some(list) = &narrowed
+            && !list.split(',').any(|e| e == encoding.unwrap_or("identity"))
+        {
+            continue;
+        }
+        let mut runs: Vec<[f64; ROWS]> = Vec::new();
         for _ in 0..sizes.runs {
-            let (tick_bytes, p50, p99, cpu_paced) = compressed_latency(path, sizes, encoding).await;
+            let subscribers = sizes.latency_subscribers;
+            let (tick_bytes, p50, p99, cpu_paced) =
+                compressed_latency(path, subscribers, sizes.seconds, encoding).await;
+            let (_, quarter_p50, quarter_p99, _) =
+                compressed_latency(path, subscribers / 4, sizes.seconds, encoding).await;
             let sample_bytes = sample_bytes(path, encoding).await;
             let (rate, per_cpu) = compressed_broadcast(path, sizes, encoding).await;
             runs.push([
@@ -188,12 +204,14 @@ async fn compression(path: &std::path::Path, sizes: Sizes) -> Vec<[f64; 8]> {
                 p50,
                 p99,
                 cpu_paced,
+                quarter_p50,
+                quarter_p99,
                 rate,
                 per_cpu,
                 1e6 / per_cpu,
             ]);
         }
-        let mut medians = [f64::NAN; 8];
+        let mut medians = [f64::NAN; ROWS];
         for (i, median) in medians.iter_mut().enumerate() {
             let mut values: Vec<f64> = runs.iter().map(|r| r[i]).collect();
             values.sort_by(|a, b| a.total_cmp(b));
@@ -212,12 +230,13 @@ const COMPRESSED: &[(&str, &str)] = &[("COMPRESSION", "1")];
 /// each on their own machine) does not take the 2 cores the server is measured on.
 const TIMED_STREAMS: usize = 50;
 
-/// Latency at 100 events/s to the latency subscribers, with `encoding`: wire bytes per tick,
+/// Latency at 100 events/s to `count` subscribers, with `encoding`: wire bytes per tick,
 /// p50 and p99 ms (of [`TIMED_STREAMS`] of them, picked evenly), and server CPU µs per
 /// delivered event.
 async fn compressed_latency(
     path: &std::path::Path,
-    sizes: Sizes,
+    count: usize,
+    seconds: f64,
     encoding: Option<&'static str>,
 ) -> (f64, f64, f64, f64) {
     let server = Server::start_with(path, 100, COMPRESSED);
@@ -229,7 +248,6 @@ async fn compressed_latency(
         decode: false,
         ..Counters::default()
     };
-    let count = sizes.latency_subscribers;
     let timed_count = TIMED_STREAMS.min(count);
     let mut streams = Vec::new();
     for i in 0..timed_count {
@@ -247,7 +265,7 @@ async fn compressed_latency(
         timed.wire_bytes.get(),
         server.cpu_seconds(),
     );
-    tokio::time::sleep(Duration::from_secs_f64(sizes.seconds)).await;
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let events = (timed.events.get() - events0) as f64;
     let bytes = (timed.wire_bytes.get() - bytes0) as f64;
     let cpu = server.cpu_seconds() - cpu0;
@@ -309,7 +327,7 @@ async fn compressed_broadcast(
     (count / at.elapsed().as_secs_f64(), count / cpu.max(0.01))
 }
 
-fn print_compression(table: &[[f64; 8]], sizes: Sizes) {
+fn print_compression(table: &[[f64; ROWS]], sizes: Sizes) {
     println!(
         "\nCompressed streams (tidings, COMPRESSION=1): {} runs (median), {} latency / {} broadcast subscribers\n",
         sizes.runs, sizes.latency_subscribers, sizes.broadcast_subscribers
@@ -320,7 +338,7 @@ fn print_compression(table: &[[f64; 8]], sizes: Sizes) {
     println!("|---|---|---|---|---|---|---|---|");
     for (row, name) in COMPRESSION_ROWS.iter().enumerate() {
         let cells: Vec<String> = table.iter().map(|t| format!("{:.2}", t[row])).collect();
-        let ratios: Vec<String> = table[1..]
+        let ratios: Vec<String> = table[1.min(table.len())..]
             .iter()
             .map(|t| format!("{:.2}x", t[row] / table[0][row]))
             .collect();

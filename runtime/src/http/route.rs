@@ -113,12 +113,10 @@ impl RouteInfo {
         }
     }
 
-    /// The encodings the route's streams may be compressed with, preferred first (`zstd`,
-    /// `gzip`, `br`, `deflate`); empty when they are never compressed. Known once the route
-    /// is in the router it is served from: filled in documents
-    /// ([`Router::openapi`](crate::Router::openapi)), empty in
-    /// [`Router::routes`](crate::Router::routes).
-    pub fn encodings(&self) -> &[&'static str] {
+    /// The encodings the route's streams may be compressed with, preferred first; empty when
+    /// they are never compressed. Known once the route is in the router it is served from:
+    /// filled for documents ([`Router::openapi`](crate::Router::openapi)).
+    pub(crate) fn encodings(&self) -> &[&'static str] {
         &self.encodings
     }
 
