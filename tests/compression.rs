@@ -5,21 +5,20 @@
 //! curl `--compressed` reads the same events.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use tidings::client::{Client, Update};
 use tidings::compression::{Compression, Encoding};
 use tidings::server::TlsConfig;
 use tidings::{Emitter, FromRequest, Rejection, RequestContext, Router, event_stream};
 use tidings_tests::decode::Decoder;
+use tidings_tests::tls::{Certificate, connect};
 use tidings_tests::{PATIENCE, TestServer};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 #[event_stream]
 enum Stamp {
@@ -88,21 +87,6 @@ enum Transport {
     Tls(&'static [u8]),
 }
 
-struct Certificate {
-    chain_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-fn certificate() -> Certificate {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    Certificate {
-        chain_pem: generated.cert.pem(),
-        key_pem: generated.signing_key.serialize_pem(),
-        der: generated.cert.der().clone(),
-    }
-}
-
 /// `GET path` with `Accept-Encoding: accept_encoding` (none when `None`).
 async fn get(
     addr: SocketAddr,
@@ -117,25 +101,12 @@ async fn get(
         request = request.header("accept-encoding", accept_encoding);
     }
     let request = request.body(Empty::<Bytes>::new()).unwrap();
-    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tcp = || TcpStream::connect(addr);
     match transport {
-        Transport::Http1 => send_http1(TokioIo::new(tcp), request).await,
-        Transport::H2c => send_h2(TokioIo::new(tcp), request).await,
+        Transport::Http1 => send_http1(TokioIo::new(tcp().await.unwrap()), request).await,
+        Transport::H2c => send_h2(TokioIo::new(tcp().await.unwrap()), request).await,
         Transport::Tls(alpn) => {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(trusted.expect("a certificate").clone()).unwrap();
-            let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            config.alpn_protocols = vec![alpn.to_vec()];
-            let tls = TlsConnector::from(Arc::new(config))
-                .connect(ServerName::try_from("localhost").unwrap(), tcp)
-                .await
-                .expect("TLS handshake");
+            let tls = connect(addr, trusted.expect("a certificate"), &[alpn]).await;
             assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
             if alpn == b"h2" {
                 send_h2(TokioIo::new(tls), request).await
@@ -303,7 +274,7 @@ async fn http2_and_tls_streams_compress_alike() {
     assert_eq!(read_h2c.content_encoding.as_deref(), Some("zstd"));
     assert_on_time(&read_h2c, "h2c");
 
-    let cert = certificate();
+    let cert = Certificate::localhost();
     let tls = TlsConfig::from_pem(cert.chain_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
     let server = TestServer::start_with(compressing(), |serve| serve.tls(tls)).await;
     for (alpn, encoding) in [(&b"h2"[..], "br"), (&b"http/1.1"[..], "gzip")] {

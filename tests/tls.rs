@@ -2,16 +2,16 @@
 //! errors, a certificate reload that open streams survive, failed handshakes that cost
 //! nothing.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tidings::server::{TlsConfig, TlsError};
 use tidings::{Emitter, Router, event_stream};
+use tidings_tests::tls::{Certificate, connect};
 use tidings_tests::{PATIENCE, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,47 +35,8 @@ async fn ticks(events: Emitter<Tick>) -> tidings::Result<()> {
     Ok(())
 }
 
-/// A self-signed certificate for `localhost`, as PEM and DER.
-struct Certificate {
-    chain_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-fn certificate() -> Certificate {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    Certificate {
-        chain_pem: generated.cert.pem(),
-        key_pem: generated.signing_key.serialize_pem(),
-        der: generated.cert.der().clone(),
-    }
-}
-
 async fn serve(config: TlsConfig) -> TestServer {
     TestServer::start_with(Router::new().route(ticks), |serve| serve.tls(config)).await
-}
-
-/// A TLS connection that trusts `trusted`, offering `alpn`.
-async fn connect(
-    addr: SocketAddr,
-    trusted: &CertificateDer<'static>,
-    alpn: &[&[u8]],
-) -> TlsStream<TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(trusted.clone()).unwrap();
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .expect("TLS handshake")
 }
 
 /// Opens `/ticks` over `tls` with the protocol ALPN chose; the response's version and body.
@@ -119,7 +80,7 @@ async fn next_text(body: &mut hyper::body::Incoming) -> String {
 
 #[tokio::test]
 async fn http2_and_http11_by_alpn_on_one_port() {
-    let cert = certificate();
+    let cert = Certificate::localhost();
     let server =
         serve(TlsConfig::from_pem(cert.chain_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap())
             .await;
@@ -137,7 +98,7 @@ async fn http2_and_http11_by_alpn_on_one_port() {
 
 #[tokio::test]
 async fn a_failed_handshake_closes_that_connection_and_nothing_else() {
-    let cert = certificate();
+    let cert = Certificate::localhost();
     let server =
         serve(TlsConfig::from_pem(cert.chain_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap())
             .await;
@@ -155,7 +116,7 @@ async fn a_failed_handshake_closes_that_connection_and_nothing_else() {
         .ok();
     assert!(!String::from_utf8_lossy(&sink).contains("event:"));
     // A client that does not trust the certificate.
-    let stranger = certificate();
+    let stranger = Certificate::localhost();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(stranger.der.clone()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -202,7 +163,7 @@ impl Drop for TempDir {
 #[test]
 fn pem_files_load_with_clear_errors() {
     let dir = TempDir::new("errors");
-    let (one, other) = (certificate(), certificate());
+    let (one, other) = (Certificate::localhost(), Certificate::localhost());
     let chain = dir.write("chain.pem", &one.chain_pem);
     let key = dir.write("key.pem", &one.key_pem);
     assert!(TlsConfig::from_pem_files(&chain, &key).is_ok());
@@ -242,7 +203,7 @@ fn pem_files_load_with_clear_errors() {
 #[tokio::test]
 async fn a_reloaded_certificate_serves_new_handshakes_and_open_streams_go_on() {
     let dir = TempDir::new("reload");
-    let (first, second) = (certificate(), certificate());
+    let (first, second) = (Certificate::localhost(), Certificate::localhost());
     let chain = dir.write("chain.pem", &first.chain_pem);
     let key = dir.write("key.pem", &first.key_pem);
     let config = TlsConfig::from_pem_files(&chain, &key).unwrap();
@@ -270,7 +231,7 @@ async fn a_reloaded_certificate_serves_new_handshakes_and_open_streams_go_on() {
 
 #[tokio::test]
 async fn a_full_server_answers_tls_clients_over_tls() {
-    let cert = certificate();
+    let cert = Certificate::localhost();
     let config = TlsConfig::from_pem(cert.chain_pem.as_bytes(), cert.key_pem.as_bytes()).unwrap();
     let server = TestServer::start_with(Router::new().route(ticks), |serve| {
         serve.tls(config).max_connections(1)

@@ -7,6 +7,7 @@ pub mod raw_h2;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod scripted;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
