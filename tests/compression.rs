@@ -326,28 +326,37 @@ async fn a_stream_the_budget_has_no_room_for_goes_uncompressed() {
 #[tokio::test]
 async fn the_rust_client_asks_for_and_decodes_compressed_streams() {
     let server = TestServer::start(compressing()).await;
-    let mut subscription = Client::new()
-        .subscribe::<Stamp>(&format!("http://{}/slow", server.addr))
-        .unwrap()
-        .start();
-    for expected in 0..5 {
-        let update = tokio::time::timeout(PATIENCE, subscription.next())
-            .await
-            .expect("an event in time")
-            .expect("the subscription goes on");
-        let Ok(Update::Event {
-            event: Stamp::Stamp { n, sent_us, .. },
-            ..
-        }) = update
-        else {
-            panic!("expected event {expected}, got something else");
-        };
-        assert_eq!(n, expected);
-        let delay = Duration::from_micros(now_us() - sent_us);
-        assert!(
-            delay < Duration::from_millis(100),
-            "event {n} came {delay:?} late"
-        );
+    // Its own offer (gzip, the server's first choice), then each other encoding alone.
+    for only in [None, Some("zstd"), Some("br"), Some("deflate")] {
+        let mut subscribe = Client::new()
+            .subscribe::<Stamp>(&format!("http://{}/slow", server.addr))
+            .unwrap();
+        if let Some(only) = only {
+            subscribe = subscribe.header(
+                http::header::ACCEPT_ENCODING,
+                http::HeaderValue::from_static(only),
+            );
+        }
+        let mut subscription = subscribe.start();
+        for expected in 0..5 {
+            let update = tokio::time::timeout(PATIENCE, subscription.next())
+                .await
+                .expect("an event in time")
+                .expect("the subscription goes on");
+            let Ok(Update::Event {
+                event: Stamp::Stamp { n, sent_us, .. },
+                ..
+            }) = update
+            else {
+                panic!("{only:?}: expected event {expected}, got something else");
+            };
+            assert_eq!(n, expected, "{only:?}");
+            let delay = Duration::from_micros(now_us() - sent_us);
+            assert!(
+                delay < Duration::from_millis(100),
+                "{only:?}: event {n} came {delay:?} late"
+            );
+        }
     }
 }
 
