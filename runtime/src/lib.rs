@@ -38,7 +38,7 @@
 //!   and by ALPN with `tls`), `tls` (HTTPS with rustls; turns on `http2`), `typed-header`
 //!   (the `Header<T>` extractor of the `headers` crate's types), `metrics`, `rate-limit`
 //!   (`limits::RateLimit`), `compression` (compressed streams, flushed after every write:
-//!   [`Router::compression`]), and the two below.
+//!   `Router::compression`), and the two below.
 //! - `axum` (cargo feature `axum`): `Json<T>` and `Rejection` in plain axum routes.
 //! - `client` (cargo feature `client`): a typed client that reconnects and resumes;
 //!   `client-tls` adds `https://`.
