@@ -2,7 +2,8 @@
 //! compressed stream.
 //!
 //! A stream compresses far better than its events one by one, because its compressor
-//! remembers the events before: the bench's 140-byte `tick` events take about 22 bytes each.
+//! remembers the events before: the bench's 140-byte `tick` events take about 30 bytes each
+//! on the wire (README, "Production: compressed streams", has the figures).
 //! Each stream has its own compressor, flushed (a sync flush) after every chunk the
 //! connection writes, so that an event, a heartbeat or the end reaches the client as soon as it
 //! would uncompressed: nothing waits in the compressor for more bytes. The queue already
@@ -154,8 +155,8 @@ enum Codec {
     Flate(Box<flate2::Compress>),
 }
 
-// Levels and windows: measured for streams of small flushed writes (README, "Compressed
-// streams"). Larger windows or levels shrank the bench's events by a few percent at several
+// Levels and windows: measured for streams of small flushed writes (README, "Production:
+// compressed streams"). Larger windows or levels shrank the bench's events by a few percent at several
 // times the memory (brotli quality 5: 1 MiB per stream) or the CPU per flush.
 const ZSTD_LEVEL: i32 = 3;
 const ZSTD_WINDOW_LOG: u32 = 15;
