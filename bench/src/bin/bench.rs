@@ -184,27 +184,31 @@ const COMPRESSION_ROWS: [&str; ROWS] = [
 /// Compressed streams next to identity, on the tidings server with compression on
 /// (`COMPRESSION=1`): medians of each row (in [`COMPRESSION_ROWS`] order) per encoding.
 async fn compression(path: &std::path::Path, sizes: Sizes) -> Vec<(&'static str, [f64; ROWS])> {
-    let mut table = Vec::new();
     // `BENCH_ENCODINGS=identity,gzip` narrows the table down while working on one encoding.
     let narrowed = std::env::var("BENCH_ENCODINGS")
         .ok()
         .or_else(|| sizes.quick.then(|| "identity,gzip".to_owned()));
-    for encoding in ENCODINGS {
-        let name = encoding.unwrap_or("identity");
-        if let Some(list) = &narrowed
-            && !list.split(',').any(|e| e == name)
-        {
-            continue;
-        }
-        let mut runs: Vec<[f64; ROWS]> = Vec::new();
-        for _ in 0..sizes.runs {
+    let encodings: Vec<Option<&'static str>> = ENCODINGS
+        .into_iter()
+        .filter(|encoding| {
+            let name = encoding.unwrap_or("identity");
+            narrowed
+                .as_ref()
+                .is_none_or(|list| list.split(',').any(|e| e == name))
+        })
+        .collect();
+    // Each run measures every encoding in turn, so that the machine's drift over the minutes
+    // of a run falls on all of them alike, not on whichever ran last.
+    let mut runs: Vec<Vec<[f64; ROWS]>> = vec![Vec::new(); encodings.len()];
+    for run in 0..sizes.runs {
+        for (encoding, runs) in encodings.iter().zip(&mut runs) {
             let subscribers = sizes.latency_subscribers;
             let (tick_bytes, p50, p99, cpu_paced) =
-                compressed_latency(path, subscribers, sizes.seconds, encoding).await;
+                compressed_latency(path, subscribers, sizes.seconds, *encoding).await;
             let (_, quarter_p50, quarter_p99, _) =
-                compressed_latency(path, subscribers / 4, sizes.seconds, encoding).await;
-            let sample_bytes = sample_bytes(path, encoding).await;
-            let (rate, per_cpu) = compressed_broadcast(path, sizes, encoding).await;
+                compressed_latency(path, subscribers / 4, sizes.seconds, *encoding).await;
+            let sample_bytes = sample_bytes(path, *encoding).await;
+            let (rate, per_cpu) = compressed_broadcast(path, sizes, *encoding).await;
             runs.push([
                 tick_bytes,
                 sample_bytes,
@@ -217,15 +221,22 @@ async fn compression(path: &std::path::Path, sizes: Sizes) -> Vec<(&'static str,
                 per_cpu,
                 1e6 / per_cpu,
             ]);
+            eprintln!(
+                "compression {} run {}: p99 {p99:.2} ms",
+                encoding.unwrap_or("identity"),
+                run + 1
+            );
         }
+    }
+    let mut table = Vec::new();
+    for (encoding, runs) in encodings.iter().zip(runs) {
         let mut medians = [f64::NAN; ROWS];
         for (i, median) in medians.iter_mut().enumerate() {
             let mut values: Vec<f64> = runs.iter().map(|r| r[i]).collect();
             values.sort_by(|a, b| a.total_cmp(b));
             *median = values[values.len() / 2];
         }
-        eprintln!("compression {name}: done");
-        table.push((name, medians));
+        table.push((encoding.unwrap_or("identity"), medians));
     }
     table
 }

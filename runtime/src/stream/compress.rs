@@ -21,7 +21,7 @@
 //!
 //! // gzip, zstd, brotli, deflate: the first the client accepts, by its q-values.
 //! let app = Router::new().compression(Compression::new());
-//! // Only these two, zstd first (the least memory) when the client likes both as much.
+//! // Only these two, zstd first when the client likes both as much.
 //! let app = Router::new().compression(Compression::new().encodings([Encoding::Zstd, Encoding::Gzip]));
 //! ```
 
@@ -31,17 +31,19 @@ use std::io::{self, Write};
 use bytes::Bytes;
 
 use crate::stream::budget::Reserved;
+use crate::stream::deflate::{Container, Deflate};
 
 /// A content coding a stream can be compressed with (`Content-Encoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Encoding {
-    /// `zstd`: level 3, a 32 KiB window, small match tables: the least memory per stream,
-    /// about twice gzip's CPU per write.
+    /// `zstd`: level 3, a 32 KiB window, small match tables: about 105 KiB and twice gzip's
+    /// CPU per write.
     Zstd,
     /// `br`: quality 3, a 64 KiB window: the fewest bytes, the most CPU and memory.
     Brotli,
-    /// `gzip`: level 1, an 8 KiB window: the least CPU per write.
+    /// `gzip`: an 8 KiB window, fixed Huffman codes (a compressor made for small flushed
+    /// writes): the least CPU per write and the least memory, about 18 KiB per stream.
     Gzip,
     /// `deflate` (the zlib format): gzip's compressor with a shorter header.
     Deflate,
@@ -49,8 +51,8 @@ pub enum Encoding {
 
 impl Encoding {
     /// Every encoding, in the order [`Compression::new`] prefers them: least CPU per write
-    /// first (gzip, then zstd, which keeps half gzip's memory), at about the same size on the
-    /// wire (README, "Production: compressed streams", has the figures).
+    /// first (gzip, then zstd), at about the same size on the wire (README, "Production:
+    /// compressed streams", has the figures).
     pub const ALL: [Encoding; 4] = [
         Encoding::Gzip,
         Encoding::Zstd,
@@ -82,13 +84,13 @@ impl Encoding {
     }
 
     /// The bytes of memory one stream's compressor keeps, as counted in the server's budget:
-    /// the resident memory measured per stream (`tests/compression_memory.rs`: about 105 KiB
-    /// for zstd, 215 KiB for gzip and deflate, 315 KiB for brotli), with room to spare.
+    /// the resident memory measured per stream (`tests/compression_memory.rs`: about 18 KiB
+    /// for gzip and deflate, 105 KiB for zstd, 315 KiB for brotli), with room to spare.
     pub fn memory(self) -> usize {
         match self {
             Encoding::Zstd => 128 * 1024,
             Encoding::Brotli => 352 * 1024,
-            Encoding::Gzip | Encoding::Deflate => 248 * 1024,
+            Encoding::Gzip | Encoding::Deflate => 24 * 1024,
         }
     }
 }
@@ -151,8 +153,8 @@ pub(crate) struct Encoder {
 enum Codec {
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
-    /// gzip and deflate: flate2's compressor writes their headers and trailers itself.
-    Flate(Box<flate2::Compress>),
+    /// gzip and deflate: our own compressor, made for small flushed writes.
+    Deflate(Box<Deflate>),
 }
 
 // Levels and windows: measured for streams of small flushed writes (README, "Production:
@@ -166,8 +168,6 @@ const ZSTD_TABLE_LOG: u32 = 12;
 const BROTLI_QUALITY: u32 = 3;
 const BROTLI_WINDOW_LOG: u32 = 16;
 const BROTLI_BUFFER: usize = 4096;
-const FLATE_LEVEL: u32 = 1;
-const FLATE_WINDOW_BITS: u8 = 13;
 
 impl Encoder {
     /// A compressor for `encoding`, holding `reserved` of the budget while it lives.
@@ -187,15 +187,8 @@ impl Encoder {
                 BROTLI_QUALITY,
                 BROTLI_WINDOW_LOG,
             ))),
-            Encoding::Gzip => Codec::Flate(Box::new(flate2::Compress::new_gzip(
-                flate2::Compression::new(FLATE_LEVEL),
-                FLATE_WINDOW_BITS,
-            ))),
-            Encoding::Deflate => Codec::Flate(Box::new(flate2::Compress::new_with_window_bits(
-                flate2::Compression::new(FLATE_LEVEL),
-                true,
-                FLATE_WINDOW_BITS,
-            ))),
+            Encoding::Gzip => Codec::Deflate(Box::new(Deflate::new(Container::Gzip))),
+            Encoding::Deflate => Codec::Deflate(Box::new(Deflate::new(Container::Zlib))),
         };
         Ok(Encoder {
             codec,
@@ -222,7 +215,7 @@ impl Encoder {
                 encoder.flush()?;
                 Ok(Bytes::from(std::mem::take(encoder.get_mut())))
             }
-            Codec::Flate(compress) => deflate(compress, chunk, flate2::FlushCompress::Sync),
+            Codec::Deflate(deflate) => Ok(deflate.encode(chunk)),
         }
     }
 
@@ -231,37 +224,7 @@ impl Encoder {
         match self.codec {
             Codec::Zstd(encoder) => encoder.finish().map(Bytes::from),
             Codec::Brotli(encoder) => Ok(Bytes::from(encoder.into_inner())),
-            Codec::Flate(mut compress) => {
-                deflate(&mut compress, &[], flate2::FlushCompress::Finish)
-            }
-        }
-    }
-}
-
-/// Runs flate2's compressor on `input` until it has taken all of it and flushed as `flush`
-/// asks: a sync flush is complete when the compressor leaves room in its output, a finish
-/// when it says the stream ended.
-fn deflate(
-    compress: &mut flate2::Compress,
-    mut input: &[u8],
-    flush: flate2::FlushCompress,
-) -> io::Result<Bytes> {
-    let mut out = Vec::with_capacity(input.len() / 2 + 64);
-    loop {
-        if out.len() == out.capacity() {
-            out.reserve(out.capacity().max(256));
-        }
-        let before = compress.total_in();
-        let status = compress
-            .compress_vec(input, &mut out, flush)
-            .map_err(io::Error::other)?;
-        input = &input[(compress.total_in() - before) as usize..];
-        let done = match flush {
-            flate2::FlushCompress::Finish => status == flate2::Status::StreamEnd,
-            _ => input.is_empty() && out.len() < out.capacity(),
-        };
-        if done {
-            return Ok(Bytes::from(out));
+            Codec::Deflate(deflate) => Ok(deflate.finish()),
         }
     }
 }

@@ -9,6 +9,8 @@ pub(crate) mod body;
 pub(crate) mod budget;
 #[cfg(feature = "compression")]
 pub mod compress;
+#[cfg(feature = "compression")]
+mod deflate;
 pub mod emitter;
 pub(crate) mod hard_stop;
 pub(crate) mod lifecycle;
