@@ -141,6 +141,10 @@ impl Matcher {
     /// block), which leaves the output on a byte boundary.
     fn block(&mut self, input: &[u8], out: &mut Vec<u8>) {
         self.slide(input.len());
+        if self.history.capacity() < 2 * WINDOW {
+            // The window's room once, at the first write, rather than by doubling past it.
+            self.history.reserve_exact(2 * WINDOW - self.history.len());
+        }
         let from = self.history.len();
         self.history.extend_from_slice(input);
         let mut bits = BitWriter::default();
