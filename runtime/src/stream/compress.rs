@@ -37,8 +37,8 @@ use crate::stream::deflate::{Container, Deflate};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Encoding {
-    /// `zstd`: level 3, a 32 KiB window, small match tables: about 105 KiB and twice gzip's
-    /// CPU per write.
+    /// `zstd`: level 3, a 32 KiB window, small match tables: about 105 KiB per stream, and
+    /// several times gzip's CPU per write.
     Zstd,
     /// `br`: quality 3, a 64 KiB window: the fewest bytes, the most CPU and memory.
     Brotli,
