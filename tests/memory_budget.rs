@@ -75,6 +75,8 @@ fn resident_bytes() -> u64 {
 
 const BUDGET: u64 = 12 * 1024 * 1024;
 const READERS: usize = 40;
+/// Streams of the HTTP/2 connection that reads nothing.
+const H2_STREAMS: u64 = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_slowest_streams_end_when_the_servers_budget_is_reached() {
@@ -160,7 +162,7 @@ async fn the_slowest_streams_end_when_the_servers_budget_is_reached() {
     let cuts_before = cuts(&log);
     let before = resident_bytes();
     let mut h2 = RawH2::connect(server.addr).await;
-    for _ in 0..30 {
+    for _ in 0..H2_STREAMS {
         h2.get("/big").await;
     }
     // Read a trickle for 2 s (a window's worth at most): the server sees stalled streams.
@@ -192,8 +194,14 @@ async fn the_slowest_streams_end_when_the_servers_budget_is_reached() {
         cuts(&log) > cuts_before,
         "it was dropped to keep the budget (logged)"
     );
+    // Memory: the budget, plus the frame each stream's connection holds outside it (one
+    // 512 KiB event per stream, handed to h2 whole), plus the allocator's slack. Most runs
+    // grow by under 1 MiB (the HTTP/1.1 phase's freed memory is reused); now and then these
+    // allocations land in fresh memory (one CI run: 34.7 MiB, past the twice-the-budget bound
+    // this had). What shows the budget at work here is the dropped connection, above.
+    let in_flight = H2_STREAMS * 512 * 1024;
     assert!(
-        grown < 2 * BUDGET,
+        grown < 2 * BUDGET + in_flight,
         "resident memory grew {grown} bytes with a budget of {BUDGET}"
     );
 }
