@@ -42,8 +42,8 @@ pub enum Encoding {
     Zstd,
     /// `br`: quality 3, a 64 KiB window: the fewest bytes, the most CPU and memory.
     Brotli,
-    /// `gzip`: an 8 KiB window, fixed Huffman codes (a compressor made for small flushed
-    /// writes): the least CPU per write and the least memory, about 18 KiB per stream.
+    /// `gzip`: a 1 KiB window, fixed Huffman codes (a compressor made for small flushed
+    /// writes): the least CPU per write and the least memory, 3 KiB per stream.
     Gzip,
     /// `deflate` (the zlib format): gzip's compressor with a shorter header.
     Deflate,
@@ -84,13 +84,15 @@ impl Encoding {
     }
 
     /// The bytes of memory one stream's compressor keeps, as counted in the server's budget:
-    /// the resident memory measured per stream (`tests/compression_memory.rs`: about 18 KiB
-    /// for gzip and deflate, 105 KiB for zstd, 315 KiB for brotli), with room to spare.
+    /// the resident memory measured per stream (`tests/compression_memory.rs`: about 105 KiB
+    /// for zstd, 315 KiB for brotli), with room to spare; for gzip and deflate, the 3 KiB
+    /// that the compressor allocates in one piece (1-2 KiB of it resident until its window
+    /// has filled).
     pub fn memory(self) -> usize {
         match self {
             Encoding::Zstd => 128 * 1024,
             Encoding::Brotli => 352 * 1024,
-            Encoding::Gzip | Encoding::Deflate => 24 * 1024,
+            Encoding::Gzip | Encoding::Deflate => 4 * 1024,
         }
     }
 }
