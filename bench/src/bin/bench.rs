@@ -355,31 +355,29 @@ fn print_compression(table: &[(&str, [f64; ROWS])], sizes: Sizes) {
     let Some(((base_name, base), others)) = table.split_first() else {
         return;
     };
-    let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
-    let ratios: Vec<String> = others
+    // Each encoding's column, then each one's ratio to the first (identity, unless narrowed).
+    let header: Vec<String> = table
         .iter()
-        .map(|(name, _)| format!("{name} / {base_name}"))
+        .map(|(name, _)| name.to_string())
+        .chain(
+            others
+                .iter()
+                .map(|(name, _)| format!("{name} / {base_name}")),
+        )
         .collect();
-    println!(
-        "| scenario | {} | {} |",
-        names.join(" | "),
-        ratios.join(" | ")
-    );
-    println!("|---{}|", "|---".repeat(names.len() + ratios.len()));
+    println!("| scenario | {} |", header.join(" | "));
+    println!("|---{}|", "|---".repeat(header.len()));
     for (row, scenario) in COMPRESSION_ROWS.iter().enumerate() {
         let cells: Vec<String> = table
             .iter()
             .map(|(_, t)| format!("{:.2}", t[row]))
+            .chain(
+                others
+                    .iter()
+                    .map(|(_, t)| format!("{:.2}x", t[row] / base[row])),
+            )
             .collect();
-        let ratios: Vec<String> = others
-            .iter()
-            .map(|(_, t)| format!("{:.2}x", t[row] / base[row]))
-            .collect();
-        println!(
-            "| {scenario} | {} | {} |",
-            cells.join(" | "),
-            ratios.join(" | ")
-        );
+        println!("| {scenario} | {} |", cells.join(" | "));
     }
 }
 
