@@ -133,6 +133,8 @@ struct Matcher {
     start: u16,
     /// How much of `history` holds the stream's last bytes.
     len: usize,
+    /// The stream's last bytes: at least the window's worth (once sent), then the write
+    /// being compressed, a window at a time.
     history: [u8; 2 * WINDOW],
 }
 
